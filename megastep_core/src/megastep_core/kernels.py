@@ -1,0 +1,127 @@
+"""Loading CUDA kernels shipped as ``.cu`` package data, and launching them on torch tensors.
+
+A CUDA backend keeps its kernel sources beside its Python code. At first use
+they are compiled with CuPy's NVRTC (``cupy.RawModule``), which caches the
+binary on disk (``~/.cupy/kernel_cache``): there is no build step at install
+time and users need no compiler. Tensors are passed to kernels as raw device
+pointers (no copy), and every launch runs on PyTorch's current stream, so
+kernels order correctly with torch ops and can be captured in CUDA graphs.
+
+CuPy is imported lazily: importing this module never needs it.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .errors import KernelError
+
+DEFAULT_OPTIONS = ("--use_fast_math", "-std=c++17")
+
+
+def cupy_unavailable_reason() -> str | None:
+    """``None`` if CuPy imports and sees a GPU, else why not (for ``megastep plugins``)."""
+    try:
+        import cupy
+    except Exception as error:  # ImportError, or a CuPy built for another CUDA
+        return f"CuPy is not installed ({type(error).__name__}: {error}); pip install cupy-cuda12x or cupy-cuda13x"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() == 0:
+            return "no CUDA GPU is visible"
+    except Exception as error:
+        return f"no CUDA GPU is usable ({type(error).__name__}: {error})"
+    if not torch.cuda.is_available():
+        return "torch sees no CUDA GPU (a CPU-only build of torch?)"
+    return None
+
+
+def _import_cupy():
+    try:
+        import cupy
+    except Exception as error:
+        raise KernelError(
+            "megastep's CUDA backends need CuPy: pip install cupy-cuda12x (or cupy-cuda13x, "
+            f"matching your CUDA); importing it failed with {type(error).__name__}: {error}"
+        ) from error
+    return cupy
+
+
+def read_source(package: str, filename: str) -> str:
+    """The text of ``filename``, shipped as package data of ``package``."""
+    try:
+        return importlib.resources.files(package).joinpath(filename).read_text()
+    except (FileNotFoundError, ModuleNotFoundError) as error:
+        raise KernelError(f"kernel source {filename!r} is missing from package {package!r}") from error
+
+
+@functools.cache
+def load_module(package: str, filename: str, options: Sequence[str] = DEFAULT_OPTIONS):
+    """Compiles (or fetches from CuPy's disk cache) the ``.cu`` file ``filename`` of ``package``.
+
+    :returns: a ``cupy.RawModule``; get kernels with :func:`kernel`.
+    :raises KernelError: CuPy is missing, or the source does not compile (with the compiler's log).
+    """
+    cupy = _import_cupy()
+    source = read_source(package, filename)
+    try:
+        module = cupy.RawModule(code=source, options=tuple(options))
+        module.compile()
+    except Exception as error:
+        raise KernelError(f"compiling {package}/{filename} failed: {error}") from error
+    return module
+
+
+@functools.cache
+def _external_stream(pointer: int, device: int):
+    cupy = _import_cupy()
+    return cupy.cuda.ExternalStream(pointer, device)
+
+
+def _argument(value):
+    if isinstance(value, torch.Tensor):
+        if value.device.type != "cuda":
+            raise KernelError(f"kernel arguments must be CUDA tensors, got one on {value.device}")
+        if not value.is_contiguous():
+            raise KernelError(f"kernel tensor arguments must be contiguous, got strides {value.stride()}")
+        return np.uint64(value.data_ptr())
+    if isinstance(value, bool):
+        return np.int32(value)
+    if isinstance(value, int):
+        return np.int32(value)
+    if isinstance(value, float):
+        return np.float32(value)
+    return value
+
+
+class Kernel:
+    """A compiled kernel that takes torch tensors and runs on torch's current stream.
+
+    Arguments are converted as: tensor -> device pointer (``T*`` in the
+    kernel), Python ``int``/``bool`` -> ``int``, Python ``float`` -> ``float``;
+    numpy scalars pass unchanged (use ``np.int64`` for a ``long long``).
+    """
+
+    def __init__(self, function, name: str):
+        self.function = function
+        self.name = name
+
+    def __call__(self, grid: int | tuple, block: int | tuple, *args, shared_mem: int = 0) -> None:
+        device = torch.cuda.current_device()
+        stream = _external_stream(torch.cuda.current_stream(device).cuda_stream, device)
+        grid = grid if isinstance(grid, tuple) else (int(grid),)
+        block = block if isinstance(block, tuple) else (int(block),)
+        with stream:
+            self.function(grid, block, tuple(_argument(a) for a in args), shared_mem=shared_mem)
+
+
+def kernel(package: str, filename: str, name: str, options: Sequence[str] = DEFAULT_OPTIONS) -> Kernel:
+    """The kernel ``name`` (an ``extern "C" __global__`` function) of ``package``/``filename``."""
+    module = load_module(package, filename, tuple(options))
+    try:
+        return Kernel(module.get_function(name), name)
+    except Exception as error:
+        raise KernelError(f"{package}/{filename} has no kernel {name!r} ({error})") from error

@@ -1,0 +1,153 @@
+"""Finding plugins and making backends from them.
+
+Built-in plugins are found exactly like third-party ones: through entry points
+in the group ``megastep``. Each entry point is loaded on its own, so one that
+fails to import is recorded (see :attr:`PluginManager.broken`) while the rest
+keep working. ``MEGASTEP_DISABLE_PLUGIN_AUTOLOAD=1`` loads only the entry
+points of megastep's own distributions.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.metadata as metadata
+import os
+from typing import Any, Mapping
+
+import attrs
+import pluggy
+import torch
+
+from . import hookspecs
+from .errors import BackendUnavailableError, UnknownBackendError
+from .protocols import BACKEND_KINDS, BackendInfo, BackendKind
+
+BUILTIN_DISTRIBUTIONS = frozenset(
+    {"megastep-core", "megastep-physics", "megastep-render", "megastep-geometry", "megastep-envs"}
+)
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+@attrs.define(frozen=True)
+class PluginRecord:
+    """One entry point of the ``megastep`` group, loaded or not.
+
+    :ivar name: the entry point's name.
+    :ivar value: what it points at, ``module`` or ``module:object``.
+    :ivar distribution: the distribution that declares it.
+    :ivar version: that distribution's version.
+    :ivar error: ``None`` if it loaded, else ``"ExceptionType: message"``.
+    """
+
+    name: str
+    value: str
+    distribution: str
+    version: str
+    error: str | None = None
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, plus a record of every entry point and what it provides."""
+
+    def __init__(self):
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.records: list[PluginRecord] = []
+
+    @property
+    def broken(self) -> list[PluginRecord]:
+        """The entry points that failed to load, each with its error."""
+        return [r for r in self.records if r.error is not None]
+
+    def load_entry_points(self, builtins_only: bool = False) -> None:
+        for entry_point in sorted(metadata.entry_points(group=hookspecs.PROJECT), key=lambda e: e.name):
+            dist = entry_point.dist
+            dist_name = dist.metadata["Name"] if dist is not None else "?"
+            version = dist.version if dist is not None else "?"
+            if builtins_only and _canonical(dist_name) not in BUILTIN_DISTRIBUTIONS:
+                continue
+            if self.get_plugin(entry_point.name) is not None or self.is_blocked(entry_point.name):
+                continue
+            record = PluginRecord(entry_point.name, entry_point.value, dist_name, version)
+            try:
+                self.register(entry_point.load(), name=entry_point.name)
+            except Exception as error:  # a broken plugin must not break the others
+                record = attrs.evolve(record, error=f"{type(error).__name__}: {error}")
+            self.records.append(record)
+
+    def backends(self, kind: BackendKind | None = None) -> list[tuple[str, BackendInfo]]:
+        """``(plugin name, info)`` for every backend every loaded plugin provides."""
+        found = []
+        for impl in self.hook.megastep_backends.get_hookimpls():
+            for info in impl.function() or ():
+                if kind is None or info.kind == kind:
+                    found.append((impl.plugin_name, info))
+        return found
+
+    def backend_names(self, kind: BackendKind) -> list[str]:
+        return sorted({info.name for _, info in self.backends(kind)})
+
+    def resolve_name(self, kind: BackendKind, name: str, device: torch.device) -> str:
+        """Turns ``"auto"`` into ``"cuda"`` on a CUDA device where a ``cuda`` backend can run, else ``"torch"``."""
+        if name != "auto":
+            return name
+        if torch.device(device).type == "cuda":
+            for _, info in self.backends(kind):
+                if info.name == "cuda" and info.unavailable is None:
+                    return "cuda"
+        return "torch"
+
+    def make(self, kind: BackendKind, name: str, options: Mapping[str, Any] | None = None):
+        """Asks the plugins for the ``kind`` backend called ``name``.
+
+        :param options: passed to the hook; ``device`` is used to resolve ``"auto"``.
+        :raises UnknownBackendError: no plugin provides ``name``; the message lists
+            the installed names and any plugin that failed to load.
+        :raises BackendUnavailableError: the backend is installed but cannot run here.
+        """
+        if kind not in BACKEND_KINDS:
+            raise ValueError(f"kind must be one of {BACKEND_KINDS}, got {kind!r}")
+        options = dict(options or {})
+        options.setdefault("device", torch.device("cpu"))
+        name = self.resolve_name(kind, name, options["device"])
+        for _, info in self.backends(kind):
+            if info.name == name and info.unavailable is not None:
+                raise BackendUnavailableError(f"the {kind} backend {name!r} cannot run here: {info.unavailable}")
+        hook = getattr(self.hook, f"megastep_{kind}")
+        backend = hook(name=name, options=options)
+        if backend is None:
+            installed = ", ".join(repr(n) for n in self.backend_names(kind)) or "none"
+            message = f"no {kind} backend is called {name!r}; installed: {installed} (or 'auto')."
+            if self.broken:
+                failed = "; ".join(f"{r.name} from {r.distribution}: {r.error}" for r in self.broken)
+                message += f" Plugins that failed to load: {failed}."
+            raise UnknownBackendError(message)
+        return backend
+
+
+def autoload_disabled() -> bool:
+    return os.environ.get("MEGASTEP_DISABLE_PLUGIN_AUTOLOAD", "").strip() not in ("", "0")
+
+
+@functools.cache
+def _cached_manager(builtins_only: bool) -> PluginManager:
+    manager = PluginManager()
+    manager.load_entry_points(builtins_only=builtins_only)
+    return manager
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process's plugin manager, with every ``megastep`` entry point loaded.
+
+    With ``MEGASTEP_DISABLE_PLUGIN_AUTOLOAD=1`` only megastep's own
+    distributions are loaded. Register extra plugins by hand with
+    ``get_plugin_manager().register(module)``.
+    """
+    return _cached_manager(autoload_disabled())
+
+
+def make_backend(kind: BackendKind, name: str, **options):
+    """Shorthand for ``get_plugin_manager().make(kind, name, options)``."""
+    return get_plugin_manager().make(kind, name, options)

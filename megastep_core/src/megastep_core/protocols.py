@@ -1,0 +1,79 @@
+"""What a backend object returned by a hook must offer.
+
+These are structural protocols: a backend need not inherit from them, only
+have the methods. They live in core so that a third party can write a plugin
+against ``megastep-core`` alone.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+import attrs
+import torch
+
+if TYPE_CHECKING:
+    from .state import Agents, Camera, Render, Scenery
+    from .world import World
+
+BackendKind = Literal["physics", "renderer", "reward", "spawner"]
+BACKEND_KINDS: tuple[BackendKind, ...] = ("physics", "renderer", "reward", "spawner")
+
+
+@attrs.define(frozen=True)
+class BackendInfo:
+    """A backend a plugin provides, as listed by ``megastep plugins``.
+
+    :ivar kind: which hook makes it: ``physics``, ``renderer``, ``reward`` or ``spawner``.
+    :ivar name: the name users select it by.
+    :ivar unavailable: ``None`` if it can run here, else why not.
+    :ivar description: one line for the listing.
+    """
+
+    kind: BackendKind = attrs.field(validator=attrs.validators.in_(BACKEND_KINDS))
+    name: str
+    unavailable: str | None = None
+    description: str = ""
+
+
+@runtime_checkable
+class Physics(Protocol):
+    def step(self, scenery: Scenery, agents: Agents, dt: float) -> torch.Tensor:
+        """Moves and turns every agent by its velocities for ``dt`` seconds, in place.
+
+        Agents that would touch a wall or another agent stop short of contact.
+
+        :returns: ``(E, A)`` progress, the fraction of the intended move achieved.
+        """
+        ...
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    def bake(self, scenery: Scenery) -> None:
+        """Fills ``scenery.baked`` with the static light on every texel."""
+        ...
+
+    def render(self, scenery: Scenery, agents: Agents, cameras: list[Camera]) -> Render:
+        """Casts every camera's rays and shades the hits, as a :class:`Render` of ``(E, A, C, R)``."""
+        ...
+
+
+@runtime_checkable
+class Reward(Protocol):
+    def reset(self, env, mask: torch.Tensor) -> None:
+        """Forgets the episode of the envs where ``mask`` (``(E,)`` bool) is True."""
+        ...
+
+    def __call__(self, env, render: Render) -> torch.Tensor:
+        """The reward of every agent for the step just taken, ``(E, A)``.
+
+        ``env`` is the environment: its ``world`` and any task state it keeps.
+        """
+        ...
+
+
+@runtime_checkable
+class Spawner(Protocol):
+    def __call__(self, world: World, mask: torch.Tensor) -> None:
+        """Places the agents of the envs where ``mask`` (``(E,)`` bool) is True, at rest, in place."""
+        ...

@@ -1,0 +1,151 @@
+"""Building a batched :class:`~megastep_core.state.Scenery` from geometries.
+
+Each env gets its agents' body lines first, then the geometry's walls. Every
+line carries a texture: one texel per 5 cm. Walls are painted a muted colour of
+their own with stripes 25 cm wide along their length; the stripes shrink with
+distance in an agent's 1D image, which is what makes depth easy to perceive
+from a single row of pixels. Agent bodies are a bright colour per agent, with
+a pale front face so that others can tell which way an agent is looking.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .geometry import Geometry
+from .ragged import Ragged
+from .state import Agents, Scenery
+
+TEXEL_SIZE = 0.05
+"""Metres of line per texel."""
+
+BODY_LINES = 4
+"""Lines per agent body: a square inscribed in the agent's disc, front face first."""
+
+STRIPE_WIDTH = 0.25
+"""Metres; walls alternate between a light and a dark stripe of this width."""
+
+_AGENT_COLOURS = np.array(
+    [[0.9, 0.15, 0.1], [0.1, 0.45, 0.95], [0.1, 0.8, 0.2], [0.95, 0.75, 0.05],
+     [0.7, 0.2, 0.85], [0.05, 0.8, 0.8], [0.95, 0.45, 0.05], [0.5, 0.5, 0.5]],
+    dtype=np.float32,
+)
+
+
+def texel_counts(lengths: np.ndarray, texel_size: float = TEXEL_SIZE) -> np.ndarray:
+    """``(L,)`` metres to ``(L,)`` int64: texels per line, at least one."""
+    return np.maximum(1, np.ceil(lengths / texel_size - 1e-6)).astype(np.int64)
+
+
+def _wall_textures(walls: np.ndarray, rng: np.random.Generator, texel_size: float) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.linalg.norm(walls[:, 1] - walls[:, 0], axis=-1)
+    counts = texel_counts(lengths, texel_size)
+    # a muted base colour per wall: a random hue at low saturation
+    hue = rng.uniform(0, 1, len(walls))
+    phase = 2 * np.pi * (hue[:, None] + np.array([0, 1 / 3, 2 / 3]))
+    base = 0.55 + 0.25 * np.cos(phase)
+    line = np.repeat(np.arange(len(walls)), counts)
+    along = (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + 0.5) * texel_size
+    stripe = (np.floor(along / STRIPE_WIDTH) % 2 == 0)
+    shade = np.where(stripe, 1.0, 0.6) * rng.uniform(0.92, 1.0, len(along))
+    colours = base[line] * shade[:, None]
+    return colours.astype(np.float32), counts
+
+
+def _body_textures(n_agents: int, agent_radius: float, texel_size: float) -> tuple[np.ndarray, np.ndarray]:
+    side = agent_radius * math.sqrt(2)
+    per_line = int(texel_counts(np.array([side]), texel_size)[0])
+    colours = []
+    for a in range(n_agents):
+        colour = _AGENT_COLOURS[a % len(_AGENT_COLOURS)]
+        front = 0.5 + 0.5 * colour
+        for m in range(BODY_LINES):
+            colours.append(np.tile(front if m == 0 else colour, (per_line, 1)))
+    counts = np.full(n_agents * BODY_LINES, per_line, dtype=np.int64)
+    return np.concatenate(colours).astype(np.float32), counts
+
+
+def build_scenery(
+    geometries: Sequence[Geometry],
+    n_agents: int,
+    agent_radius: float = 0.106,
+    seed: int = 0,
+    device="cpu",
+    texel_size: float = TEXEL_SIZE,
+) -> Scenery:
+    """One env per geometry, each with ``n_agents`` agents.
+
+    Agents start at the origin; a spawner places them. ``baked`` starts at zero
+    light; the renderer's ``bake`` fills it. The same arguments always give
+    the same scenery.
+
+    :param geometries: one :class:`Geometry` per env (the same object may repeat).
+    :param n_agents: ``A``, agents per env.
+    :param agent_radius: metres.
+    :param seed: seeds the wall colours.
+    :param device: where the tensors live.
+    """
+    if len(geometries) == 0:
+        raise ValueError("build_scenery needs at least one geometry (one per env)")
+    if n_agents < 1:
+        raise ValueError(f"n_agents must be at least 1, got {n_agents}")
+    if not agent_radius > 0:
+        raise ValueError(f"agent_radius must be positive metres, got {agent_radius}")
+
+    body_colours, body_counts = _body_textures(n_agents, agent_radius, texel_size)
+    body_lines = np.zeros((n_agents * BODY_LINES, 2, 2), np.float32)
+
+    # envs that share a geometry object share its textures too: painting is
+    # the slow part of building 65,536 envs from a few dozen layouts.
+    painted: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    lines, line_widths, lights, light_widths, texels, texel_widths = [], [], [], [], [], []
+    for geometry in geometries:
+        key = id(geometry)
+        if key not in painted:
+            geometry.validate()
+            rng = np.random.default_rng([seed, len(painted)])
+            painted[key] = _wall_textures(geometry.walls, rng, texel_size)
+        wall_colours, wall_counts = painted[key]
+        lines += [body_lines, geometry.walls]
+        line_widths.append(len(body_lines) + len(geometry.walls))
+        lights.append(geometry.lights)
+        light_widths.append(len(geometry.lights))
+        texels += [body_colours, wall_colours]
+        texel_widths += [body_counts, wall_counts]
+
+    def ragged(parts, widths) -> Ragged:
+        vals = torch.from_numpy(np.concatenate(parts)).to(device=device, dtype=torch.float32)
+        return Ragged(vals, torch.as_tensor(np.asarray(widths, dtype=np.int64), device=device))
+
+    textures = ragged(texels, np.concatenate(texel_widths))
+    return Scenery(
+        lines=ragged(lines, line_widths),
+        lights=ragged(lights, light_widths),
+        textures=textures,
+        baked=textures.with_vals(torch.zeros(textures.vals.shape[0], device=device)),
+        n_agents=n_agents,
+        body_lines=BODY_LINES,
+        agent_radius=float(agent_radius),
+        texel_size=texel_size,
+    )
+
+
+def body_lines(agents: Agents, agent_radius: float) -> torch.Tensor:
+    """``(E, A * M, 2, 2)`` metres: each agent's body, a square inscribed in its disc.
+
+    Line 0 of each agent is its front face; the corners run counter-clockwise.
+    """
+    corners = torch.deg2rad(agents.angles[..., None] + torch.tensor([-45.0, 45.0, 135.0, 225.0], device=agents.angles.device))
+    points = agents.positions[..., None, :] + agent_radius * torch.stack([corners.cos(), corners.sin()], -1)
+    lines = torch.stack([points, points.roll(-1, dims=-2)], -2)  # (E, A, M, 2, 2)
+    return lines.flatten(1, 2)
+
+
+def draw_bodies(scenery: Scenery, agents: Agents) -> None:
+    """Moves the agents' body lines in ``scenery.lines`` to where ``agents`` are, in place."""
+    bodies = body_lines(agents, scenery.agent_radius)
+    index = scenery.lines.starts[:, None] + torch.arange(scenery.n_body_lines, device=scenery.device)
+    scenery.lines.vals[index] = bodies

@@ -1,0 +1,109 @@
+"""The :class:`World`: scenery, agents, cameras and the backends that move and see them.
+
+Environments are built on a World. It owns the batched state and calls the
+chosen physics and renderer backends directly, without pluggy, every step.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from .geometry import Geometry
+from .plugins import get_plugin_manager
+from .scenery import build_scenery, draw_bodies
+from .state import Agents, Camera, Render
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` is CUDA when it is available, else the CPU."""
+    if device == "auto" or device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use device='cpu' or 'auto'")
+    return device
+
+
+class World:
+    """``E`` flat worlds, one per geometry, with ``A`` agents each.
+
+    :param geometries: one :class:`Geometry` per env.
+    :param n_agents: ``A``, agents per env.
+    :param cameras: the cameras every agent carries; ``C = len(cameras)``.
+    :param physics: name of the physics backend (``"auto"``, ``"torch"``, ``"cuda"``, ...).
+    :param renderer: name of the renderer backend.
+    :param device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a ``torch.device``.
+    :param fps: steps per simulated second; a step lasts ``dt = 1 / fps`` seconds.
+    :param agent_radius: metres.
+    :param seed: seeds the scenery's textures.
+    :param physics_options: extra keywords for the physics hook.
+    :param renderer_options: extra keywords for the renderer hook.
+    """
+
+    def __init__(
+        self,
+        geometries: Sequence[Geometry],
+        n_agents: int = 1,
+        cameras: Sequence[Camera] = (Camera(pixels=64, fov=130),),
+        physics: str = "auto",
+        renderer: str = "auto",
+        device="auto",
+        fps: float = 10.0,
+        agent_radius: float = 0.106,
+        seed: int = 0,
+        physics_options: Mapping[str, Any] | None = None,
+        renderer_options: Mapping[str, Any] | None = None,
+    ):
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        cameras = list(cameras)
+        if not cameras or not all(isinstance(c, Camera) for c in cameras):
+            raise ValueError("cameras must be a non-empty sequence of megastep_core.Camera")
+        self.device = resolve_device(device)
+        self.geometries = list(geometries)
+        self.cameras = cameras
+        self.dt = 1.0 / fps
+        self.scenery = build_scenery(self.geometries, n_agents, agent_radius, seed, self.device)
+        self.agents = Agents.zeros(len(self.geometries), n_agents, self.device)
+
+        manager = get_plugin_manager()
+        self.physics = manager.make("physics", physics, {"device": self.device, **(physics_options or {})})
+        self.renderer = manager.make("renderer", renderer, {"device": self.device, **(renderer_options or {})})
+        self.renderer.bake(self.scenery)
+        draw_bodies(self.scenery, self.agents)
+
+    @property
+    def n_envs(self) -> int:
+        return self.scenery.n_envs
+
+    @property
+    def n_agents(self) -> int:
+        return self.scenery.n_agents
+
+    @property
+    def agent_radius(self) -> float:
+        return self.scenery.agent_radius
+
+    def move(self) -> torch.Tensor:
+        """Steps the physics by ``dt`` and redraws the agents' bodies.
+
+        :returns: ``(E, A)`` progress, the fraction of each intended move achieved.
+        """
+        progress = self.physics.step(self.scenery, self.agents, self.dt)
+        draw_bodies(self.scenery, self.agents)
+        return progress
+
+    def place(self) -> None:
+        """Redraws the agents' bodies after their positions were set by hand (by a spawner, say)."""
+        draw_bodies(self.scenery, self.agents)
+
+    def render(self) -> Render:
+        """What every camera sees now, ``(E, A, C, R)``."""
+        return self.renderer.render(self.scenery, self.agents, self.cameras)
+
+    def __repr__(self) -> str:
+        return (
+            f"World(envs={self.n_envs}, agents={self.n_agents}, cameras={self.cameras}, "
+            f"physics={type(self.physics).__name__}, renderer={type(self.renderer).__name__}, device={self.device})"
+        )

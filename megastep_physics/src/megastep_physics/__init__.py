@@ -1,0 +1,1 @@
+"""megastep_physics"""
