@@ -100,15 +100,17 @@ def build_scenery(
 
     # envs that share a geometry object share its textures too: painting is
     # the slow part of building 65,536 envs from a few dozen layouts.
-    painted: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    painted: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+    ids = []
     lines, line_widths, lights, light_widths, texels, texel_widths = [], [], [], [], [], []
     for geometry in geometries:
         key = id(geometry)
         if key not in painted:
             geometry.validate()
             rng = np.random.default_rng([seed, len(painted)])
-            painted[key] = _wall_textures(geometry.walls, rng, texel_size)
-        wall_colours, wall_counts = painted[key]
+            painted[key] = (*_wall_textures(geometry.walls, rng, texel_size), len(painted))
+        wall_colours, wall_counts, geometry_id = painted[key]
+        ids.append(geometry_id)
         lines += [body_lines, geometry.walls]
         line_widths.append(len(body_lines) + len(geometry.walls))
         lights.append(geometry.lights)
@@ -126,6 +128,7 @@ def build_scenery(
         lights=ragged(lights, light_widths),
         textures=textures,
         baked=textures.with_vals(torch.zeros(textures.vals.shape[0], device=device)),
+        geometry_ids=torch.as_tensor(ids, dtype=torch.int64, device=device),
         n_agents=n_agents,
         body_lines=BODY_LINES,
         agent_radius=float(agent_radius),

@@ -99,6 +99,9 @@ class Scenery:
         its second, linear RGB in [0, 1].
     :ivar baked: ragged like ``textures``, ``(sum L_e -> T_l,)``: the static light
         falling on each texel, filled by the renderer's ``bake``.
+    :ivar geometry_ids: ``(E,)`` int64: envs with equal ids were built from the
+        same geometry, so their walls, lights, textures and baked light are
+        equal; backends may use it to bake or index once per layout.
     :ivar n_agents: ``A``.
     :ivar body_lines: ``M``, lines per agent body.
     :ivar agent_radius: metres; agents are discs of this radius.
@@ -109,6 +112,7 @@ class Scenery:
     lights: Ragged
     textures: Ragged
     baked: Ragged
+    geometry_ids: torch.Tensor
     n_agents: int
     body_lines: int
     agent_radius: float
