@@ -25,12 +25,14 @@ def plugins_table() -> str:
             rows.append([record.name, record.distribution, record.version, "FAILED TO LOAD", "", "", ""])
             continue
         names = provided.get(record.name, {})
-        rows.append([record.name, record.distribution, record.version, *(", ".join(names.get(k, [])) or "-" for k in BACKEND_KINDS)])
+        backends = [", ".join(names.get(kind, [])) or "-" for kind in BACKEND_KINDS]
+        rows.append([record.name, record.distribution, record.version, *backends])
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += reasons
-    lines += [f"! plugin {r.name!r} from {r.distribution} {r.version} failed to load: {r.error}" for r in manager.broken]
+    for r in manager.broken:
+        lines.append(f"! plugin {r.name!r} from {r.distribution} {r.version} failed to load: {r.error}")
     return "\n".join(lines)
 
 

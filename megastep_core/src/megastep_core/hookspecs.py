@@ -13,7 +13,8 @@ involved once, when a World is built. Callers pass hook arguments by keyword.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 

@@ -123,4 +123,5 @@ class Ragged:
         return new
 
     def __repr__(self) -> str:
-        return f"Ragged(lists={len(self)}, vals={tuple(self.vals.shape)}, dtype={self.vals.dtype}, device={self.vals.device})"
+        shape, dtype, device = tuple(self.vals.shape), self.vals.dtype, self.vals.device
+        return f"Ragged(lists={len(self)}, vals={shape}, dtype={dtype}, device={device})"

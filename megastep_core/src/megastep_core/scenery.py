@@ -10,7 +10,7 @@ a pale front face so that others can tell which way an agent is looking.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -141,7 +141,8 @@ def body_lines(agents: Agents, agent_radius: float) -> torch.Tensor:
 
     Line 0 of each agent is its front face; the corners run counter-clockwise.
     """
-    corners = torch.deg2rad(agents.angles[..., None] + torch.tensor([-45.0, 45.0, 135.0, 225.0], device=agents.angles.device))
+    offsets = torch.tensor([-45.0, 45.0, 135.0, 225.0], device=agents.angles.device)
+    corners = torch.deg2rad(agents.angles[..., None] + offsets)
     points = agents.positions[..., None, :] + agent_radius * torch.stack([corners.cos(), corners.sin()], -1)
     lines = torch.stack([points, points.roll(-1, dims=-2)], -2)  # (E, A, M, 2, 2)
     return lines.flatten(1, 2)

@@ -5,7 +5,8 @@ chosen physics and renderer backends directly, without pluggy, every step.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 

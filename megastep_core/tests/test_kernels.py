@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from megastep_core import KernelError
+from megastep_core.kernels import _argument, cupy_unavailable_reason, read_source
+
+
+def test_unavailable_reason_is_none_or_explains():
+    reason = cupy_unavailable_reason()
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is here")
+    assert reason and ("CuPy" in reason or "GPU" in reason)
+
+
+def test_cpu_tensors_are_refused():
+    with pytest.raises(KernelError, match="CUDA tensors"):
+        _argument(torch.zeros(3))
+
+
+def test_missing_source_is_a_clear_error():
+    with pytest.raises(KernelError, match="missing from package"):
+        read_source("megastep_core", "no_such_kernel.cu")
+
+
+@pytest.mark.gpu
+def test_a_kernel_runs_on_torch_tensors_on_torch_stream(tmp_path, monkeypatch):
+    import megastep_core.kernels as kernels
+
+    source = r"""
+    extern "C" __global__ void axpy(const float* x, float* y, float a, int n) {
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i < n) y[i] += a * x[i];
+    }"""
+    monkeypatch.setattr(kernels, "read_source", lambda package, filename: source)
+    kernels.load_module.cache_clear()
+    axpy = kernels.kernel("megastep_core", "axpy.cu", "axpy")
+    x = torch.arange(1000, device="cuda", dtype=torch.float32)
+    y = torch.ones(1000, device="cuda")
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        axpy((1000 + 255) // 256, 256, x, y, 2.0, 1000)
+    stream.synchronize()
+    assert torch.equal(y, 1 + 2 * x)
+    kernels.load_module.cache_clear()
