@@ -89,15 +89,18 @@ def rasterize_boxes(boxes, shape: tuple[int, int], origin, resolution: float) ->
     return mask
 
 
-def free_space(walls, min_width: float = MIN_FREE_WIDTH):
+def free_space(walls, min_width: float = MIN_FREE_WIDTH, solids=None):
     """The free space that walls enclose, as a shapely (multi)polygon.
 
     The walls are cut into the faces of their arrangement; the faces at least
     ``min_width`` wide somewhere are free space; the thinner ones are the
     insides of thick walls drawn as outlines. Space outside the outermost
-    walls is not free: it is not enclosed.
+    walls is not free: it is not enclosed. Lines alone cannot tell a room from
+    a solid block drawn as a closed outline (a pillar, say): pass such blocks
+    as ``solids``.
 
     :param walls: ``(W, 2, 2)`` metres.
+    :param solids: an optional shapely geometry to take out of the free space.
     """
     walls = np.asarray(walls, np.float64).reshape(-1, 2, 2)
     noded = shapely.node(shapely.multilinestrings(shapely.linestrings(walls)))
@@ -105,19 +108,21 @@ def free_space(walls, min_width: float = MIN_FREE_WIDTH):
     if len(faces) == 0:
         return shapely.Polygon()
     eroded = shapely.buffer(faces, -min_width / 2, quad_segs=1, join_style="mitre")
-    return shapely.union_all(faces[~shapely.is_empty(eroded)])
+    free = shapely.union_all(faces[~shapely.is_empty(eroded)])
+    return free if solids is None else shapely.difference(free, solids)
 
 
-def free_mask(walls, resolution: float = DEFAULT_RESOLUTION) -> tuple[np.ndarray, np.ndarray]:
+def free_mask(walls, resolution: float = DEFAULT_RESOLUTION, solids=None) -> tuple[np.ndarray, np.ndarray]:
     """Rasterises :func:`free_space` on a grid that covers the walls.
 
     :param walls: ``(W, 2, 2)`` metres.
+    :param solids: an optional shapely geometry that is not free space.
     :returns: ``mask`` ``(H, W)`` bool and its ``origin`` ``(2,)`` metres.
     """
     walls = np.asarray(walls, np.float64).reshape(-1, 2, 2)
     points = walls.reshape(-1, 2)
     origin, shape = grid(points.min(0), points.max(0), resolution)
-    return rasterize(free_space(walls), shape, origin, resolution), origin
+    return rasterize(free_space(walls, solids=solids), shape, origin, resolution), origin
 
 
 def wall_mask(walls, shape: tuple[int, int], origin, resolution: float) -> np.ndarray:
@@ -167,6 +172,22 @@ def wall_distances(points, walls, chunk: int = 4096) -> np.ndarray:
         gaps = offsets - along[..., None] * direction
         out[first : first + chunk] = np.sqrt((gaps**2).sum(-1).min(-1))
     return out
+
+
+def clear_points(points, walls, clearance: float) -> np.ndarray:
+    """``(N,)`` bool: which of ``(N, 2)`` points (metres) are more than ``clearance`` metres from every wall."""
+    points = np.asarray(points, np.float64).reshape(-1, 2)
+    tree = shapely.STRtree(shapely.linestrings(np.asarray(walls, np.float64).reshape(-1, 2, 2)))
+    near = tree.query(shapely.points(points), predicate="dwithin", distance=clearance)[0]
+    keep = np.ones(len(points), dtype=bool)
+    keep[near] = False
+    return keep
+
+
+def free_cell_centres(mask: np.ndarray, origin, resolution: float) -> np.ndarray:
+    """``(N, 2)`` float64 metres: the centres of the True cells of a mask, row by row."""
+    cells = np.argwhere(mask)
+    return cells_to_metres(cells, origin, resolution)
 
 
 def components(mask: np.ndarray) -> tuple[np.ndarray, int]:

@@ -1,1 +1,10 @@
-"""megastep_render"""
+"""megastep's renderers: ``torch`` (the reference) and ``cuda`` (CuPy kernels).
+
+Both bake static light onto wall texels once per layout, cast one ray per
+pixel to the nearest line beyond the near plane, and shade the hit.
+"""
+from .renderer import TorchRenderer
+
+__version__ = "0.1.0"
+
+__all__ = ["TorchRenderer"]

@@ -1,0 +1,324 @@
+"""What every megastep environment shares: batching, resets, episode statistics and checks.
+
+An environment is a :class:`~megastep_core.World` of ``E`` envs plus the
+little that makes it a task: a movement module, observation modules, a reward
+plugin, a spawner plugin, lifespans, and a few methods of its own. Each env in
+this package subclasses :class:`Env` and adds only what is particular to it.
+
+Step semantics (for learners and adapters)
+------------------------------------------
+
+``step(actions)`` advances every env by one step and returns a :class:`Step`
+``(obs, reward, terminated, truncated, info)`` of tensors on the world's device:
+
+``obs``
+    a dict of observations, ``(E, ...)`` for single-agent envs and
+    ``(E, A, ...)`` for multi-agent ones (:attr:`Env.multi_agent`).
+``reward``
+    ``(E,)`` or ``(E, A)`` float: what the step just taken earned.
+``terminated``
+    ``(E,)`` bool: the episode reached a terminal state; its value there is 0.
+``truncated``
+    ``(E,)`` bool: the episode ran out of its lifespan; it could have gone on,
+    so a learner should bootstrap from the value of its final observation.
+    Never True where ``terminated`` is.
+``info``
+    ``"final_obs"``: the observations of the state each env reached by this
+    step, before any reset; meaningful where ``info["_final_obs"]`` (``(E,)``
+    bool, ``terminated | truncated``) is True. ``"episode"``: a dict with
+    ``"r"``, the return of the episode (``(E,)`` or ``(E, A)``), and ``"l"``,
+    its length in steps (``(E,)`` int64), meaningful where ``info["_episode"]``
+    is True: the finished episodes, as in Gymnasium's ``RecordEpisodeStatistics``.
+
+Envs whose episode ended reset themselves in the same step (Gymnasium's
+``SAME_STEP`` autoreset): ``obs`` already holds the first observation of their
+next episode, and ``info["final_obs"]`` the last one of the episode that
+ended. A learner bootstraps with::
+
+    next_value = torch.where(truncated, value(info["final_obs"]), value(obs)) * ~terminated
+    delta = reward + gamma * next_value - value(previous_obs)
+    advantage = delta + gamma * lam * ~(terminated | truncated) * next_advantage
+
+that is, from the final observation where the lifespan cut the episode, from
+nothing where it terminated; and it carries no return or recurrent state
+across a step where ``terminated | truncated``.
+
+Producing both observations of a resetting env takes a second render on steps
+where some env reset. ``final_observations=False`` skips it: then the ``obs``
+of an env that just finished *is* its final observation (``info["final_obs"]``
+is ``obs`` itself, so the bootstrap above still reads the right values), and
+the first action of the new episode is chosen seeing that stale frame; the
+env's state has been reset all the same. It saves a render per step for the
+price of one stale frame per episode.
+
+The order inside a step is: check actions, move (physics), render, reward,
+task update (which may terminate episodes), lifespans (which may truncate
+them), observe, record statistics, reset the envs that finished, and render
+their new observations.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import torch
+
+from megastep_core import Camera, Geometry, Render, World, get_plugin_manager
+from megastep_core.spaces import Dict
+
+from .checks import ActionCheck
+from .lifespans import Lifespans
+
+
+class Step(NamedTuple):
+    """What :meth:`Env.step` returns; see the module's docs for the meaning of each field."""
+
+    obs: dict[str, torch.Tensor]
+    reward: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    info: dict[str, Any]
+
+
+class Reset(NamedTuple):
+    """What :meth:`Env.reset` returns: the first observations and an (empty) info dict."""
+
+    obs: dict[str, torch.Tensor]
+    info: dict[str, Any]
+
+
+def cycle_geometries(geometries: Sequence[Geometry], n_envs: int) -> list[Geometry]:
+    """``n_envs`` geometries: the given ones repeated in turn (envs sharing one share its textures)."""
+    if isinstance(n_envs, bool) or int(n_envs) != n_envs or n_envs < 1:
+        raise ValueError(f"n_envs must be a positive integer, got {n_envs!r}")
+    geometries = list(geometries)
+    if not geometries or not all(isinstance(g, Geometry) for g in geometries):
+        raise ValueError("geometries must be a non-empty sequence of megastep_core.Geometry")
+    return [geometries[i % len(geometries)] for i in range(int(n_envs))]
+
+
+class Env:
+    """``E`` envs of one task, stepped together. See the module docs for what ``step`` returns.
+
+    Subclasses set :attr:`movement` and :attr:`observations` after calling
+    ``super().__init__``, and may override :meth:`reset_task`, :meth:`update`
+    and :meth:`task_state`.
+
+    :param geometries: one per env, or fewer, repeated in turn up to ``n_envs``.
+    :param n_envs: ``E``.
+    :param n_agents: ``A``, agents per env.
+    :param cameras: the cameras each agent carries.
+    :param reward: the name of a ``megastep_reward`` plugin.
+    :param spawner: the name of a ``megastep_spawner`` plugin.
+    :param lifespan: ``(low, high)``: each episode lasts a random number of steps in this range, unless it ends first.
+    :param device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a torch device.
+    :param physics: the name of a physics backend (``"auto"``: CUDA kernels on a GPU when available).
+    :param renderer: the name of a renderer backend.
+    :param seed: seeds textures, spawns, lifespans and :meth:`sample_actions`.
+    :param fps: steps per simulated second.
+    :param final_observations: render resetting envs twice per step to give both their final
+        and their first observation (True), or once (False); see the module docs.
+    :param reward_options: keywords for the reward plugin.
+    :param spawner_options: keywords for the spawner plugin.
+    """
+
+    name: ClassVar[str] = "env"
+    multi_agent: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        geometries: Sequence[Geometry],
+        n_envs: int,
+        *,
+        n_agents: int = 1,
+        cameras: Sequence[Camera],
+        reward: str,
+        spawner: str = "random",
+        lifespan: tuple[int, int] = (512, 1024),
+        device="auto",
+        physics: str = "auto",
+        renderer: str = "auto",
+        seed: int = 0,
+        fps: float = 10.0,
+        final_observations: bool = True,
+        reward_options: Mapping[str, Any] | None = None,
+        spawner_options: Mapping[str, Any] | None = None,
+    ):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be a positive number of steps per second, got {fps!r}")
+        for label, name in (("reward", reward), ("spawner", spawner)):
+            if not isinstance(name, str):
+                raise ValueError(f"{label} must be the name of a {label} plugin (a str), got {name!r}")
+        self.world = World(
+            cycle_geometries(geometries, n_envs), n_agents, cameras, physics, renderer, device, fps, seed=int(seed)
+        )
+        self.device = self.world.device
+        self.seed = int(seed)
+        self.final_observations = bool(final_observations)
+        manager = get_plugin_manager()
+        self.reward = manager.make("reward", reward, {"device": self.device, **(reward_options or {})})
+        spawner_options = {"device": self.device, "seed": self.seed, **(spawner_options or {})}
+        self.spawner = manager.make("spawner", spawner, spawner_options)
+        generator = lambda offset: torch.Generator(device=self.device).manual_seed(self.seed * 1000 + offset)
+        self.lifespans = Lifespans(self.n_envs, *lifespan, device=self.device, generator=generator(1))
+        self.action_generator = generator(2)
+        self.task_generator = generator(3)
+        self.lengths = torch.zeros(self.n_envs, dtype=torch.int64, device=self.device)
+        self.returns = torch.zeros(self.n_envs, self.n_agents, device=self.device)
+        self.movement = None
+        self.observations: dict[str, Any] = {}
+        self._check: ActionCheck | None = None
+        self.last_render: Render | None = None
+        self.last_obs: dict[str, torch.Tensor] | None = None
+        self.last_reward: torch.Tensor | None = None
+
+    # sizes and spaces -------------------------------------------------------------------------------
+
+    @property
+    def n_envs(self) -> int:
+        return self.world.n_envs
+
+    @property
+    def n_agents(self) -> int:
+        return self.world.n_agents
+
+    @property
+    def batch(self) -> tuple[int, ...]:
+        """The leading shape of actions and observations: ``(E, A)``, or ``(E,)`` for a single-agent env."""
+        return (self.n_envs, self.n_agents) if self.multi_agent else (self.n_envs,)
+
+    @property
+    def action_space(self):
+        """The per-agent action space (:mod:`megastep_core.spaces`)."""
+        return self.movement.space
+
+    @property
+    def observation_space(self) -> Dict:
+        """The per-agent observation spaces, by name."""
+        return Dict({name: module.space for name, module in self.observations.items()})
+
+    def sample_actions(self) -> torch.Tensor:
+        """Uniformly random actions of shape :attr:`batch`, from the env's own seeded generator."""
+        return self.action_space.sample(self.batch, self.device, self.action_generator)
+
+    # the task's own parts, overridden by each env ------------------------------------------------------
+
+    def reset_task(self, mask: torch.Tensor) -> None:
+        """Starts the task anew in the envs where ``mask`` (``(E,)`` bool) is True, after their agents spawned."""
+
+    def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
+        """Advances the task by one step, given what the agents see and earned (``(E, A)``).
+
+        :returns: ``(E,)`` bool, True where the episode reached a terminal state.
+        """
+        return torch.zeros(self.n_envs, dtype=torch.bool, device=self.device)
+
+    def task_state(self, e: int) -> dict[str, Any]:
+        """Task-specific entries of :meth:`state` for env ``e``, as numpy arrays."""
+        return {}
+
+    # the batched interface --------------------------------------------------------------------------
+
+    def reset(self) -> Reset:
+        """Starts a new episode in every env and returns the first observations."""
+        if self.movement is None or not self.observations:
+            raise TypeError(f"{type(self).__name__} must set self.movement and self.observations in its __init__")
+        self._check = ActionCheck(self.action_space, self.batch, self.device)
+        self._reset(torch.ones(self.n_envs, dtype=torch.bool, device=self.device))
+        obs = self._observe(self.world.render())
+        return Reset(self._squeeze(obs), {})
+
+    def step(self, actions: torch.Tensor) -> Step:
+        """Takes one step in every env with ``actions`` of shape :attr:`batch`; see the module docs."""
+        if self._check is None:
+            raise RuntimeError("call reset() before the first step()")
+        actions = self._check(actions)
+        self.movement(actions if self.multi_agent else actions[:, None])
+        render = self.world.render()
+        reward = self.reward(self, render)
+        terminated = self.update(render, reward)
+        self.lengths += 1
+        self.returns += reward
+        truncated = self.lifespans.expired(self.lengths) & ~terminated
+        obs = self._observe(render)
+        done = terminated | truncated
+        info = {
+            "final_obs": self._squeeze(obs),
+            "_final_obs": done,
+            "episode": {"r": self._squeeze_one(self.returns.clone()), "l": self.lengths.clone()},
+            "_episode": done,
+        }
+        self._reset(done)
+        # a CPU can tell for free whether any env reset; on a GPU asking would stall, so render anyway
+        if self.final_observations and (self.device.type != "cpu" or bool(done.any())):
+            obs = self._observe(self.world.render())
+        self.last_reward = reward
+        return Step(self._squeeze(obs), self._squeeze_one(reward), terminated, truncated, info)
+
+    def _reset(self, mask: torch.Tensor) -> None:
+        self.spawner(self.world, mask)
+        self.reset_task(mask)
+        self.reward.reset(self, mask)
+        self.lifespans.reset(mask)
+        self.lengths.masked_fill_(mask, 0)
+        self.returns.masked_fill_(mask[:, None], 0.0)
+
+    def _observe(self, render: Render) -> dict[str, torch.Tensor]:
+        self.last_render = render
+        self.last_obs = {name: module(render) for name, module in self.observations.items()}
+        return self.last_obs
+
+    def _squeeze_one(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.multi_agent else x[:, 0]
+
+    def _squeeze(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return obs if self.multi_agent else {name: value[:, 0] for name, value in obs.items()}
+
+    # looking at one env ----------------------------------------------------------------------------
+
+    def state(self, e: int) -> dict[str, Any]:
+        """A snapshot of env ``e`` as numpy arrays, for :func:`~megastep_envs.plotting.plot_state`.
+
+        Holds the walls ``(W, 2, 2)`` and lights ``(K, 3)``, the agents' positions
+        ``(A, 2)`` and angles ``(A,)``, each ray's distance ``(A, C, R)`` and angle
+        relative to its agent ``(C, R)``, the latest observations ``(A, ...)``,
+        reward and return ``(A,)``, and the task's own entries.
+        """
+        if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or not 0 <= e < self.n_envs:
+            raise IndexError(f"e must be an env index in [0, {self.n_envs}), got {e!r}")
+        if self.last_render is None:
+            raise RuntimeError("call reset() before state()")
+        e = int(e)
+        scenery, agents = self.world.scenery, self.world.agents
+        numpy = lambda t: t.detach().cpu().numpy()
+        reward = self.last_reward[e] if self.last_reward is not None else torch.zeros(self.n_agents)
+        return {
+            "env": self.name,
+            "index": e,
+            "step": int(self.lengths[e]),
+            "walls": numpy(scenery.lines[e][scenery.n_body_lines :]),
+            "lights": numpy(scenery.lights[e]),
+            "agent_radius": self.world.agent_radius,
+            "positions": numpy(agents.positions[e]),
+            "angles": numpy(agents.angles[e]),
+            "distances": numpy(self.last_render.distances[e]),
+            "ray_angles": np.stack([c.ray_angles().numpy() for c in self.world.cameras]),
+            "obs": {name: numpy(value[e]) for name, value in self.last_obs.items()},
+            "reward": numpy(reward),
+            "return": numpy(self.returns[e]),
+            **self.task_state(e),
+        }
+
+    @staticmethod
+    def plot_state(state: dict[str, Any], fig=None):
+        """Draws a :meth:`state` as a matplotlib figure: see :func:`megastep_envs.plotting.plot_state`."""
+        from .plotting import plot_state
+
+        return plot_state(state, fig)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(envs={self.n_envs}, agents={self.n_agents}, world={self.world!r})"

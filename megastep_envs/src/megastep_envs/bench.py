@@ -1,0 +1,297 @@
+"""``megastep bench``: how many agent-steps per second the engine and the envs run.
+
+The benchmark step (``DESIGN.md``) is: random actions, momentum movement,
+physics, rendering, and the RGB and depth observations averaged over 4 rays
+per pixel. It runs for three configurations:
+
+=================  ======  ======  ===  ==============================
+config             agents  pixels  fov  envs (default on CUDA)
+=================  ======  ======  ===  ==============================
+explorer-like      1       256     130  1,024  4,096  16,384  65,536
+deathmatch-like    4       512     70   256    1,024  4,096   16,384
+minimal-like       1       64      130  1,024  4,096  16,384  65,536
+=================  ======  ======  ===  ==============================
+
+``--env NAME`` adds the full env step (reward, task, lifespans, resets and
+statistics) of that env, built with its config's agents, pixels and fov, on
+the same layouts; its rows are named after the env (``explorer``), and
+``explorer:one-render`` is the same env with ``final_observations=False``
+(see :mod:`megastep_envs.base`). Each figure is envs x agents x steps over
+seconds, after warm-up steps, with the GPU synchronised before the clock
+starts and after it stops; peak GPU memory counts everything allocated from
+building the world to the end of the timing.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+import torch
+
+from megastep_core import Camera, Geometry, MegastepError, World, get_plugin_manager
+from megastep_core.world import resolve_device
+
+from .base import cycle_geometries
+from .movement import ACTIONS, MomentumMovement
+from .observations import RGB, Depth
+from .registry import ENVS, env_class
+
+SUBSAMPLE = 4
+"""Rays averaged into one observed pixel."""
+
+KEYS = ("config", "envs", "agents", "pixels", "physics", "renderer", "device", "agent_steps_per_s", "ms_per_step",
+        "peak_memory_bytes")
+"""The keys of every record ``--json`` writes, in order."""
+
+
+@attrs.define(frozen=True)
+class Config:
+    """One benchmark configuration: ``agents`` per env, each with one camera of ``pixels`` rays over ``fov`` degrees."""
+
+    agents: int
+    pixels: int
+    fov: float
+    sizes: tuple[int, ...]
+
+
+CONFIGS = {
+    "explorer-like": Config(1, 256, 130.0, (1024, 4096, 16384, 65536)),
+    "deathmatch-like": Config(4, 512, 70.0, (256, 1024, 4096, 16384)),
+    "minimal-like": Config(1, 64, 130.0, (1024, 4096, 16384, 65536)),
+}
+
+ENV_CONFIGS = {"minimal": "minimal-like", "explorer": "explorer-like", "pointgoal": "explorer-like",
+               "deathmatch": "deathmatch-like"}
+"""The config whose agents, pixels and fov each env is benchmarked with."""
+
+CPU_ENVS = 64
+"""Envs per run on the CPU when ``--envs`` is not given."""
+
+
+def spawn(world: World, seed: int = 0) -> None:
+    """Places every agent at a random free point with the ``random`` spawner."""
+    spawner = get_plugin_manager().make("spawner", "random", {"device": world.device, "seed": seed})
+    spawner(world, torch.ones(world.n_envs, dtype=torch.bool, device=world.device))
+
+
+class EngineStep:
+    """The benchmark step on a world: random actions, momentum movement, physics, render, RGB and depth."""
+
+    def __init__(self, world: World, seed: int = 0):
+        self.world = world
+        self.movement = MomentumMovement(world)
+        self.rgb = RGB(world, SUBSAMPLE)
+        self.depth = Depth(world, SUBSAMPLE)
+        self.generator = torch.Generator(device=world.device).manual_seed(seed)
+        self.shape = (world.n_envs, world.n_agents)
+
+    def __call__(self):
+        actions = torch.randint(len(ACTIONS), self.shape, device=self.world.device, generator=self.generator)
+        self.movement(actions)
+        render = self.world.render()
+        return self.rgb(render), self.depth(render)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_step(step: Callable[[], object], device: torch.device, warmup: int = 3, seconds: float = 1.0,
+              max_steps: int = 500) -> float:
+    """Seconds per call of ``step``: ``warmup`` untimed calls, then enough timed calls to fill about ``seconds``."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    step()
+    _sync(device)
+    once = time.perf_counter() - start
+    count = int(min(max(seconds / max(once, 1e-9), 3), max_steps))
+    start = time.perf_counter()
+    for _ in range(count):
+        step()
+    _sync(device)
+    return (time.perf_counter() - start) / count
+
+
+def default_geometries(layouts: str | None, seed: int = 0) -> list[Geometry]:
+    """The layouts of ``layouts`` (a layouts ``.npz``), or 64 procedural training homes."""
+    if layouts is not None:
+        from megastep_geometry.layouts import load_layouts
+
+        return load_layouts(layouts)
+    from megastep_geometry import homes
+
+    return homes.sample(64, split="training", seed=seed)
+
+
+def backend_pairs(physics: Sequence[str] | None, renderers: Sequence[str] | None,
+                  device: torch.device) -> list[tuple[str, str]]:
+    """The ``(physics, renderer)`` pairs to run.
+
+    With neither list given: ``torch`` with ``torch``, and ``cuda`` with ``cuda``
+    where the world is on CUDA and both ``cuda`` backends can run. Otherwise
+    every pairing of the given names, a missing list standing for those defaults.
+    """
+    manager = get_plugin_manager()
+    usable = lambda kind: any(i.name == "cuda" and i.unavailable is None for _, i in manager.backends(kind))
+    defaults = ["torch"]
+    if device.type == "cuda" and usable("physics") and usable("renderer"):
+        defaults.append("cuda")
+    if physics is None and renderers is None:
+        return [(name, name) for name in defaults]
+    return list(itertools.product(physics or defaults, renderers or defaults))
+
+
+def _record(config: str, envs: int, agents: int, pixels: int, physics: str, renderer: str, device: torch.device,
+            seconds: float | None, peak: int | None) -> dict:
+    return {
+        "config": config, "envs": envs, "agents": agents, "pixels": pixels, "physics": physics,
+        "renderer": renderer, "device": str(device),
+        "agent_steps_per_s": None if seconds is None else envs * agents / seconds,
+        "ms_per_step": None if seconds is None else 1000 * seconds,
+        "peak_memory_bytes": peak,
+    }
+
+
+def measure(build: Callable[[], Callable[[], object]], device: torch.device,
+            seconds: float) -> tuple[float, int | None]:
+    """Builds a step function and times it; returns seconds per step and peak GPU memory (None on the CPU)."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    step = build()
+    per_step = time_step(step, device, seconds=seconds)
+    peak = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
+    del step
+    return per_step, peak
+
+
+def engine_builder(config: Config, geometries, envs: int, physics: str, renderer: str, device, seed: int):
+    def build():
+        cameras = [Camera(config.pixels, config.fov)]
+        world = World(cycle_geometries(geometries, envs), config.agents, cameras, physics, renderer, device, seed=seed)
+        spawn(world, seed)
+        return EngineStep(world, seed)
+
+    return build
+
+
+def env_builder(name: str, config: Config, geometries, envs: int, physics: str, renderer: str, device, seed: int,
+                final_observations: bool):
+    def build():
+        options = {"n_agents": config.agents} if ENVS[name].multi_agent else {}
+        env = env_class(name)(envs, geometries=geometries, pixels=config.pixels, fov=config.fov, device=device,
+                              physics=physics, renderer=renderer, seed=seed,
+                              final_observations=final_observations, **options)
+        env.reset()
+        return lambda: env.step(env.sample_actions())
+
+    return build
+
+
+def run_bench(configs: Sequence[str], envs: Sequence[int] | None, pairs: Sequence[tuple[str, str]], device,
+              geometries: Sequence[Geometry], env_names: Sequence[str] = (), seconds: float = 1.0, seed: int = 0,
+              report: Callable[[dict], None] | None = None) -> list[dict]:
+    """Runs every config (engine step) and every env (full step) at every size with every backend pair.
+
+    :param envs: sizes; None for each config's own sizes on CUDA, :data:`CPU_ENVS` on the CPU.
+    :param report: called with each record as soon as it is measured.
+    :returns: one record per run, with the keys :data:`KEYS`; a run that failed has None figures.
+    """
+    device = resolve_device(device)
+    jobs = []
+    for name in configs:
+        jobs.append((name, CONFIGS[name], None, True))
+    for name in env_names:
+        config = CONFIGS[ENV_CONFIGS[name]]
+        jobs += [(name, config, name, True), (f"{name}:one-render", config, name, False)]
+    records = []
+    for label, config, env_name, final in jobs:
+        sizes = envs or (config.sizes if device.type == "cuda" else (CPU_ENVS,))
+        for size, (physics, renderer) in itertools.product(sizes, pairs):
+            if env_name is None:
+                build = engine_builder(config, geometries, size, physics, renderer, device, seed)
+            else:
+                build = env_builder(env_name, config, geometries, size, physics, renderer, device, seed, final)
+            try:
+                per_step, peak = measure(build, device, seconds)
+                record = _record(label, size, config.agents, config.pixels, physics, renderer, device, per_step, peak)
+            except (MegastepError, RuntimeError, ValueError) as error:  # out of memory, backend missing, ...
+                print(f"megastep bench: {label} x {size} with {physics}/{renderer} failed: "
+                      f"{type(error).__name__}: {error}", file=sys.stderr)
+                record = _record(label, size, config.agents, config.pixels, physics, renderer, device, None, None)
+            records.append(record)
+            if report is not None:
+                report(record)
+    return records
+
+
+HEADER = ("config", "envs", "agents", "pixels", "physics", "renderer", "device", "agent-steps/s", "ms/step",
+          "peak GPU MiB")
+WIDTHS = (20, 7, 6, 6, 8, 8, 7, 14, 9, 12)
+
+
+def format_row(cells) -> str:
+    return "  ".join(str(c).rjust(w) if i >= 7 else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, WIDTHS)))
+
+
+def format_record(record: dict) -> str:
+    rate, ms, peak = record["agent_steps_per_s"], record["ms_per_step"], record["peak_memory_bytes"]
+    return format_row([
+        record["config"], record["envs"], record["agents"], record["pixels"], record["physics"], record["renderer"],
+        record["device"], "failed" if rate is None else f"{rate:,.0f}", "-" if ms is None else f"{ms:.2f}",
+        "-" if peak is None else f"{peak / 2**20:,.0f}",
+    ])
+
+
+def add_command(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bench", help="agent-steps/s of the benchmark step (and of full env steps) for each backend",
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--physics", nargs="+", help="physics backends (default: torch, and cuda where it can run)")
+    parser.add_argument("--renderer", nargs="+", help="renderers (default: torch, and cuda where it can run)")
+    parser.add_argument("--layouts", help="a layouts .npz to run on (default: 64 procedural homes)")
+    parser.add_argument("--config", nargs="+", choices=list(CONFIGS),
+                        help="configs to run (default: all three, or with --env only the env's own)")
+    parser.add_argument("--envs", nargs="+", type=int, help="env counts (default: the table's on CUDA, 64 on the CPU)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default auto")
+    parser.add_argument("--json", help="write the figures to this file as a list of records")
+    parser.add_argument("--env", nargs="+", choices=list(ENVS), help="also time the full step of these envs")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.envs is not None and min(args.envs) < 1:
+            raise ValueError(f"--envs must all be at least 1, got {args.envs}")
+        device = resolve_device(args.device)
+        env_names = list(dict.fromkeys(args.env or ()))
+        configs = args.config or ([ENV_CONFIGS[n] for n in env_names] if env_names else list(CONFIGS))
+        configs = list(dict.fromkeys(configs))
+        pairs = backend_pairs(args.physics, args.renderer, device)
+        geometries = default_geometries(args.layouts)
+    except (MegastepError, ValueError, OSError) as error:
+        print(f"megastep bench: error: {error}", file=sys.stderr)
+        return 2
+    if device.type == "cuda":
+        print(f"device: {torch.cuda.get_device_name(device)}")
+    print(format_row(HEADER))
+    print(format_row(["-" * w for w in WIDTHS]))
+    records = run_bench(configs, args.envs, pairs, device, geometries, env_names,
+                        seconds=2.0 if device.type == "cuda" else 1.0,
+                        report=lambda record: print(format_record(record), flush=True))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(records, indent=1) + "\n")
+    return 0 if all(r["agent_steps_per_s"] is not None for r in records) else 1

@@ -1,0 +1,127 @@
+"""Deathmatch: four agents per home, each wounding whichever agent is at the centre of its view.
+
+Every step, an agent that holds another agent at the centre pixel of its
+camera hits it: the target loses ``damage`` health and the shooter earns the
+``hits`` reward. Health also drains while an agent is outside the map's free
+space. An agent whose health reaches zero respawns at a random free point,
+away from the others, with full health; the env itself goes on until its
+lifespan truncates it. Observations are per agent: ``(E, A, ...)``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from megastep_core import Camera, Geometry, Render
+from megastep_core.spaces import Box
+
+from .base import Env
+from .explorer import sample_homes
+from .movement import MomentumMovement
+from .observations import IMU, RGB, Computed, Depth
+from .occupancy import OccupancyGrid
+from .rewards import centre_targets
+
+RESPAWN_MARGIN = 0.05
+"""Metres kept free between a respawned agent and any other, beyond touching."""
+
+
+class Deathmatch(Env):
+    """``A`` agents per home, hitting whoever is at the centre of their view.
+
+    Observations: ``rgb`` ``(E, A, 1, 3, W)``, ``depth`` ``(E, A, 1, W)``, ``imu``
+    ``(E, A, 3)``, ``health`` ``(E, A, 1)``. Actions ``(E, A)``. Reward ``(E, A)``.
+
+    :param n_envs: ``E``.
+    :param n_agents: ``A``.
+    :param geometries: layouts, repeated in turn; procedural homes by default.
+    :param split: which homes when ``geometries`` is None.
+    :param damage: health lost per hit taken (health starts at 1).
+    :param outside_damage: health lost per step spent outside the free space.
+    :param options: anything :class:`~megastep_envs.base.Env` takes.
+    """
+
+    name = "deathmatch"
+    multi_agent = True
+
+    def __init__(
+        self,
+        n_envs: int = 64,
+        *,
+        n_agents: int = 4,
+        geometries: Sequence[Geometry] | None = None,
+        split: str = "training",
+        pixels: int = 512,
+        fov: float = 70.0,
+        subsample: int = 4,
+        max_depth: float = 10.0,
+        damage: float = 0.05,
+        outside_damage: float = 0.01,
+        **options,
+    ):
+        if isinstance(n_agents, bool) or int(n_agents) != n_agents or n_agents < 2:
+            raise ValueError(f"n_agents must be an integer of at least 2 (someone to hit), got {n_agents!r}")
+        for label, value in (("damage", damage), ("outside_damage", outside_damage)):
+            if not 0 <= float(value) <= 1:
+                raise ValueError(f"{label} must be a fraction of full health in [0, 1], got {value!r}")
+        options.setdefault("reward", "hits")
+        options.setdefault("lifespan", (1024, 2048))
+        if geometries is None:
+            geometries = sample_homes(n_envs, split, int(options.get("seed", 0)))
+        super().__init__(geometries, n_envs, n_agents=int(n_agents), cameras=[Camera(pixels, fov)], **options)
+        self.damage, self.outside_damage = float(damage), float(outside_damage)
+        self.occupancy = OccupancyGrid(self.world.geometries, self.device)
+        self.health = torch.ones(self.n_envs, self.n_agents, device=self.device)
+        self.deaths = torch.zeros(self.n_envs, self.n_agents, dtype=torch.int64, device=self.device)
+        self.movement = MomentumMovement(self.world)
+        self.observations = {
+            "rgb": RGB(self.world, subsample),
+            "depth": Depth(self.world, subsample, max_depth),
+            "imu": IMU(self.world),
+            "health": Computed(Box((1,), 0.0, 1.0), lambda render: self.health[..., None].clamp(0, 1)),
+        }
+
+    def reset_task(self, mask: torch.Tensor) -> None:
+        self.health = torch.where(mask[:, None], 1.0, self.health)
+        self.deaths = torch.where(mask[:, None], 0, self.deaths)
+
+    def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
+        """Wounds the agents that were hit or are off the map, and respawns the dead. Never terminates."""
+        targets = centre_targets(self.world, render)
+        wounds = torch.zeros_like(self.health).scatter_add_(1, targets.clamp_min(0), (targets >= 0).float())
+        outside = ~self.occupancy.free(self.world.agents.positions)
+        self.health = self.health - self.damage * wounds - self.outside_damage * outside.float()
+        dead = self.health <= 0
+        self.deaths = self.deaths + dead.long()
+        self.respawn(dead)
+        return torch.zeros(self.n_envs, dtype=torch.bool, device=self.device)
+
+    def respawn(self, dead: torch.Tensor) -> None:
+        """Moves the ``(E, A)`` dead agents to fresh spawn points, with full health.
+
+        The spawner places all agents of an env at once, so it is asked for a
+        whole new placement of each env with a death, and only the dead agents
+        take their new points. A point that lands too close to where another
+        agent stands is refused: that agent stays dead and tries again next
+        step. A fixed sequence of tensor operations, whatever dies: no host sync.
+        """
+        agents = self.world.agents
+        before = agents.clone()
+        self.spawner(self.world, dead.any(-1))
+        separation = 2 * self.world.agent_radius + RESPAWN_MARGIN
+        others = ~torch.eye(self.n_agents, dtype=torch.bool, device=self.device)
+        crowded = ((torch.cdist(agents.positions, before.positions) < separation) & others).any(-1)
+        moved = dead & ~crowded
+        keep = lambda new, old: torch.where(moved.view(*moved.shape, *[1] * (new.dim() - 2)), new, old)
+        agents.positions.copy_(keep(agents.positions, before.positions))
+        agents.angles.copy_(keep(agents.angles, before.angles))
+        agents.velocity.copy_(keep(agents.velocity, before.velocity))
+        agents.angvelocity.copy_(keep(agents.angvelocity, before.angvelocity))
+        self.world.place()
+        self.health = torch.where(moved, 1.0, self.health)
+
+    def task_state(self, e: int) -> dict[str, Any]:
+        """``health`` ``(A,)`` and ``deaths`` ``(A,)`` this episode."""
+        return {"health": self.health[e].cpu().numpy(), "deaths": self.deaths[e].cpu().numpy()}

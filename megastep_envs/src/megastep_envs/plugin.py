@@ -1,0 +1,25 @@
+"""megastep-envs' plugin: one reward per env's task, and the ``megastep demo`` and ``megastep bench`` commands."""
+from __future__ import annotations
+
+from megastep_core import BackendInfo, hookimpl
+
+from .rewards import REWARDS
+
+
+@hookimpl
+def megastep_backends():
+    return [BackendInfo(kind="reward", name=name, description=text) for name, (_, text) in REWARDS.items()]
+
+
+@hookimpl
+def megastep_reward(name, options):
+    entry = REWARDS.get(name)
+    return None if entry is None else entry[0](options)
+
+
+@hookimpl
+def megastep_commands(subparsers):
+    from . import bench, demo
+
+    demo.add_command(subparsers)
+    bench.add_command(subparsers)

@@ -1,0 +1,154 @@
+"""The agent's network: a 1D-convolutional encoder per pixel row, an optional LSTM core,
+and policy and value heads.
+
+Every observation a megastep env gives is either a *strip* of pixels (a space
+whose shape has two or more dimensions, the last one the width ``W`` in pixels,
+like RGB ``(C, 3, W)`` or depth ``(C, W)``) or a small *vector* (a goal in the
+agent's frame, an IMU reading). Each strip gets its own small stack of
+``Conv1d`` layers that slides along the width; vectors are used as they are.
+The features of every key are concatenated, mixed by one linear layer, passed
+through the LSTM when there is one, and read by the two heads.
+
+All methods take sequences ``(T, N, ...)``: ``T`` steps of ``N`` agents (``N =
+E * A``, every agent of every env, sharing one network). Acting uses ``T = 1``;
+a PPO update re-runs whole rollouts so that the LSTM sees what it saw when
+acting.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from megastep_core import spaces
+from megastep_core.errors import MegastepError
+
+
+class ModelError(MegastepError, ValueError):
+    """A space or an observation this network cannot take."""
+
+
+def _layer(layer: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
+    """Orthogonal weights and zero biases: PPO's usual start, which keeps early updates stable."""
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class StripEncoder(nn.Module):
+    """Features of one pixel strip ``(..., *leading, W)``: the leading dimensions become channels.
+
+    :param shape: the strip's per-agent shape, e.g. ``(1, 3, 64)`` for one RGB camera of 64 pixels.
+    """
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        channels, width = math.prod(shape[:-1]), shape[-1]
+        self.shape = tuple(shape)
+        self.convolutions = nn.Sequential(
+            # padding keeps every width valid: each layer halves it, rounding up
+            _layer(nn.Conv1d(channels, 32, kernel_size=5, stride=2, padding=2)), nn.ReLU(),
+            _layer(nn.Conv1d(32, 64, kernel_size=5, stride=2, padding=2)), nn.ReLU(),
+            _layer(nn.Conv1d(64, 64, kernel_size=3, stride=2, padding=1)), nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            self.features = self.convolutions(torch.zeros(1, channels, width)).shape[-1]
+
+    def forward(self, strip: torch.Tensor) -> torch.Tensor:
+        """``(B, *shape)`` to ``(B, features)``."""
+        return self.convolutions(strip.reshape(strip.shape[0], -1, self.shape[-1]))
+
+
+def _observation_keys(space) -> dict[str, spaces.Box]:
+    """The observation space as named Boxes; a bare Box is called ``"observation"``."""
+    if isinstance(space, spaces.Box):
+        return {"observation": space}
+    if isinstance(space, spaces.Dict):
+        boxes = dict(space.items())
+        for key, box in boxes.items():
+            if not isinstance(box, spaces.Box):
+                raise ModelError(f"observation {key!r} must be a Box space, got {box!r}")
+        return boxes
+    raise ModelError(f"observation_space must be a megastep_core.spaces Box or Dict, got {space!r}")
+
+
+class Agent(nn.Module):
+    """Policy and value for discrete actions, shared by every agent of every env.
+
+    :param observation_space: the env's per-agent observation space (``Box`` or ``Dict`` of ``Box``).
+    :param action_space: the env's per-agent action space, ``Discrete(n)``.
+    :param hidden: width of the mixed features and of the LSTM state.
+    :param lstm: whether to carry memory across steps (PointGoal needs it: the goal is only
+        given at spawn, and the agent must integrate its own motion).
+    """
+
+    def __init__(self, observation_space, action_space, hidden: int = 256, lstm: bool = False):
+        super().__init__()
+        if not isinstance(action_space, spaces.Discrete):
+            raise ModelError(f"action_space must be megastep_core.spaces.Discrete, got {action_space!r}")
+        self.boxes = _observation_keys(observation_space)
+        self.strips = nn.ModuleDict(
+            {key: StripEncoder(box.shape) for key, box in self.boxes.items() if len(box.shape) >= 2}
+        )
+        self.vector_sizes = {key: math.prod(box.shape) for key, box in self.boxes.items() if len(box.shape) < 2}
+        features = sum(encoder.features for encoder in self.strips.values()) + sum(self.vector_sizes.values())
+        self.mix = nn.Sequential(_layer(nn.Linear(features, hidden)), nn.ReLU())
+        self.hidden = hidden
+        self.lstm = nn.LSTM(hidden, hidden) if lstm else None
+        if self.lstm is not None:
+            for name, parameter in self.lstm.named_parameters():
+                if "bias" in name:
+                    nn.init.zeros_(parameter)
+                else:
+                    nn.init.orthogonal_(parameter, 1.0)
+        # a nearly uniform first policy explores; a small-gain value head starts near zero
+        self.policy = _layer(nn.Linear(hidden, action_space.n), gain=0.01)
+        self.value = _layer(nn.Linear(hidden, 1), gain=1.0)
+
+    def initial_state(self, n: int, device) -> tuple[torch.Tensor, ...]:
+        """The memory of ``n`` agents at the start of an episode: ``(h, c)`` each ``(1, n, hidden)``,
+        or an empty tuple without an LSTM."""
+        if self.lstm is None:
+            return ()
+        zeros = torch.zeros(1, n, self.hidden, device=device)
+        return (zeros, zeros.clone())
+
+    def _encode(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = []
+        for key, box in self.boxes.items():
+            if key not in observations:
+                raise ModelError(f"observation {key!r} is missing; the network was built for {sorted(self.boxes)}")
+            x = observations[key]
+            x = x.reshape(-1, *box.shape).float()
+            if box.dtype == torch.uint8:
+                x = x / 255.0
+            parts.append(self.strips[key](x) if key in self.strips else x.reshape(x.shape[0], -1))
+        return self.mix(torch.cat(parts, dim=-1))
+
+    def forward(
+        self,
+        observations: dict[str, torch.Tensor],
+        state: tuple[torch.Tensor, ...],
+        starts: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Action logits and values for ``T`` steps of ``N`` agents.
+
+        :param observations: each ``(T, N, *shape)``.
+        :param state: the memory before the first step, from :meth:`initial_state` or a previous call.
+        :param starts: ``(T, N)`` bool, True where an episode begins at that step: the memory is
+            cleared there before the step is read.
+        :returns: logits ``(T, N, n_actions)``, values ``(T, N)``, and the memory after the last step.
+        """
+        steps, agents = starts.shape
+        features = self._encode(observations).reshape(steps, agents, self.hidden)
+        if self.lstm is not None:
+            h, c = state
+            outputs = []
+            for t in range(steps):
+                keep = (~starts[t]).float().view(1, -1, 1)
+                out, (h, c) = self.lstm(features[t:t + 1], (h * keep, c * keep))
+                outputs.append(out)
+            features, state = torch.cat(outputs), (h, c)
+        return self.policy(features), self.value(features).squeeze(-1), state

@@ -1,0 +1,271 @@
+"""Spawner backends: where agents start an episode.
+
+A spawner is called with the world and an ``(E,)`` bool mask, and places the
+agents of the masked envs at rest. It runs every time an env resets, so it
+must not synchronise the host with the GPU: everything that needs the host
+(which points of each geometry are safe) is computed once, on first use, into
+one padded device tensor; after that each call is a fixed sequence of tensor
+operations on the device, whatever the mask holds.
+"""
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from megastep_core import Geometry, GeometryError
+
+from .masks import clear_points, free_cell_centres
+
+DEFAULT_MARGIN = 0.05
+"""Metres of space kept between a spawned agent and the nearest wall or agent, beyond touching."""
+
+MAX_POINTS = 2048
+"""Most candidate points kept per geometry: enough to spread spawns over a home,
+few enough that thousands of geometries fit on a GPU."""
+
+RESAMPLE_ROUNDS = 8
+"""How many times agents that landed too close to another agent are re-drawn
+before an env falls back to its geometry's precomputed separated points."""
+
+
+def _unique_geometries(geometries) -> tuple[list[Geometry], np.ndarray]:
+    """Each distinct geometry object once, in order of first appearance, and each env's index into them."""
+    index: dict[int, int] = {}
+    unique, env_ids = [], []
+    for geometry in geometries:
+        if id(geometry) not in index:
+            index[id(geometry)] = len(unique)
+            unique.append(geometry)
+        env_ids.append(index[id(geometry)])
+    return unique, np.asarray(env_ids, dtype=np.int64)
+
+
+def safe_points(geometry: Geometry, clearance: float) -> np.ndarray:
+    """``(N, 2)`` float64 metres: points of a geometry more than ``clearance`` from every wall.
+
+    The candidates are the geometry's own ``spawns`` where it has them, else
+    the centres of its free mask cells.
+    """
+    if geometry.spawns is not None and len(geometry.spawns):
+        points = geometry.spawns.astype(np.float64)
+    else:
+        points = free_cell_centres(geometry.mask, geometry.origin, geometry.resolution)
+    return points[clear_points(points, geometry.walls, clearance)]
+
+
+def separated_points(points: np.ndarray, count: int, separation: float, seed: int = 0) -> np.ndarray | None:
+    """``(count, 2)`` of ``points`` pairwise at least ``separation`` apart, picked greedily in a
+    shuffled order, or ``None`` when the greedy pick finds fewer than ``count``."""
+    order = np.random.default_rng(seed).permutation(len(points))
+    chosen: list[np.ndarray] = []
+    for point in points[order]:
+        if all(np.hypot(*(point - c)) >= separation for c in chosen):
+            chosen.append(point)
+            if len(chosen) == count:
+                return np.stack(chosen)
+    return None
+
+
+class _Candidates:
+    """The safe points of every geometry of one world, on its device.
+
+    :ivar points: ``(G, P, 2)`` float32 metres, padded with each geometry's first point.
+    :ivar counts: ``(G,)`` int64, real points per geometry.
+    :ivar fallback: ``(G, A, 2)`` float32 metres, ``A`` points per geometry pairwise separated.
+    :ivar env_geometry: ``(E,)`` int64, each env's geometry.
+    """
+
+    def __init__(self, world, clearance: float, separation: float, max_points: int, seed: int):
+        unique, env_ids = _unique_geometries(world.geometries)
+        n_agents = world.n_agents
+        padded, counts, fallback = [], [], []
+        for geometry in unique:
+            points = safe_points(geometry, clearance)
+            if len(points) == 0:
+                raise GeometryError(
+                    f"geometry {geometry.name!r}: no free point is {clearance:.3f} m (agent radius plus margin) "
+                    "from every wall, so no agent can be spawned in it"
+                )
+            if len(points) > max_points:
+                points = points[np.random.default_rng(seed).choice(len(points), max_points, replace=False)]
+            spread = separated_points(points, n_agents, separation, seed) if n_agents > 1 else points[:1]
+            if spread is None:
+                raise GeometryError(
+                    f"geometry {geometry.name!r}: cannot find {n_agents} spawn points {separation:.3f} m apart "
+                    f"and {clearance:.3f} m from every wall"
+                )
+            padded.append(points)
+            counts.append(len(points))
+            fallback.append(spread)
+        width = max(counts)
+        table = np.stack([np.concatenate([p, np.repeat(p[:1], width - len(p), 0)]) for p in padded])
+        device = world.device
+        self.points = torch.as_tensor(table, dtype=torch.float32, device=device)
+        self.counts = torch.as_tensor(counts, dtype=torch.int64, device=device)
+        self.fallback = torch.as_tensor(np.stack(fallback), dtype=torch.float32, device=device)
+        self.env_geometry = torch.as_tensor(env_ids, device=device)
+
+
+def _check_mask(world, mask: torch.Tensor) -> None:
+    if not torch.is_tensor(mask) or mask.dtype != torch.bool or tuple(mask.shape) != (world.n_envs,):
+        got = f"{tuple(mask.shape)} {mask.dtype}" if torch.is_tensor(mask) else type(mask).__name__
+        raise ValueError(f"mask must be an ({world.n_envs},) bool tensor, one per env; got {got}")
+    if mask.device != world.device:
+        raise ValueError(f"mask must be on the world's device {world.device}, got {mask.device}")
+
+
+def _place(world, mask: torch.Tensor, positions: torch.Tensor, angles: torch.Tensor) -> None:
+    """Writes positions and angles into the masked envs, stops them, and redraws the bodies."""
+    agents = world.agents
+    envs = mask[:, None]
+    agents.positions.copy_(torch.where(envs[..., None], positions, agents.positions))
+    agents.angles.copy_(torch.where(envs, angles, agents.angles))
+    agents.velocity.masked_fill_(envs[..., None], 0.0)
+    agents.angvelocity.masked_fill_(envs, 0.0)
+    world.place()
+
+
+class _SeededSpawner:
+    def __init__(self, options: Mapping[str, Any]):
+        self.seed = options.get("seed")
+        self._generator: torch.Generator | None = None
+
+    def _random(self, shape, device) -> torch.Tensor:
+        """Uniform ``[0, 1)`` numbers, from this spawner's own generator when it was given a seed."""
+        if self.seed is None:
+            return torch.rand(shape, device=device)
+        if self._generator is None or self._generator.device != torch.device(device):
+            self._generator = torch.Generator(device=device).manual_seed(int(self.seed))
+        return torch.rand(shape, device=device, generator=self._generator)
+
+    def _angles(self, n_envs: int, n_agents: int, device) -> torch.Tensor:
+        return self._random((n_envs, n_agents), device) * 360.0 - 180.0
+
+
+class RandomSpawner(_SeededSpawner):
+    """Spawns agents at random safe points of their env's free space, at random angles.
+
+    A point is safe when it is at least the agent radius plus ``margin`` from
+    every wall; agents of one env are at least twice the radius plus
+    ``margin`` apart. Agents that land too close to another are re-drawn
+    :data:`RESAMPLE_ROUNDS` times, all envs at once; an env still crowded after
+    that gets its geometry's precomputed separated points.
+
+    Options: ``margin`` (metres, default :data:`DEFAULT_MARGIN`), ``seed``
+    (an int for a private generator; else torch's global one), ``max_points``
+    (candidates kept per geometry, default :data:`MAX_POINTS`).
+    """
+
+    def __init__(self, options: Mapping[str, Any]):
+        super().__init__(options)
+        self.margin = float(options.get("margin", DEFAULT_MARGIN))
+        if not self.margin >= 0:
+            raise ValueError(f"margin must be non-negative metres, got {self.margin}")
+        self.max_points = int(options.get("max_points", MAX_POINTS))
+        if self.max_points < 1:
+            raise ValueError(f"max_points must be at least 1, got {self.max_points}")
+        self._world = None
+        self._candidates: _Candidates | None = None
+
+    def candidates(self, world) -> _Candidates:
+        """The world's safe points, computed on the first call for each world."""
+        if self._world is None or self._world() is not world:
+            radius = world.agent_radius
+            self._candidates = _Candidates(
+                world, radius + self.margin, 2 * radius + self.margin, self.max_points, int(self.seed or 0)
+            )
+            self._world = weakref.ref(world)
+        return self._candidates
+
+    def __call__(self, world, mask: torch.Tensor) -> None:
+        _check_mask(world, mask)
+        table = self.candidates(world)
+        n_envs, n_agents, device = world.n_envs, world.n_agents, world.device
+        geometry = table.env_geometry[:, None].expand(n_envs, n_agents)
+        counts = table.counts[geometry]
+
+        def draw() -> torch.Tensor:
+            index = (self._random((n_envs, n_agents), device) * counts).long().clamp_max(counts - 1)
+            return table.points[geometry, index]
+
+        positions = draw()
+        if n_agents > 1:
+            separation = 2 * world.agent_radius + self.margin
+            # agent j is re-drawn when it is too close to an agent i < j; the loop runs a fixed
+            # number of rounds rather than until done, since asking "done?" would sync with the GPU
+            earlier = torch.ones(n_agents, n_agents, dtype=torch.bool, device=device).triu(1)
+            for _ in range(RESAMPLE_ROUNDS):
+                crowded = ((torch.cdist(positions, positions) < separation) & earlier).any(1)
+                positions = torch.where(crowded[..., None], draw(), positions)
+            crowded = ((torch.cdist(positions, positions) < separation) & earlier).any((1, 2))
+            positions = torch.where(crowded[:, None, None], table.fallback[table.env_geometry], positions)
+        _place(world, mask, positions, self._angles(n_envs, n_agents, device))
+
+
+class FixedSpawner(_SeededSpawner):
+    """Spawns agents at given points.
+
+    Options: ``points``, ``(A, 2)`` metres (the same in every env) or
+    ``(E, A, 2)``; ``angles`` (optional, degrees, ``(A,)`` or ``(E, A)``; random
+    when absent); ``seed`` for the random angles. The points are checked
+    against each env's walls on the first call.
+    """
+
+    def __init__(self, options: Mapping[str, Any]):
+        super().__init__(options)
+        if "points" not in options:
+            raise ValueError("the 'fixed' spawner needs the option points: (A, 2) or (E, A, 2) metres")
+        self.points = torch.as_tensor(np.asarray(options["points"], dtype=np.float32))
+        if self.points.ndim not in (2, 3) or self.points.shape[-1] != 2:
+            raise ValueError(f"points must have shape (A, 2) or (E, A, 2) metres, got {tuple(self.points.shape)}")
+        if not torch.isfinite(self.points).all():
+            raise ValueError("points must be finite metres; they hold NaN or infinity")
+        angles = options.get("angles")
+        self.angles = None if angles is None else torch.as_tensor(np.asarray(angles, dtype=np.float32))
+        if self.angles is not None and self.angles.ndim not in (1, 2):
+            raise ValueError(f"angles must have shape (A,) or (E, A) degrees, got {tuple(self.angles.shape)}")
+        self._world = None
+
+    def _prepare(self, world) -> None:
+        n_envs, n_agents = world.n_envs, world.n_agents
+        points = self.points if self.points.ndim == 3 else self.points.expand(n_envs, -1, -1)
+        if tuple(points.shape) != (n_envs, n_agents, 2):
+            raise ValueError(
+                f"points must have shape ({n_agents}, 2) or ({n_envs}, {n_agents}, 2) for this world, "
+                f"got {tuple(self.points.shape)}"
+            )
+        if self.angles is not None:
+            angles = self.angles if self.angles.ndim == 2 else self.angles.expand(n_envs, -1)
+            if tuple(angles.shape) != (n_envs, n_agents):
+                raise ValueError(
+                    f"angles must have shape ({n_agents},) or ({n_envs}, {n_agents}) degrees, "
+                    f"got {tuple(self.angles.shape)}"
+                )
+            self._angles_on_device = angles.to(world.device)
+        unique, env_ids = _unique_geometries(world.geometries)
+        radius = world.agent_radius
+        host = points.numpy()
+        for g, geometry in enumerate(unique):
+            mine = host[env_ids == g].reshape(-1, 2)
+            near = np.flatnonzero(~clear_points(mine, geometry.walls, radius))
+            if len(near):
+                raise GeometryError(
+                    f"geometry {geometry.name!r}: fixed spawn point {mine[near[0]].tolist()} is within "
+                    f"the agent radius {radius} m of a wall"
+                )
+        self._points_on_device = points.to(world.device)
+        self._world = weakref.ref(world)
+
+    def __call__(self, world, mask: torch.Tensor) -> None:
+        _check_mask(world, mask)
+        if self._world is None or self._world() is not world:
+            self._prepare(world)
+        if self.angles is not None:
+            angles = self._angles_on_device
+        else:
+            angles = self._angles(world.n_envs, world.n_agents, world.device)
+        _place(world, mask, self._points_on_device, angles)

@@ -1,0 +1,158 @@
+import numpy as np
+import pytest
+import torch
+
+from megastep_core import GeometryError, make_backend
+from megastep_core.scenery import body_lines
+from megastep_core.testing import devices
+from megastep_geometry import spawners, toys
+from megastep_geometry.masks import wall_distances
+from megastep_geometry.plugin import megastep_backends
+
+
+def _all(world):
+    return torch.ones(world.n_envs, dtype=torch.bool, device=world.device)
+
+
+def _check_safe(world, margin=spawners.DEFAULT_MARGIN):
+    positions = world.agents.positions.cpu().numpy()
+    radius = world.agent_radius
+    for env, geometry in enumerate(world.geometries):
+        assert wall_distances(positions[env], geometry.walls).min() >= radius + margin - 1e-5
+        gaps = np.linalg.norm(positions[env][:, None] - positions[env][None], axis=-1)
+        np.fill_diagonal(gaps, np.inf)
+        assert gaps.min() >= 2 * radius + margin - 1e-5
+        cells = geometry.cells_of(positions[env])
+        assert geometry.mask[cells[:, 0], cells[:, 1]].all()
+
+
+def test_backends_are_listed():
+    names = {(info.kind, info.name) for info in megastep_backends()}
+    assert names == {("spawner", "random"), ("spawner", "fixed")}
+    assert isinstance(make_backend("spawner", "random"), spawners.RandomSpawner)
+
+
+@pytest.mark.parametrize("device", devices())
+def test_random_spawns_are_clear_of_walls_and_each_other(make_world, device):
+    geometries = [toys.box(2, 2), toys.maze(4, 4, seed=1), toys.column(3, 3, side=1.2), toys.corridor(6, 0.9)]
+    world = make_world(geometries * 8, n_agents=4, device=device)
+    spawner = make_backend("spawner", "random", seed=0)
+    world.agents.velocity.fill_(1.0)
+    world.agents.angvelocity.fill_(30.0)
+    for _ in range(5):
+        spawner(world, _all(world))
+        _check_safe(world)
+    assert (world.agents.velocity == 0).all() and (world.agents.angvelocity == 0).all()
+    angles = world.agents.angles
+    assert (angles >= -180).all() and (angles < 180).all() and angles.std() > 50
+
+
+def test_bodies_are_redrawn(make_world):
+    world = make_world([toys.box(3, 3)] * 2, n_agents=2)
+    make_backend("spawner", "random", seed=1)(world, _all(world))
+    expected = body_lines(world.agents, world.agent_radius)
+    drawn = torch.stack([world.scenery.lines[e][: world.scenery.n_body_lines] for e in range(2)])
+    assert torch.allclose(drawn, expected)
+
+
+def test_only_masked_envs_move(make_world):
+    world = make_world([toys.box(3, 3)] * 6, n_agents=2)
+    spawner = make_backend("spawner", "random", seed=2)
+    spawner(world, _all(world))
+    before = world.agents.clone()
+    world.agents.velocity.fill_(0.5)
+    mask = torch.tensor([True, False, True, False, False, True])
+    spawner(world, mask)
+    assert torch.equal(world.agents.positions[~mask], before.positions[~mask])
+    assert torch.equal(world.agents.angles[~mask], before.angles[~mask])
+    assert (world.agents.velocity[~mask] == 0.5).all() and (world.agents.velocity[mask] == 0).all()
+    assert not torch.equal(world.agents.positions[mask], before.positions[mask])
+
+
+def test_seeded_spawns_repeat_and_cover_the_room(make_world):
+    runs = []
+    for _ in range(2):
+        world = make_world([toys.box(4, 4)] * 50, n_agents=1)
+        make_backend("spawner", "random", seed=7)(world, _all(world))
+        runs.append(world.agents.positions.clone())
+    assert torch.equal(runs[0], runs[1])
+    points = runs[0].reshape(-1, 2)
+    assert points.min() < 1.0 and points.max() > 3.0  # spread over the room, not clumped
+
+
+def test_crowded_envs_fall_back_to_separated_points(make_world, monkeypatch):
+    """With no re-draws at all, 8 agents in a 1.2 m room collide often; the fallback keeps them apart."""
+    monkeypatch.setattr(spawners, "RESAMPLE_ROUNDS", 0)
+    world = make_world([toys.box(1.2, 1.2)] * 20, n_agents=4)
+    make_backend("spawner", "random", seed=3)(world, _all(world))
+    _check_safe(world)
+
+
+def test_geometry_too_narrow_for_an_agent_is_an_error(make_world):
+    world = make_world([toys.corridor(4, 0.3)], n_agents=1)
+    with pytest.raises(GeometryError, match="corridor.*from every wall"):
+        make_backend("spawner", "random")(world, _all(world))
+
+
+def test_room_too_small_for_the_agents_is_an_error(make_world):
+    world = make_world([toys.box(0.6, 0.6)], n_agents=4)
+    with pytest.raises(GeometryError, match="cannot find 4 spawn points"):
+        make_backend("spawner", "random")(world, _all(world))
+
+
+def test_bad_mask_is_named(make_world):
+    world = make_world([toys.box()] * 3)
+    spawner = make_backend("spawner", "random")
+    with pytest.raises(ValueError, match=r"mask must be an \(3,\) bool"):
+        spawner(world, torch.ones(3))
+    with pytest.raises(ValueError, match="mask"):
+        spawner(world, torch.ones(4, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("device", devices())
+def test_fixed_spawns_at_the_given_points(make_world, device):
+    world = make_world([toys.box(4, 4)] * 3, n_agents=2, device=device)
+    points = [[1.0, 1.0], [3.0, 2.5]]
+    spawner = make_backend("spawner", "fixed", points=points, angles=[90.0, -45.0])
+    world.agents.velocity.fill_(1.0)
+    spawner(world, _all(world))
+    assert torch.equal(world.agents.positions.cpu(), torch.tensor(points).expand(3, 2, 2))
+    assert torch.equal(world.agents.angles.cpu(), torch.tensor([90.0, -45.0]).expand(3, 2))
+    assert (world.agents.velocity == 0).all()
+
+
+def test_fixed_per_env_points_and_random_angles(make_world):
+    world = make_world([toys.box(4, 4)] * 2, n_agents=1)
+    points = np.array([[[1.0, 2.0]], [[3.0, 3.0]]])
+    make_backend("spawner", "fixed", points=points, seed=0)(world, torch.tensor([True, False]))
+    assert world.agents.positions[0, 0].tolist() == [1.0, 2.0]
+    assert world.agents.positions[1, 0].tolist() == [0.0, 0.0]
+
+
+def test_fixed_rejects_bad_points(make_world):
+    with pytest.raises(ValueError, match="needs the option points"):
+        make_backend("spawner", "fixed")
+    with pytest.raises(ValueError, match=r"\(A, 2\) or \(E, A, 2\)"):
+        make_backend("spawner", "fixed", points=[1.0, 2.0])
+    with pytest.raises(ValueError, match="finite"):
+        make_backend("spawner", "fixed", points=[[np.nan, 1.0]])
+    world = make_world([toys.box(4, 4)] * 2, n_agents=2)
+    with pytest.raises(ValueError, match=r"\(2, 2\) or \(2, 2, 2\)"):
+        make_backend("spawner", "fixed", points=[[1.0, 1.0]])(world, _all(world))
+    with pytest.raises(GeometryError, match="within the agent radius"):
+        make_backend("spawner", "fixed", points=[[1.0, 1.0], [0.05, 2.0]])(world, _all(world))
+
+
+@pytest.mark.gpu
+def test_respawn_does_not_synchronise(make_world):
+    world = make_world([toys.box(3, 3), toys.maze(3, 3)] * 16, n_agents=4, device="cuda")
+    spawner = make_backend("spawner", "random", seed=0)
+    spawner(world, _all(world))  # the first call precomputes on the host
+    mask = torch.rand(world.n_envs, device="cuda") < 0.5
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        spawner(world, mask)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    _check_safe(world)

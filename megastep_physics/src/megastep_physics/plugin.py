@@ -1,0 +1,27 @@
+"""The plugin that provides the `torch` and `slide` physics (entry point ``physics``)."""
+from __future__ import annotations
+
+from megastep_core import BackendInfo, hookimpl
+
+from .backends import SlidePhysics, TorchPhysics, check_options
+
+BACKENDS = {
+    "torch": (TorchPhysics, {"margin"}),
+    "slide": (SlidePhysics, {"margin", "sub_contacts"}),
+}
+
+
+@hookimpl
+def megastep_backends():
+    return [
+        BackendInfo(kind="physics", name="torch", description="PyTorch reference: agents stop short of contacts"),
+        BackendInfo(kind="physics", name="slide", description="PyTorch: agents slide along walls and push each other"),
+    ]
+
+
+@hookimpl
+def megastep_physics(name, options):
+    if name not in BACKENDS:
+        return None
+    cls, known = BACKENDS[name]
+    return cls(**check_options(name, options, known))

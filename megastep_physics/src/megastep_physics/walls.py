@@ -1,0 +1,216 @@
+"""The static walls of a scenery, arranged once for the physics.
+
+Envs built from the same geometry share their walls (``scenery.geometry_ids``),
+so walls are stored once per geometry, not once per env: 65,536 envs of 64
+layouts need 64 copies, not 65,536. Each wall is kept as its first end point
+``a``, its unit direction ``u`` and its length, which is what the swept-disc
+test reads; the torch code and the CUDA kernels read these same numbers.
+
+**The grid.** An agent whose move is ``|d|`` long can only touch walls within
+``|d| + r + margin`` of where it starts. Each geometry gets a uniform grid of
+square cells (:data:`CELL` metres); each cell lists the walls within
+:data:`REACH` metres of any point in it (found as the walls within ``REACH +
+CELL / sqrt(2)`` of its centre, a superset). An agent in a cell whose reach is
+at most ``REACH`` tests only that list, typically a tenth of its home's walls;
+an agent outside every cell is farther than ``REACH`` from every wall; an agent
+that reaches farther tests all walls of its geometry. If the lists would hold
+more than :data:`MAX_GRID_ENTRIES` entries (many distinct geometries), no grid
+is built and every agent tests every wall.
+
+A scenery's walls are static (only the agents' body lines move), so a table is
+built at a scenery's first step and reused while its tensors stay the same.
+"""
+from __future__ import annotations
+
+import math
+import weakref
+
+import attrs
+import torch
+
+from megastep_core import Scenery
+
+CELL = 0.5
+"""Metres, the side of a grid cell."""
+
+REACH = 0.75
+"""Metres: each cell lists the walls this close to any of its points."""
+
+MAX_GRID_ENTRIES = 1 << 24
+"""The most (cell, wall) entries a grid may hold (64 MiB); beyond it every agent tests every wall."""
+
+
+@attrs.define(eq=False)
+class WallTable:
+    """The static walls of every geometry in a scenery, and their grid.
+
+    ``G`` geometries with ``W_g`` walls each, ``N`` walls in all, at most ``W``
+    in one geometry; ``C`` grid cells in all, ``M`` (cell, wall) entries.
+
+    :ivar env_geometry: ``(E,)`` int64, the geometry index (0 to ``G - 1``) of each env.
+    :ivar walls: ``(N, 4)`` float32 ``(ax, ay, ux, uy)``: first end point (metres) and unit
+        direction of every wall, geometry 0's first.
+    :ivar lengths: ``(N,)`` float32 metres.
+    :ivar geometry_starts: ``(G + 1,)`` int32, where each geometry's walls start in ``walls``.
+    :ivar max_walls: ``W``.
+    :ivar env_order: ``(E,)`` int32, the envs sorted by geometry: kernels walk envs in this
+        order so that the threads of a warp read the same walls at the same time.
+    :ivar has_grid: False when the grid would have been too large (see the module docstring).
+    :ivar grid_origins: ``(G, 2)`` float32 metres, the low corner of each geometry's grid.
+    :ivar grid_shapes: ``(G, 2)`` int32, cells along x and along y.
+    :ivar grid_starts: ``(G,)`` int32, the index of each geometry's first cell.
+    :ivar cell_starts: ``(C + 1,)`` int32, where each cell's list starts in ``cell_walls``.
+    :ivar cell_walls: ``(M,)`` int32, indices into ``walls``.
+    :ivar max_cell_walls: the longest list.
+    :ivar cell: metres, the side of a cell.
+    :ivar reach: metres, the farthest reach a cell's list serves.
+    """
+
+    env_geometry: torch.Tensor
+    walls: torch.Tensor
+    lengths: torch.Tensor
+    geometry_starts: torch.Tensor
+    max_walls: int
+    env_order: torch.Tensor
+    has_grid: bool
+    grid_origins: torch.Tensor
+    grid_shapes: torch.Tensor
+    grid_starts: torch.Tensor
+    cell_starts: torch.Tensor
+    cell_walls: torch.Tensor
+    max_cell_walls: int
+    cell: float = CELL
+    reach: float = REACH
+
+    @property
+    def n_geometries(self) -> int:
+        return len(self.geometry_starts) - 1
+
+    @classmethod
+    def build(cls, scenery: Scenery, cell: float = CELL, reach: float = REACH) -> WallTable:
+        """Gathers the walls of one env per geometry and grids them. Synchronises; call once per scenery."""
+        lines = scenery.lines
+        device = lines.vals.device
+        ids = scenery.geometry_ids.to(device)
+        if ids.shape != (scenery.n_envs,):
+            raise ValueError(f"scenery.geometry_ids must have shape ({scenery.n_envs},), got {tuple(ids.shape)}")
+        unique, env_geometry = torch.unique(ids, return_inverse=True)
+        n_geometries = len(unique)
+        # the first env of each geometry stands for all of them
+        first_env = torch.full((n_geometries,), scenery.n_envs, device=device, dtype=torch.long)
+        first_env = first_env.scatter_reduce(0, env_geometry, torch.arange(scenery.n_envs, device=device), "amin")
+
+        n_walls = lines.widths - scenery.n_body_lines
+        if bool((n_walls < 1).any()):
+            bad = torch.nonzero(n_walls < 1).flatten()[:5].tolist()
+            raise ValueError(
+                f"scenery envs {bad} have no static walls: each env needs more than "
+                f"n_body_lines={scenery.n_body_lines} lines"
+            )
+        per_geometry = n_walls[first_env]
+        if not bool((n_walls == per_geometry[env_geometry]).all()):
+            raise ValueError("scenery.geometry_ids groups envs whose numbers of walls differ; ids must mark equal walls")
+
+        # every wall of every geometry, packed: wall k of geometry g is line starts[first_env[g]] + A*M + k
+        geometry_starts = torch.cat([per_geometry.new_zeros(1), per_geometry.cumsum(0)])
+        wall_geometry = torch.repeat_interleave(torch.arange(n_geometries, device=device), per_geometry)
+        local = torch.arange(len(wall_geometry), device=device) - geometry_starts[wall_geometry]
+        segments = lines.vals[lines.starts[first_env][wall_geometry] + scenery.n_body_lines + local].float()
+        origins, delta = segments[:, 0], segments[:, 1] - segments[:, 0]
+        lengths = torch.linalg.vector_norm(delta, dim=-1)
+        if bool((lengths <= 0).any()):
+            raise ValueError("scenery has a wall of zero length; the physics cannot tell which side it faces")
+        directions = delta / lengths[:, None]
+        walls = torch.cat([origins, directions], -1).contiguous()
+
+        grid = _build_grid(segments, wall_geometry, n_geometries, cell, reach)
+        return cls(
+            env_geometry=env_geometry,
+            walls=walls,
+            lengths=lengths.contiguous(),
+            geometry_starts=geometry_starts.int().contiguous(),
+            max_walls=int(per_geometry.max()),
+            env_order=torch.argsort(env_geometry, stable=True).int().contiguous(),
+            cell=cell,
+            reach=reach,
+            **grid,
+        )
+
+
+def _build_grid(segments: torch.Tensor, wall_geometry: torch.Tensor, n_geometries: int, cell: float, reach: float):
+    """The grid of the module docstring, as keyword arguments of :class:`WallTable`."""
+    device = segments.device
+    points = segments.reshape(-1, 2)
+    owner = wall_geometry.repeat_interleave(2)
+    big = torch.full((n_geometries, 2), math.inf, device=device)
+    low = big.scatter_reduce(0, owner[:, None].expand(-1, 2), points, "amin") - reach
+    high = (-big).scatter_reduce(0, owner[:, None].expand(-1, 2), points, "amax") + reach
+    shapes = torch.ceil((high - low) / cell).long().clamp(min=1)  # (G, 2)
+    cells_per_geometry = shapes[:, 0] * shapes[:, 1]
+    grid_starts = torch.cat([cells_per_geometry.new_zeros(1), cells_per_geometry.cumsum(0)])
+    n_cells = int(grid_starts[-1])
+
+    # each wall's candidate cells: its bounding box grown by the covering radius
+    cover = reach + cell * math.sqrt(0.5)
+    g_low = low[wall_geometry]
+    box_low = ((segments.amin(1) - cover - g_low) / cell).floor().long()
+    box_high = ((segments.amax(1) + cover - g_low) / cell).floor().long()
+    box_low = box_low.clamp(min=0).minimum(shapes[wall_geometry] - 1)
+    box_high = box_high.clamp(min=0).minimum(shapes[wall_geometry] - 1)
+    span = box_high - box_low + 1  # (N, 2)
+    counts = span[:, 0] * span[:, 1]
+    empty = dict(
+        has_grid=False, grid_origins=low.contiguous(), grid_shapes=shapes.int().contiguous(),
+        grid_starts=grid_starts[:-1].int().contiguous(), cell_starts=torch.zeros(1, dtype=torch.int32, device=device),
+        cell_walls=torch.zeros(1, dtype=torch.int32, device=device), max_cell_walls=0,
+    )
+    if int(counts.sum()) > 4 * MAX_GRID_ENTRIES or n_cells > MAX_GRID_ENTRIES:
+        return empty
+    wall = torch.repeat_interleave(torch.arange(len(segments), device=device), counts)
+    k = torch.arange(len(wall), device=device) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+    ix = box_low[wall, 0] + k % span[wall, 0]
+    iy = box_low[wall, 1] + k // span[wall, 0]
+    geometry = wall_geometry[wall]
+    centre = low[geometry] + (torch.stack([ix, iy], -1).to(low.dtype) + 0.5) * cell
+    a, b = segments[wall, 0], segments[wall, 1]
+    e = b - a
+    along = (((centre - a) * e).sum(-1) / (e * e).sum(-1)).clamp(0, 1)
+    distance = torch.linalg.vector_norm(centre - (a + along[:, None] * e), dim=-1)
+    keep = distance <= cover
+    if int(keep.sum()) > MAX_GRID_ENTRIES:
+        return empty
+    wall, cell_index = wall[keep], (grid_starts[geometry] + iy * shapes[geometry, 0] + ix)[keep]
+    order = torch.argsort(cell_index * len(segments) + wall)
+    wall, cell_index = wall[order], cell_index[order]
+    per_cell = torch.bincount(cell_index, minlength=n_cells)
+    cell_starts = torch.cat([per_cell.new_zeros(1), per_cell.cumsum(0)])
+    return dict(
+        has_grid=True, grid_origins=low.contiguous(), grid_shapes=shapes.int().contiguous(),
+        grid_starts=grid_starts[:-1].int().contiguous(), cell_starts=cell_starts.int().contiguous(),
+        cell_walls=wall.int().contiguous(), max_cell_walls=int(per_cell.max()) if n_cells else 0,
+    )
+
+
+def _fingerprint(scenery: Scenery) -> tuple:
+    lines = scenery.lines
+    return (
+        lines.vals.data_ptr(), tuple(lines.vals.shape), lines.widths.data_ptr(), scenery.geometry_ids.data_ptr(),
+        scenery.n_body_lines, lines.vals.device,
+    )
+
+
+class WallCache:
+    """Keeps one :class:`WallTable` per live scenery, rebuilt if the scenery's tensors are replaced."""
+
+    def __init__(self, cell: float = CELL, reach: float = REACH):
+        self.cell, self.reach = cell, reach
+        self._tables: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def __call__(self, scenery: Scenery) -> WallTable:
+        key = _fingerprint(scenery)
+        found = self._tables.get(scenery)
+        if found is not None and found[0] == key:
+            return found[1]
+        table = WallTable.build(scenery, self.cell, self.reach)
+        self._tables[scenery] = (key, table)
+        return table
