@@ -1,4 +1,20 @@
-"""Sphinx configuration: one site for all five megastep distributions."""
+"""Sphinx configuration: one site for all five megastep distributions.
+
+Build it with warnings as errors, as CI does::
+
+    pip install ./megastep_core ./megastep_geometry ./megastep_physics ./megastep_render ./megastep_envs
+    pip install -r docs/requirements.txt
+    sphinx-build -W --keep-going -b html docs docs/_build/html
+"""
+import os
+import sys
+from pathlib import Path
+
+# Document megastep's own plugins only: a third-party plugin installed on the
+# machine that builds the docs must not add commands or backends to them.
+os.environ["MEGASTEP_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
+
 project = "megastep"
 author = "the megastep developers"
 copyright = "2026, the megastep developers"
@@ -8,16 +24,17 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
-    "sphinx.ext.intersphinx",
-    "sphinx.ext.doctest",
+    "sphinx.ext.mathjax",
+    "megastep_docs",
 ]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": False}
-intersphinx_mapping = {}
+# the CUDA backends import CuPy only when they run; nothing here needs it
+autodoc_mock_imports = ["cupy"]
 nitpicky = False
 html_theme = "furo"
 html_title = "megastep"
 html_static_path = ["_static"]
-exclude_patterns = ["_build", "requirements.txt"]
+exclude_patterns = ["_build", "requirements.txt", "make_figures.py", "_ext"]
 suppress_warnings = ["autodoc.import_object"]

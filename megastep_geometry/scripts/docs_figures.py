@@ -39,7 +39,7 @@ def main(out: Path) -> None:
         ("corridor", toys.corridor(10, 1.2)), ("maze", toys.maze(8, 8, seed=0)),
     ]:
         save_plan(geometry, out / f"{name}.png", spawns=spawn_points(geometry), dpi=70)
-    save_grid([floorplans.generate(0, i).geometry for i in range(8)], out / "homes.png", columns=4, dpi=60)
+    save_grid([floorplans.generate(0, i).geometry for i in range(8)], out / "homes.png", columns=4, dpi=75)
     home = floorplans.generate(0, 3).geometry
     save_plan(home, out / "home.png", spawns=spawn_points(home), dpi=90)
     with tempfile.TemporaryDirectory() as folder:

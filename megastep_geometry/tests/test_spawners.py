@@ -156,3 +156,30 @@ def test_respawn_does_not_synchronise(make_world):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     _check_safe(world)
+
+
+def test_spawns_in_homes_never_touch_walls(make_world):
+    from megastep_geometry import homes
+
+    world = make_world(homes.sample(6, split="all", seed=0) * 4, n_agents=4)
+    spawner = make_backend("spawner", "random", seed=5)
+    for _ in range(4):
+        spawner(world, _all(world))
+        _check_safe(world)
+
+
+def test_devices_compare_as_torch_places_tensors():
+    assert spawners.same_device("cuda", "cuda:0")  # without CUDA, "cuda" reads as device 0
+    assert spawners.same_device(torch.device("cuda:1"), "cuda:1")
+    assert not spawners.same_device("cuda:0", "cuda:1")
+    assert not spawners.same_device("cpu", "cuda")
+    assert spawners.same_device("cpu", torch.device("cpu"))
+
+
+def test_seeded_generator_keeps_drawing_new_numbers(make_world):
+    world = make_world([toys.box(4, 4)] * 8, n_agents=1)
+    spawner = make_backend("spawner", "random", seed=1)
+    spawner(world, _all(world))
+    first = world.agents.positions.clone()
+    spawner(world, _all(world))
+    assert not torch.equal(first, world.agents.positions)

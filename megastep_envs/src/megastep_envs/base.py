@@ -253,13 +253,15 @@ class Env:
             "_episode": done,
         }
         self._reset(done)
-        # a CPU can tell for free whether any env reset; on a GPU asking would stall, so render anyway
         if self.final_observations and (self.device.type != "cpu" or bool(done.any())):
             obs = self._observe(self.world.render())
         self.last_reward = reward
         return Step(self._squeeze(obs), self._squeeze_one(reward), terminated, truncated, info)
 
     def _reset(self, mask: torch.Tensor) -> None:
+        # resetting no env changes nothing; a CPU can tell for free, a GPU would stall to find out
+        if self.device.type == "cpu" and not bool(mask.any()):
+            return
         self.spawner(self.world, mask)
         self.reset_task(mask)
         self.reward.reset(self, mask)

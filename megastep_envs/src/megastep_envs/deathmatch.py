@@ -107,6 +107,8 @@ class Deathmatch(Env):
         agent stands is refused: that agent stays dead and tries again next
         step. A fixed sequence of tensor operations, whatever dies: no host sync.
         """
+        if self.device.type == "cpu" and not bool(dead.any()):
+            return  # free to ask on a CPU; on a GPU the same operations run whatever died
         agents = self.world.agents
         before = agents.clone()
         self.spawner(self.world, dead.any(-1))

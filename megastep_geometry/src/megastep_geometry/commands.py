@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -20,7 +21,7 @@ def run_homes(args: argparse.Namespace) -> int:
 
     try:
         start = time.perf_counter()
-        geometries = sample(args.count, split=args.split, seed=args.seed, cache=args.cache)
+        geometries = sample(args.count, split=args.split, seed=args.seed, cache=args.cache, workers=args.workers)
         path = save_layouts(args.out, geometries)
     except (MegastepError, ValueError, OSError) as error:
         return _fail("homes", error)
@@ -60,6 +61,8 @@ def add_commands(subparsers) -> None:
                        help="which split of the pool (default training)")
     homes.add_argument("--out", required=True, help="the .npz file to write")
     homes.add_argument("--cache", default=None, help="cache folder (default $MEGASTEP_CACHE or ~/.cache/megastep)")
+    homes.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="processes that generate homes missing from the cache (default: one per core)")
     homes.set_defaults(run=run_homes)
 
     show = subparsers.add_parser(

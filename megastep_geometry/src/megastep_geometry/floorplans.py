@@ -167,19 +167,22 @@ def _runs(wall: np.ndarray, key: np.ndarray | None = None) -> np.ndarray:
     return np.stack([lines, first, last + 1], -1)
 
 
-def _shared_borders(ids: np.ndarray) -> list[tuple[int, int, int, int, int, int]]:
-    """Every stretch of border between two rooms: ``(a, b, axis, line, start, end)`` with ``a < b``.
+def _contacts(rects) -> list[tuple[int, int, int, int, int, int]]:
+    """Every stretch of side that two rectangles share: ``(a, b, axis, line, start, end)`` with ``a < b``.
 
-    ``axis`` 0 is a vertical border on ``x = line`` from ``y = start`` to ``end``; 1 a horizontal one.
+    ``axis`` 0 is a vertical stretch on ``x = line`` from ``y = start`` to ``end``; 1 a horizontal one.
+    Rectangles meet only along their sides, so this is exact and needs no raster.
     """
-    left, right, below, above = _borders(ids)
+    boxes = np.asarray(rects, dtype=np.int64).reshape(-1, 4)
     found = []
-    for axis, (one, two) in enumerate(((left.T, right.T), (below, above))):
-        inner = (one != two) & (one >= 0) & (two >= 0)
-        low, high = np.minimum(one, two), np.maximum(one, two)
-        key = low.astype(np.int64) * (ids.max() + 2) + high
-        for line, start, end in _runs(inner, key):
-            found.append((int(low[line, start]), int(high[line, start]), axis, int(line), int(start), int(end)))
+    for axis in (0, 1):
+        first_side, second_side = boxes[:, axis], boxes[:, axis + 2]
+        span_low, span_high = boxes[:, 1 - axis], boxes[:, 3 - axis]
+        a, b = np.nonzero(second_side[:, None] == first_side[None, :])  # a's far side on b's near side
+        start, end = np.maximum(span_low[a], span_low[b]), np.minimum(span_high[a], span_high[b])
+        for i, j, lo, hi in zip(a, b, start, end):
+            if hi > lo:
+                found.append((int(min(i, j)), int(max(i, j)), axis, int(second_side[i]), int(lo), int(hi)))
     return found
 
 
@@ -201,7 +204,7 @@ def _remove_corner(rng, rects, corridor, width, depth):
     """Takes away one room at a corner of the footprint, if the others stay joined."""
     total = width * depth
     # rooms off the corridor stay, or the corridor would stick out of the home like a pier
-    borders = _shared_borders(_paint(rects, width, depth))
+    borders = _contacts(rects)
     beside_corridor = {a + b - corridor for a, b, *_ in borders if corridor in (a, b)}
     for index in rng.permutation(len(rects)):
         x0, y0, x1, y1 = rects[index]
@@ -210,8 +213,10 @@ def _remove_corner(rng, rects, corridor, width, depth):
         if index == corridor or index in beside_corridor or not corner or (x1 - x0) * (y1 - y0) > 0.25 * total:
             continue
         rest = [r for i, r in enumerate(rects) if i != index]
-        ids = _paint(rest, width, depth)
-        pairs = {(a, b) for a, b, *_, s, e in _shared_borders(ids) if e - s >= DOOR[1] + 2 * DOOR_MARGIN}
+        corners = np.array(rest)
+        if (corners[:, :2].min(0) != 0).any() or corners[:, 2].max() != width or corners[:, 3].max() != depth:
+            continue  # taking it would shrink the home, not notch it
+        pairs = {(a, b) for a, b, *_, s, e in _contacts(rest) if e - s >= DOOR[1] + 2 * DOOR_MARGIN}
         if _connected(len(rest), pairs):
             return rest, (None if corridor is None else corridor - (index < corridor))
     return rects, corridor
@@ -234,11 +239,10 @@ def _attempt(rng, name: str, resolution: float) -> Home | None:
         if rng.random() < 0.3 and len(rects) > 6:
             rects, corridor = _remove_corner(rng, rects, corridor, width, depth)
     room_of = np.arange(len(rects))  # which room each rectangle belongs to
-    ids = _paint(rects, width, depth)
-    borders = _shared_borders(ids)
+    contacts = _contacts(rects)
 
     # L-shaped rooms: join rectangles that share only part of a side
-    for a, b, axis, _, start, end in rng.permutation(np.array(borders, dtype=np.int64).reshape(-1, 6)):
+    for a, b, axis, _, start, end in rng.permutation(np.array(contacts, dtype=np.int64).reshape(-1, 6)):
         if rng.random() > 0.12 or corridor in (a, b) or room_of[a] == room_of[b]:
             continue
         ra, rb = rects[a], rects[b]
@@ -247,18 +251,21 @@ def _attempt(rng, name: str, resolution: float) -> Home | None:
         area = sum((r[2] - r[0]) * (r[3] - r[1]) for i, r in enumerate(rects) if room_of[i] in (room_of[a], room_of[b]))
         if span_a != span_b and end - start >= 15 and area <= 4000:
             room_of[room_of == room_of[b]] = room_of[a]
-    ids = room_of[_paint(rects, width, depth)] if len(rects) else ids
-    ids[_paint(rects, width, depth) < 0] = -1
     rooms = np.unique(room_of)
-    relabel = np.full(room_of.max() + 2, -1)
+    relabel = np.zeros(len(rects), dtype=np.int64)
     relabel[rooms] = np.arange(len(rooms))
-    ids = relabel[ids]
-    room_of = relabel[room_of]
+    room_of = relabel[room_of]  # rooms numbered 0 .. n_rooms - 1
+    painted = _paint(rects, width, depth)
+    ids = np.where(painted >= 0, room_of[painted], -1)
     corridor_room = None if corridor is None else int(room_of[corridor])
     n_rooms = len(rooms)
 
     # doors along a random spanning tree of the rooms' neighbours, corridor doors first
-    borders = [b for b in _shared_borders(ids) if b[5] - b[4] >= DOOR[0] + 2 * DOOR_MARGIN]
+    borders = [
+        (min(room_of[a], room_of[b]), max(room_of[a], room_of[b]), axis, line, start, end)
+        for a, b, axis, line, start, end in contacts
+        if room_of[a] != room_of[b] and end - start >= DOOR[0] + 2 * DOOR_MARGIN
+    ]
     if not _connected(n_rooms, [(a, b) for a, b, *_ in borders]):
         return None
     weights = rng.random(len(borders)) + np.array([0.0 if corridor_room in (a, b) else 0.7 for a, b, *_ in borders])

@@ -16,6 +16,7 @@ rewritten, never used.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -124,10 +125,14 @@ def _write_chunk(path: Path, arrays: dict, fingerprint: str) -> None:
 
 def _chunks(seed: int, chunks: list[int], directory: Path, resolution: float, workers: int) -> dict[int, dict]:
     fingerprint = _fingerprint(resolution)
-    found = {c: _read_chunk(_chunk_path(directory, seed, c), fingerprint) for c in chunks}
+    found = {}
+    for c in chunks:  # a loop, not a comprehension, so that warnings point at the caller of sample()
+        found[c] = _read_chunk(_chunk_path(directory, seed, c), fingerprint)
     missing = [c for c, arrays in found.items() if arrays is None]
     if len(missing) > 1 and workers > 1:
-        with ProcessPoolExecutor(min(workers, len(missing))) as pool:
+        # fresh interpreters, not forks: forking a process whose torch thread pools are running can hang
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(missing)), mp_context=spawn) as pool:
             made = pool.map(_generate_chunk, [seed] * len(missing), missing, [resolution] * len(missing))
             found.update(zip(missing, made))
     else:
@@ -160,7 +165,7 @@ def _unpack(arrays: dict, offsets: np.ndarray, seed: int, first: int, resolution
 
 
 def sample(
-    n: int, split: str = "training", seed: int = 0, cache=None, workers: int | None = None,
+    n: int, split: str = "training", seed: int = 0, cache=None, workers: int = 1,
     resolution: float = DEFAULT_RESOLUTION,
 ) -> list[Geometry]:
     """The first ``n`` homes of a split of the pool of ``seed``: distinct, and the same for the same arguments.
@@ -169,7 +174,8 @@ def sample(
     :param split: ``"training"``, ``"test"`` or ``"all"``.
     :param seed: which pool.
     :param cache: the cache folder (see :func:`cache_dir`).
-    :param workers: processes that generate missing chunks at once; the CPU count by default.
+    :param workers: processes that generate missing chunks at once. More than one starts fresh
+        interpreters, which import your ``__main__`` module: call from under ``if __name__ == "__main__":``.
     :param resolution: metres per mask cell.
     :returns: ``n`` validated geometries named ``home(seed=S, index=I)``.
     """
@@ -178,8 +184,9 @@ def sample(
         raise ValueError(f"n must be an integer from 1 to {len(indices)} for the {split!r} split, got {n}")
     indices = indices[: int(n)]
     chunks = sorted(set((indices // CHUNK).tolist()))
-    workers = (os.cpu_count() or 1) if workers is None else int(workers)
-    found = _chunks(int(seed), chunks, cache_dir(cache), float(resolution), workers)
+    if int(workers) < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    found = _chunks(int(seed), chunks, cache_dir(cache), float(resolution), int(workers))
     homes = []
     for c in chunks:
         mine = indices[indices // CHUNK == c]

@@ -8,28 +8,26 @@ import numpy as np
 from megastep_core import Geometry
 
 
-def _pyplot():
+def _figure(width: float, height: float):
+    """A matplotlib figure that is not registered with pyplot, so saving it needs no GUI backend."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError as error:
         raise ImportError("drawing plans needs matplotlib: pip install 'megastep-geometry[plot]'") from error
-    return plt
+    return Figure(figsize=(width, height))
 
 
 def draw_plan(geometry: Geometry, ax=None, spawns: np.ndarray | None = None, title: str | None = None):
     """Draws free space (grey), walls (black), lights (yellow, sized by intensity) and spawn points (blue).
 
+    :param ax: the matplotlib axes to draw on; a new figure's when ``None``.
     :param spawns: ``(S, 2)`` metres to mark; the geometry's own ``spawns`` when ``None``.
     :returns: the matplotlib axes.
     """
+    if ax is None:
+        ax = _figure(6, 6).subplots()
     from matplotlib.collections import LineCollection
 
-    plt = _pyplot()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 6))
     rows, cols = geometry.mask.shape
     x0, y0 = geometry.origin
     extent = (x0, x0 + cols * geometry.resolution, y0, y0 + rows * geometry.resolution)
@@ -52,21 +50,19 @@ def draw_plan(geometry: Geometry, ax=None, spawns: np.ndarray | None = None, tit
 
 def save_plan(geometry: Geometry, path, spawns: np.ndarray | None = None, dpi: int = 110) -> Path:
     """Draws :func:`draw_plan` into an image file (PNG, SVG, PDF by its suffix)."""
-    plt = _pyplot()
-    figure, ax = plt.subplots(figsize=(6, 6))
-    draw_plan(geometry, ax, spawns)
+    figure = _figure(6, 6)
+    draw_plan(geometry, figure.subplots(), spawns)
     figure.tight_layout()
     figure.savefig(path, dpi=dpi)
-    plt.close(figure)
     return Path(path)
 
 
 def save_grid(geometries, path, columns: int = 4, dpi: int = 80) -> Path:
     """Draws several plans side by side into one image file."""
-    plt = _pyplot()
     geometries = list(geometries)
     rows = -(-len(geometries) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows), squeeze=False)
+    figure = _figure(3.2 * columns, 3.2 * rows)
+    axes = figure.subplots(rows, columns, squeeze=False)
     for ax, geometry in zip(axes.ravel(), geometries):
         draw_plan(geometry, ax, title=geometry.name)
         ax.set_xlabel("")
@@ -77,5 +73,4 @@ def save_grid(geometries, path, columns: int = 4, dpi: int = 80) -> Path:
         ax.axis("off")
     figure.tight_layout()
     figure.savefig(path, dpi=dpi)
-    plt.close(figure)
     return Path(path)

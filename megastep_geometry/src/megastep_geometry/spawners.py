@@ -18,7 +18,7 @@ import torch
 
 from megastep_core import Geometry, GeometryError
 
-from .masks import clear_points, free_cell_centres
+from .masks import clear_mask, clear_points, free_cell_centres
 
 DEFAULT_MARGIN = 0.05
 """Metres of space kept between a spawned agent and the nearest wall or agent, beyond touching."""
@@ -52,9 +52,9 @@ def safe_points(geometry: Geometry, clearance: float) -> np.ndarray:
     """
     if geometry.spawns is not None and len(geometry.spawns):
         points = geometry.spawns.astype(np.float64)
-    else:
-        points = free_cell_centres(geometry.mask, geometry.origin, geometry.resolution)
-    return points[clear_points(points, geometry.walls, clearance)]
+        return points[clear_points(points, geometry.walls, clearance)]
+    clear = clear_mask(geometry.mask, geometry.origin, geometry.resolution, geometry.walls, clearance)
+    return free_cell_centres(clear, geometry.origin, geometry.resolution)
 
 
 def separated_points(points: np.ndarray, count: int, separation: float, seed: int = 0) -> np.ndarray | None:
@@ -110,11 +110,22 @@ class _Candidates:
         self.env_geometry = torch.as_tensor(env_ids, device=device)
 
 
+def same_device(one, two) -> bool:
+    """Whether two devices are the same, reading ``cuda`` as the current CUDA device, as torch does."""
+    one, two = torch.device(one), torch.device(two)
+    if one.type != two.type:
+        return False
+    if one.type == "cuda":
+        current = torch.cuda.current_device() if torch.cuda.is_available() else 0
+        return (current if one.index is None else one.index) == (current if two.index is None else two.index)
+    return one.index is None or two.index is None or one.index == two.index
+
+
 def _check_mask(world, mask: torch.Tensor) -> None:
     if not torch.is_tensor(mask) or mask.dtype != torch.bool or tuple(mask.shape) != (world.n_envs,):
         got = f"{tuple(mask.shape)} {mask.dtype}" if torch.is_tensor(mask) else type(mask).__name__
         raise ValueError(f"mask must be an ({world.n_envs},) bool tensor, one per env; got {got}")
-    if mask.device != world.device:
+    if not same_device(mask.device, world.device):
         raise ValueError(f"mask must be on the world's device {world.device}, got {mask.device}")
 
 
@@ -138,7 +149,7 @@ class _SeededSpawner:
         """Uniform ``[0, 1)`` numbers, from this spawner's own generator when it was given a seed."""
         if self.seed is None:
             return torch.rand(shape, device=device)
-        if self._generator is None or self._generator.device != torch.device(device):
+        if self._generator is None or not same_device(self._generator.device, device):
             self._generator = torch.Generator(device=device).manual_seed(int(self.seed))
         return torch.rand(shape, device=device, generator=self._generator)
 
@@ -198,10 +209,14 @@ class RandomSpawner(_SeededSpawner):
             # agent j is re-drawn when it is too close to an agent i < j; the loop runs a fixed
             # number of rounds rather than until done, since asking "done?" would sync with the GPU
             earlier = torch.ones(n_agents, n_agents, dtype=torch.bool, device=device).triu(1)
+            def too_close(points):  # (E, A, A): agent i < j closer than the separation to agent j
+                gaps = (points[:, :, None, :] - points[:, None, :, :]).norm(dim=-1)
+                return (gaps < separation) & earlier
+
             for _ in range(RESAMPLE_ROUNDS):
-                crowded = ((torch.cdist(positions, positions) < separation) & earlier).any(1)
+                crowded = too_close(positions).any(1)
                 positions = torch.where(crowded[..., None], draw(), positions)
-            crowded = ((torch.cdist(positions, positions) < separation) & earlier).any((1, 2))
+            crowded = too_close(positions).any((1, 2))
             positions = torch.where(crowded[:, None, None], table.fallback[table.env_geometry], positions)
         _place(world, mask, positions, self._angles(n_envs, n_agents, device))
 

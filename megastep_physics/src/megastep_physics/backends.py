@@ -88,18 +88,26 @@ class SlidePhysics:
 
     :param margin: metres left between an agent and the wall or agent it touches.
     :param sub_contacts: walls an agent may meet and slide along in one step.
+    :param record_paths: keep, after each step, the path every agent took in :attr:`paths`;
+        for tests, which check every leg of it against the walls.
+
+    :ivar paths: ``(E, A, sub_contacts + 2, 2)`` metres, the corners of each agent's path in the
+        last step from its start to its end, when ``record_paths`` is set; else None.
     """
 
-    def __init__(self, margin: float = DEFAULT_MARGIN, sub_contacts: int = DEFAULT_SUB_CONTACTS):
+    def __init__(self, margin: float = DEFAULT_MARGIN, sub_contacts: int = DEFAULT_SUB_CONTACTS,
+                 record_paths: bool = False):
         self.margin = check_margin(margin)
         self.sub_contacts = check_sub_contacts(sub_contacts)
+        self.record_paths = bool(record_paths)
+        self.paths = None
         self.walls = WallCache()
 
     def step(self, scenery: Scenery, agents: Agents, dt: float) -> torch.Tensor:
         check_state(scenery, agents, dt)
-        positions, velocity, progress = slide_step(
+        positions, velocity, progress, self.paths = slide_step(
             self.walls(scenery), agents.positions, agents.velocity, dt, scenery.agent_radius, self.margin,
-            self.sub_contacts,
+            self.sub_contacts, self.record_paths,
         )
         agents.positions.copy_(positions)
         agents.velocity.copy_(velocity)

@@ -7,7 +7,7 @@ from .backends import SlidePhysics, TorchPhysics, check_options
 
 BACKENDS = {
     "torch": (TorchPhysics, {"margin"}),
-    "slide": (SlidePhysics, {"margin", "sub_contacts"}),
+    "slide": (SlidePhysics, {"margin", "sub_contacts", "record_paths"}),
 }
 
 

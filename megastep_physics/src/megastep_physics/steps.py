@@ -75,7 +75,9 @@ def stop_step(
         points = torch.stack([positions, positions + moves], -2)
         stops = resolve_agent_contacts(times, points, stops, agent_stop, agent_hit)
     new_positions = positions + stops[..., None] * moves
-    return new_positions, stops, stops < 1
+    moving = (moves != 0).any(-1)
+    # an agent not asked to move achieved all of it, even if another ran into it
+    return new_positions, torch.where(moving, stops, 1.0), moving & (stops < 1)
 
 
 def push_apart(positions: torch.Tensor, velocity: torch.Tensor, contact_distance: float) -> torch.Tensor:
@@ -103,12 +105,16 @@ def slide_step(
     agent_radius: float,
     margin: float,
     sub_contacts: int,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    record_path: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Moves every agent, sliding along walls; see the module docstring.
 
     :param sub_contacts: how many walls an agent may meet and slide along in one step; after the
         last it rests for the remainder of the step.
-    :returns: new ``(E, A, 2)`` positions, new ``(E, A, 2)`` velocities and ``(E, A)`` progress.
+    :param record_path: also return the path each agent took.
+    :returns: new ``(E, A, 2)`` positions, new ``(E, A, 2)`` velocities, ``(E, A)`` progress, and
+        if ``record_path``, ``(E, A, sub_contacts + 2, 2)`` metres: the corners of each agent's
+        path, from its start to its end (repeated where it met fewer walls), else None.
     """
     wall_stop, wall_hit, agent_stop, agent_hit = _radii(agent_radius, margin)
     intended = velocity * dt
@@ -167,4 +173,11 @@ def slide_step(
     length2 = (intended * intended).sum(-1)
     along = ((new_positions - positions) * intended).sum(-1)
     progress = torch.where(length2 > 0, (along / torch.where(length2 > 0, length2, 1.0)).clamp(0, 1), 1.0)
-    return new_positions, new_velocity, progress
+    path = None
+    if record_path:
+        corners = times.minimum(stops[..., None])  # (E, A, P)
+        n_points = times.shape[-1]
+        path = position_at(times[..., None, :].expand(*corners.shape, n_points),
+                           points[..., None, :, :].expand(*corners.shape, n_points, 2), corners)
+        path = torch.cat([path, path[..., -1:, :].expand(*shape, sub_contacts + 2 - n_points, 2)], -2)
+    return new_positions, new_velocity, progress, path

@@ -31,29 +31,33 @@ import torch
 INF = float("inf")
 
 
-def _face_entry(h0, hd, along0, alongd, length, radius):
-    """Time at which the centre crosses a slab face within the segment's extent, else inf."""
-    side_h0 = h0.abs()
-    side_hd = torch.where(h0 >= 0, hd, -hd)  # < 0 when moving towards the line
-    closing = (side_h0 >= radius) & (side_hd < 0)
-    t = (side_h0 - radius) / torch.where(closing, -side_hd, 1.0)
-    along = along0 + t * alongd
-    inside = closing & (along >= 0) & (along <= length)
-    return torch.where(inside, t, INF)
+def _radii(hit_radius: float, stop_radius: float, like: torch.Tensor) -> torch.Tensor:
+    """``(2, 1, ..., 1)`` the two radii, stacked so that one op serves both, broadcasting against ``like``."""
+    key = (hit_radius, stop_radius, like.device, like.dim())
+    found = _RADII.get(key)
+    if found is None:
+        found = torch.tensor([hit_radius, stop_radius], dtype=torch.float32, device=like.device)
+        found = found.reshape(2, *([1] * like.dim()))
+        if len(_RADII) > 64:
+            _RADII.clear()
+        _RADII[key] = found
+    return found
 
 
-def _disc_entry(qx, qy, dx, dy, dd, radius):
-    """Time at which a point at ``q`` moving by ``d`` enters the disc of ``radius`` about the origin, else inf.
+_RADII: dict = {}
 
-    A start already inside counts as no entry; callers test that case themselves.
+
+def _disc_entry(b, qq, dd, radii):
+    """Time at which a point at ``q`` moving by ``d`` enters the disc of each radius about the origin.
+
+    Given ``b = q . d``, ``qq = q . q`` and ``dd = d . d``. 0 if it starts inside; inf if it never enters.
     """
-    b = qx * dx + qy * dy
-    c = qx * qx + qy * qy - radius * radius
+    c = qq - radii * radii
     disc = b * b - dd * c
-    ok = (c > 0) & (b < 0) & (disc >= 0)
+    enters = (c > 0) & (b < 0) & (disc >= 0)
     # c / (-b + sqrt(disc)) is the smaller root of dd t^2 + 2 b t + c, without cancellation
-    t = c / torch.where(ok, torch.sqrt(disc.clamp_min(0)) - b, 1.0)
-    return torch.where(ok, t, INF)
+    t = c / (torch.sqrt(disc.clamp_min(0)) - b)
+    return torch.where(c <= 0, 0.0, torch.where(enters, t, INF))
 
 
 def wall_stop_times(px, py, dx, dy, ax, ay, ux, uy, length, stop_radius: float, hit_radius: float):
@@ -63,7 +67,9 @@ def wall_stop_times(px, py, dx, dy, ax, ay, ux, uy, length, stop_radius: float, 
     ``a`` (first end point), ``u`` (unit direction) and ``length`` as ``(..., W)``.
 
     :returns: ``(..., W)``: the time the centre comes within ``stop_radius`` of the wall (0 if it
-        starts there) when the move brings it within ``hit_radius``; ``inf`` otherwise.
+        starts there) when the move brings it within ``hit_radius``; ``inf`` otherwise. A centre
+        that starts within ``hit_radius`` (only rounding or a bad spawn puts it there) is stopped
+        at once if it moves closer, and let go if it moves away.
     """
     wx, wy = px - ax, py - ay
     along0 = wx * ux + wy * uy
@@ -71,22 +77,30 @@ def wall_stop_times(px, py, dx, dy, ax, ay, ux, uy, length, stop_radius: float, 
     alongd = dx * ux + dy * uy
     hd = dy * ux - dx * uy
     dd = dx * dx + dy * dy
+    radii = _radii(hit_radius, stop_radius, along0)  # (2, ...): entry into each capsule at once
 
-    # distance at the start, to the nearest point of the segment
+    # the slab of half-width R along the segment, within its extent
+    side_h0 = h0.abs()
+    side_hd = torch.where(h0 >= 0, hd, -hd)  # < 0 when moving towards the line
+    in_extent = (along0 >= 0) & (along0 <= length)
+    closing = (side_h0 >= radii) & (side_hd < 0)
+    t = (side_h0 - radii) / -side_hd
+    along = along0 + t * alongd
+    crosses = closing & (along >= 0) & (along <= length)
+    face = torch.where((side_h0 < radii) & in_extent, 0.0, torch.where(crosses, t, INF))
+
+    # the discs about the two end points
+    b_first = wx * dx + wy * dy
+    first = _disc_entry(b_first, wx * wx + wy * wy, dd, radii)
+    bx, by = wx - length * ux, wy - length * uy
+    second = _disc_entry(bx * dx + by * dy, bx * bx + by * by, dd, radii)
+    entry = face.minimum(first).minimum(second)
+
+    # moving towards the segment's nearest point: d . (p - nearest) < 0
     nearest = along0.clamp(min=0).minimum(length)
-    ox, oy = wx - nearest * ux, wy - nearest * uy
-    distance2 = ox * ox + oy * oy
-    approaching = ox * dx + oy * dy < 0
-
-    bx, by = wx - length * ux, wy - length * uy  # from the second end point
-
-    def entry(radius):
-        face = _face_entry(h0, hd, along0, alongd, length, radius)
-        return face.minimum(_disc_entry(wx, wy, dx, dy, dd, radius)).minimum(_disc_entry(bx, by, dx, dy, dd, radius))
-
-    hit = torch.where(distance2 < hit_radius * hit_radius, approaching, entry(hit_radius) <= 1)
-    stop = torch.where(distance2 < stop_radius * stop_radius, 0.0, entry(stop_radius))
-    return torch.where(hit, stop, INF)
+    approaching = b_first - nearest * alongd < 0
+    hit = torch.where(entry[0] == 0, approaching, entry[0] <= 1)
+    return torch.where(hit, entry[1], INF)
 
 
 def disc_stop_times(qx, qy, dqx, dqy, stop_radius: float, hit_radius: float):
@@ -97,14 +111,10 @@ def disc_stop_times(qx, qy, dqx, dqy, stop_radius: float, hit_radius: float):
     :returns: ``(...)`` the time ``|q|`` reaches ``stop_radius`` (0 if it starts within) when
         the move brings it within ``hit_radius``; ``inf`` otherwise.
     """
-    dd = dqx * dqx + dqy * dqy
-    distance2 = qx * qx + qy * qy
-    approaching = qx * dqx + qy * dqy < 0
-    hit = torch.where(
-        distance2 < hit_radius * hit_radius, approaching, _disc_entry(qx, qy, dqx, dqy, dd, hit_radius) <= 1
-    )
-    stop = torch.where(distance2 < stop_radius * stop_radius, 0.0, _disc_entry(qx, qy, dqx, dqy, dd, stop_radius))
-    return torch.where(hit, stop, INF)
+    b = qx * dqx + qy * dqy
+    entry = _disc_entry(b, qx * qx + qy * qy, dqx * dqx + dqy * dqy, _radii(hit_radius, stop_radius, b))
+    hit = torch.where(entry[0] == 0, b < 0, entry[0] <= 1)
+    return torch.where(hit, entry[1], INF)
 
 
 def nearest_on_wall(px, py, ax, ay, ux, uy, length):

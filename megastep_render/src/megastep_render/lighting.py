@@ -49,6 +49,11 @@ def take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.index_select(0, index)
 
 
+def count_true(n: int, index: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
+    """``(n,)`` int32: how many of ``flags`` (bool) are True at each ``index`` (an "any" that CUDA supports)."""
+    return torch.zeros(n, dtype=torch.int32, device=flags.device).index_add_(0, index, flags.int())
+
+
 def cross(ux: torch.Tensor, uy: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor) -> torch.Tensor:
     """``u x v = ux * vy - uy * vx``, rounded after each product, as the kernels do."""
     return ux * vy - uy * vx
@@ -109,8 +114,7 @@ def segment_meets_triangle(
     meets = torch.ones(len(p), dtype=torch.bool, device=p.device)
     for u, v in ((a, b), (b, c), (c, a), (p, q)):
         nx, ny = v[:, 1] - u[:, 1], u[:, 0] - v[:, 0]
-        project = lambda point: point[:, 0] * nx + point[:, 1] * ny  # noqa: E731
-        pa, pb, pc, pp, pq = project(a), project(b), project(c), project(p), project(q)
+        pa, pb, pc, pp, pq = (point[:, 0] * nx + point[:, 1] * ny for point in (a, b, c, p, q))
         low = torch.minimum(torch.minimum(pa, pb), pc)
         high = torch.maximum(torch.maximum(pa, pb), pc)
         slack = margin * (nx.abs() + ny.abs())
@@ -124,7 +128,7 @@ their ends shadows every texel of the wall from that light, by far more than flo
 
 
 def crosses_inside(u1: torch.Tensor, u2: torch.Tensor, p: torch.Tensor, q: torch.Tensor, margin: float):
-    """Whether segments ``u1-u2`` and ``p-q`` (``(N, 2)``) cross at least ``margin`` of their lengths from their ends."""
+    """Whether segments ``u1-u2`` and ``p-q`` (``(N, 2)``) cross ``margin`` of their lengths or more from their ends."""
     rx, ry = u2[:, 0] - u1[:, 0], u2[:, 1] - u1[:, 1]
     sx, sy = q[:, 0] - p[:, 0], q[:, 1] - p[:, 1]
     wx, wy = p[:, 0] - u1[:, 0], p[:, 1] - u1[:, 1]
@@ -178,8 +182,7 @@ def light_points(
         blocked = shadowed(q[triple_pair], light[triple_pair, :2], a, e)
         if point_line is not None:
             blocked &= line != point_line[triple_point]
-        dark = torch.zeros(len(pair_point), dtype=torch.bool, device=device)
-        dark.scatter_reduce_(0, triple_pair, blocked, reduce="amax")
+        dark = count_true(len(pair_point), triple_pair, blocked) > 0
         total.index_add_(0, pair_point, torch.where(dark, 0.0, contribution(q, light)))
     return torch.clamp(AMBIENT + total, max=1.0)
 
@@ -226,7 +229,7 @@ def bake_walls(
     """The static light on every texel of one layout's walls.
 
     Shadow tests are culled per (wall, light) pair: only walls that meet the
-    triangle spanned by the wall and the light can shadow a texel of the wall
+    triangle spanned by the wall's texel points and the light can shadow a texel of the wall
     (found by bounding boxes, then :func:`segment_meets_triangle`), and a wall
     that crosses the whole triangle shadows all of them at once
     (:func:`crosses_inside`); only the rest are tested texel by texel.
@@ -244,12 +247,17 @@ def bake_walls(
     texel_first = counts.cumsum(0) - counts
     light_xy = lights[:, :2].contiguous()
     lo, hi = torch.minimum(a, b), torch.maximum(a, b)
+    # every texel of a wall is lit on the segment from its first texel's point
+    # to its last's: the triangles of that segment and a light hold every
+    # shadow test, and walls that merely touch the wall's end points miss them
+    first_point, last_point = take(points, texel_first), take(points, texel_first + counts - 1)
+    span_lo, span_hi = torch.minimum(first_point, last_point), torch.maximum(first_point, last_point)
     # (wall, light) pairs, wall-major; pair p is wall p // K and light p % K
-    pair_lo = (torch.minimum(lo[:, None], light_xy[None]) - CULL_MARGIN).reshape(-1, 2)
-    pair_hi = (torch.maximum(hi[:, None], light_xy[None]) + CULL_MARGIN).reshape(-1, 2)
+    pair_lo = (torch.minimum(span_lo[:, None], light_xy[None]) - CULL_MARGIN).reshape(-1, 2)
+    pair_hi = (torch.maximum(span_hi[:, None], light_xy[None]) + CULL_MARGIN).reshape(-1, 2)
     pair_texels = counts.repeat_interleave(n_lights)
     pair_texel_first = pair_texels.cumsum(0) - pair_texels
-    dark = torch.zeros(int(pair_texels.sum()), dtype=torch.bool, device=device)
+    dark = torch.zeros(int(pair_texels.sum()), dtype=torch.int32, device=device)  # shadowing walls
 
     chunk = max(1, PAIR_BUDGET // max(n_walls, 1))
     for first in range(0, n_walls * n_lights, chunk):
@@ -264,17 +272,18 @@ def bake_walls(
         to_light = take(light_xy, pair % n_lights)
         near_end, far_end = take(a, other), take(b, other)
         # then exactly: does the other wall meet the triangle of the wall and the light?
-        meets = segment_meets_triangle(near_end, far_end, take(a, this), take(b, this), to_light, CULL_MARGIN)
+        from_first, from_last = take(first_point, this), take(last_point, this)
+        meets = segment_meets_triangle(near_end, far_end, from_first, from_last, to_light, CULL_MARGIN)
         pair, other, this = pair[meets], other[meets], this[meets]
         to_light, near_end, far_end = to_light[meets], near_end[meets], far_end[meets]
+        from_first, from_last = from_first[meets], from_last[meets]
         # a wall across the whole triangle shadows every texel: no need to test them one by one
-        full = crosses_inside(take(a, this), to_light, near_end, far_end, FULL_MARGIN)
-        full &= crosses_inside(take(b, this), to_light, near_end, far_end, FULL_MARGIN)
-        covered = torch.zeros(stop - first, dtype=torch.bool, device=device)
-        covered.scatter_reduce_(0, pair - first, full, reduce="amax")
+        full = crosses_inside(from_first, to_light, near_end, far_end, FULL_MARGIN)
+        full &= crosses_inside(from_last, to_light, near_end, far_end, FULL_MARGIN)
+        covered = count_true(stop - first, pair - first, full) > 0
         covered_pairs = torch.nonzero(covered).squeeze(1) + first
         owner, k = expand(take(pair_texels, covered_pairs))
-        dark[take(pair_texel_first, covered_pairs).index_select(0, owner) + k] = True
+        dark[take(pair_texel_first, covered_pairs).index_select(0, owner) + k] = 1
         partial = ~take(covered, pair - first)
         pair, other, this = pair[partial], other[partial], this[partial]
         # each remaining (wall, light, other wall) triple, tested at every texel of the wall
@@ -285,13 +294,13 @@ def bake_walls(
             p, o = take(pair, triple), take(other, triple)
             texel = take(texel_first, take(this, triple)) + k
             blocked = shadowed(take(points, texel), take(light_xy, p % n_lights), take(a, o), take(e, o))
-            dark.scatter_reduce_(0, take(pair_texel_first, p) + k, blocked, reduce="amax")
+            dark.index_add_(0, take(pair_texel_first, p) + k, blocked.int())
 
     # add the lights up texel by texel: entries are (wall, light, texel)-major, so
     # index_add_ meets each texel's lights in light order, as the kernel adds them
     entry_pair, k = expand(pair_texels)
     texel = take(texel_first, entry_pair // n_lights) + k
-    lit = contribution(take(points, texel), take(lights, entry_pair % n_lights)).masked_fill_(dark, 0.0)
+    lit = contribution(take(points, texel), take(lights, entry_pair % n_lights)).masked_fill_(dark > 0, 0.0)
     total = torch.zeros(len(points), device=device).index_add_(0, texel, lit)
     return torch.clamp(AMBIENT + total, max=1.0)
 

@@ -44,7 +44,8 @@ ANGLE_MARGIN = 1e-3
 CAST_BUDGET = 1 << 20
 """Most (ray, line) pairs tested at once; each costs about 100 bytes of temporaries."""
 
-MISS = torch.iinfo(torch.int64).max
+MISS = (0x7F800000 << 32) | 0xFFFFFFFF
+"""The key of a ray that hit nothing: the bits of float32 ``inf`` above all-ones."""
 
 
 @attrs.define(eq=False)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -64,14 +65,18 @@ def _safe_load(source, where: str, what: str) -> Any:
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except Exception as error:
-        if "weights_only" in str(error) or "Unsupported global" in str(error):
+        message = str(error)
+        global_name = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+        if global_name is not None:
             raise CheckpointError(
-                f"refusing to load {where}: its {what} holds pickled Python objects other than tensors and plain "
-                f"containers, which could run code when loaded ({type(error).__name__})"
+                f"refusing to load {where}: its {what} asks to unpickle {global_name.group(1)}, which is not a "
+                f"tensor or plain container and could run code when loaded"
             ) from None
+        # the first line of torch's message is about weights_only in general; the cause is further down
+        detail = message.split("WeightsUnpickler error:")[-1].strip().splitlines()[0] if message else ""
         raise CheckpointError(
             f"cannot read {where}: its {what} is corrupt or truncated, or not a megastep checkpoint "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+            f"({type(error).__name__}: {detail})"
         ) from None
 
 

@@ -1,0 +1,143 @@
+"""``megastep train ENV``: train an agent, resume a run, or record a trained one.
+
+    megastep train minimal --out runs/minimal                 # train with Minimal's defaults
+    megastep train pointgoal --envs 256 --total-steps 2000000 # any hyperparameter as a flag
+    megastep train minimal --out runs/minimal --resume        # continue exactly where it stopped
+    megastep train minimal --eval runs/minimal/checkpoint.pt --video minimal.mp4
+    torchrun --nproc-per-node 2 -m megastep_envs.train minimal --out runs/minimal2
+
+Every field of :class:`~megastep_envs.train.ppo.Hyperparameters` is a flag
+(``total_steps`` is ``--total-steps``); a flag not given keeps the env's
+default from :data:`~megastep_envs.train.ppo.DEFAULTS`. Booleans take
+``--lstm`` / ``--no-lstm``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from megastep_core.errors import MegastepError
+
+from . import ppo
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _field_docs() -> dict[str, str]:
+    """Each field's docstring (the string literal after it in the class body), for the help text."""
+    import ast
+    import inspect
+
+    docs = {}
+    body = ast.parse(inspect.getsource(ppo.Hyperparameters)).body[0].body
+    for statement, following in zip(body, body[1:]):
+        if isinstance(statement, ast.AnnAssign) and isinstance(following, ast.Expr) \
+                and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
+            docs[statement.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The train command's arguments, shared by ``megastep train`` and ``python -m megastep_envs.train``."""
+    from megastep_envs.registry import ENVS
+
+    parser.add_argument("env", help=f"which env: {', '.join(ENVS)}")
+    parser.add_argument("--out", default=None, help="the run's folder: checkpoint.pt, metrics.jsonl, TensorBoard "
+                        "events (default runs/ENV)")
+    parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
+                        help="continue a run exactly: from CHECKPOINT, or from OUT/checkpoint.pt when none is named")
+    parser.add_argument("--updates", type=int, default=None,
+                        help="stop after this many updates in this invocation, with a checkpoint")
+    parser.add_argument("--eval", default=None, metavar="CHECKPOINT",
+                        help="instead of training, run the agent of CHECKPOINT and report its returns")
+    parser.add_argument("--video", default=None, metavar="FILE.mp4", help="with --eval: record env 0 to this file")
+    parser.add_argument("--eval-steps", type=int, default=300, help="with --eval: steps to run (default 300)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    group = parser.add_argument_group("hyperparameters", "default: the env's own, see megastep_envs.train.ppo")
+    docs = _field_docs()
+    for field in dataclasses.fields(ppo.Hyperparameters):
+        help_text = docs.get(field.name, "")
+        # SUPPRESS leaves flags that were not given out of the namespace, so the env's defaults apply
+        if field.type in (bool, "bool"):
+            group.add_argument(_flag(field.name), dest=field.name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=help_text)
+        else:
+            kind = {"int": int, "float": float, "str": str}.get(field.type, field.type)
+            group.add_argument(_flag(field.name), dest=field.name, type=kind, default=argparse.SUPPRESS,
+                               metavar=field.name.upper(), help=help_text)
+
+
+def hyperparameters(args: argparse.Namespace) -> ppo.Hyperparameters:
+    """The env's defaults with every flag that was given."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ppo.Hyperparameters) if hasattr(args, f.name)}
+    return dataclasses.replace(ppo.defaults(args.env), **given)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the train command; returns the exit code."""
+    try:
+        if args.eval is not None:
+            return evaluate(args)
+        if args.video is not None:
+            raise ValueError("--video records a trained agent: use it with --eval CHECKPOINT")
+        out = Path(args.out) if args.out is not None else Path("runs") / args.env
+        resume = None
+        if args.resume is True:
+            resume = out / "checkpoint.pt"
+        elif args.resume is not None:
+            resume = Path(args.resume)
+        config = hyperparameters(args)
+        result = ppo.train(args.env, config, out=out, resume=resume, progress=not args.no_progress,
+                           updates=args.updates)
+    except (MegastepError, ValueError) as error:
+        print(f"megastep train: error: {error}", file=sys.stderr)
+        return 2
+    if result.checkpoint is not None:
+        figures = ", ".join(f"{k.split('/')[-1]} {v:.4g}" for k, v in result.metrics.items()
+                            if k in ("charts/episodic_return", "charts/success_rate", "charts/coverage", "charts/SPS"))
+        print(f"{args.env}: {result.env_steps:,} env steps in {result.updates} updates ({figures}); "
+              f"checkpoint {result.checkpoint}")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """``--eval CHECKPOINT``: runs the trained agent, prints its returns, and records a video if asked."""
+    from .evaluate import evaluate as run_agent
+
+    if args.eval_steps < 1:
+        raise ValueError(f"--eval-steps must be at least 1, got {args.eval_steps}")
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ppo.Hyperparameters) if hasattr(args, f.name)}
+    started = time.perf_counter()
+    report = run_agent(args.env, args.eval, steps=args.eval_steps, video=args.video, overrides=given,
+                       progress=not args.no_progress)
+    line = ", ".join(f"{key} {value:.4g}" for key, value in report.items() if isinstance(value, float))
+    print(f"{args.env}: {report['episodes']} episodes finished in {args.eval_steps} steps of {report['envs']} envs: "
+          f"{line} ({time.perf_counter() - started:.1f} s)")
+    if args.video is not None:
+        print(f"wrote {args.video}")
+    return 0
+
+
+def add_train_command(subparsers) -> None:
+    """Adds ``megastep train`` to the ``megastep`` command (call it from a ``megastep_commands`` hook)."""
+    parser = subparsers.add_parser(
+        "train", help="train an agent with PPO, resume a run, or record a trained agent (--eval)",
+        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m megastep_envs.train`` (and so ``torchrun ... -m megastep_envs.train``)."""
+    parser = argparse.ArgumentParser(prog="python -m megastep_envs.train", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,287 @@
+"""The four envs: shapes, devices, rewards on constructed cases, self-resets, determinism, bad input."""
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+from megastep_core import UnknownBackendError
+from megastep_core.testing import devices
+from megastep_envs import ACTIONS, ActionError, Deathmatch, Explorer, Minimal, PointGoal, UnknownEnvError, make
+from megastep_envs.rewards import NewTexels
+
+matplotlib.use("Agg")
+
+FORWARD, NOTHING = ACTIONS.index("forward"), ACTIONS.index("nothing")
+
+
+def build(name, geometry, n_envs=3, **options):
+    options.setdefault("physics", "torch")
+    options.setdefault("renderer", "torch")
+    return make(name, n_envs, geometries=[geometry], **options)
+
+
+def nothing(env):
+    return torch.full(env.batch, NOTHING, device=env.device)
+
+
+EXPECTED_OBS = {
+    "minimal": {"rgb": (1, 3, 16)},
+    "explorer": {"rgb": (1, 3, 64), "depth": (1, 64), "imu": (3,)},
+    "pointgoal": {"rgb": (1, 3, 32), "depth": (1, 32), "imu": (3,), "goal": (2,)},
+    "deathmatch": {"rgb": (1, 3, 128), "depth": (1, 128), "imu": (3,), "health": (1,)},
+}
+
+
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("name", sorted(EXPECTED_OBS))
+def test_reset_and_step_shapes_and_devices(name, device, pillar_room):
+    env = build(name, pillar_room, device=device)
+    batch = env.batch
+    assert batch == ((3, 4) if name == "deathmatch" else (3,))
+    obs, info = env.reset()
+    for key, shape in EXPECTED_OBS[name].items():
+        assert obs[key].shape == batch + shape, key
+        assert env.observation_space[key].shape == shape
+        assert obs[key].device.type == torch.device(device).type
+        assert torch.isfinite(obs[key]).all()
+    assert set(obs) == set(EXPECTED_OBS[name])
+    for _ in range(3):
+        obs, reward, terminated, truncated, info = env.step(env.sample_actions())
+    assert reward.shape == batch and reward.dtype == torch.float32 and reward.device.type == torch.device(device).type
+    assert terminated.shape == truncated.shape == (3,) and terminated.dtype == truncated.dtype == torch.bool
+    assert set(info) == {"final_obs", "_final_obs", "episode", "_episode"}
+    assert info["episode"]["r"].shape == batch and info["episode"]["l"].shape == (3,)
+    assert all(info["final_obs"][k].shape == obs[k].shape for k in obs)
+
+
+def test_a_texel_seen_once_pays_once(room):
+    env = build("explorer", room, n_envs=1, spawner="fixed", lifespan=(3, 3),
+                spawner_options={"points": [[1.0, 1.5]], "angles": [0.0]})
+    env.reset()
+    step = env.step(nothing(env))
+    render = env.last_render
+    # count by hand the distinct wall texels of env 0 that its 256 rays hit
+    scenery = env.world.scenery
+    lines = scenery.lines[0]
+    texels = set()
+    for index, location in zip(render.indices[0, 0, 0].tolist(), render.locations[0, 0, 0].tolist()):
+        if index >= scenery.n_body_lines:
+            length = float((lines[index, 1] - lines[index, 0]).norm())
+            count = max(1, int(np.ceil(length / scenery.texel_size - 1e-6)))
+            texels.add((index, min(int(location * length / scenery.texel_size), count - 1)))
+    assert len(texels) > 20
+    assert step.reward[0].item() == pytest.approx(len(texels) / 256)
+    assert env.step(nothing(env)).reward[0].item() == 0.0  # nothing new in view: nothing paid
+    # the lifespan of 3 steps ends the episode; what is seen in the next one pays again
+    last = env.step(nothing(env))
+    assert last.truncated.tolist() == [True] and last.info["episode"]["r"][0].item() == pytest.approx(len(texels) / 256)
+    assert env.step(nothing(env)).reward[0].item() == pytest.approx(len(texels) / 256)
+
+
+def test_new_texels_pays_the_first_agent_to_see_a_texel_and_ignores_bodies(room):
+    env = build("deathmatch", room, n_envs=1, n_agents=2, spawner="fixed", reward="new_texels",
+                spawner_options={"points": [[1.0, 1.5], [1.0, 1.0]], "angles": [0.0, 0.0]})
+    env.reset()
+    reward = env.step(nothing(env)).reward
+    reward_plugin = NewTexels({})
+    reward_plugin._prepare(env.world)
+    # both agents look at the same wall; the union of what they see is paid once, split between them
+    texel = reward_plugin.texels(env.world, env.last_render)
+    distinct = torch.unique(texel[texel < reward_plugin.n_texels]).numel()
+    assert reward.sum().item() == pytest.approx(distinct / 512) and (reward > 0).all()
+
+
+def test_a_hit_on_an_agent_at_the_centre_pixel_pays_and_wounds(room):
+    # agent 0 looks straight at agent 1; agents 2 and 3 face the walls, away from everyone
+    points = [[0.6, 1.5], [2.4, 1.5], [0.6, 0.4], [2.4, 2.6]]
+    env = build("deathmatch", room, n_envs=2, spawner="fixed", damage=0.25,
+                spawner_options={"points": points, "angles": [0.0, 0.0, -90.0, 90.0]})
+    env.reset()
+    result = env.step(nothing(env))
+    assert result.reward.tolist() == [[1.0, 0.0, 0.0, 0.0]] * 2
+    assert env.health.tolist() == [[1.0, 0.75, 1.0, 1.0]] * 2
+    for _ in range(3):  # three more hits take agent 1 to zero health, and it respawns with full health
+        env.step(nothing(env))
+    assert env.health[:, 1].tolist() == [1.0, 1.0] and env.deaths[:, 1].tolist() == [1, 1]
+
+
+def test_health_drains_off_the_map(pillar_room):
+    env = build("deathmatch", pillar_room, n_envs=1, outside_damage=0.1)
+    env.reset()
+    env.world.agents.positions[0, 0] = torch.tensor([2.0, 2.0])  # inside the solid column, as if it had tunnelled
+    env.world.place()
+    env.step(nothing(env))
+    assert env.health[0, 0].item() == pytest.approx(0.9)
+
+
+def test_reaching_the_goal_pays_terminates_and_resets(room):
+    env = build("pointgoal", room, n_envs=2, spawner="fixed", spawner_options={"points": [[1.0, 1.5]], "angles": [0.0]})
+    env.reset()
+    env.goals = torch.tensor([[[1.1, 1.5]], [[2.5, 1.5]]])  # env 0's goal is one step ahead
+    result = env.step(torch.tensor([FORWARD, FORWARD]))
+    assert result.reward.tolist() == [1.0, 0.0]
+    assert result.terminated.tolist() == [True, False] and result.truncated.tolist() == [False, False]
+    assert result.info["episode"]["r"][0].item() == 1.0 and result.info["episode"]["l"][0].item() == 1
+    # env 0 started over: back at its spawn point, step count zero, a new goal; env 1 carries on
+    assert env.lengths.tolist() == [0, 1]
+    assert torch.allclose(env.world.agents.positions[0, 0], torch.tensor([1.0, 1.5]))
+    assert torch.allclose(env.world.agents.positions[1, 0], torch.tensor([1.1, 1.5]), atol=1e-5)
+    assert result.info["final_obs"]["imu"][0, 1].item() == pytest.approx(1.0)  # it was walking at 1 m/s
+    assert result.obs["imu"][0].abs().max().item() == 0.0  # and starts the next episode at rest
+
+
+def test_goal_observation_is_the_goal_in_the_spawn_frame_and_stays_put(room):
+    env = build("pointgoal", room, n_envs=4, seed=3)
+    obs, _ = env.reset()
+    agents = env.world.agents
+    offset = env.goals[:, 0] - agents.positions[:, 0]
+    angle = torch.deg2rad(agents.angles[:, 0])
+    forward = offset[:, 0] * angle.cos() + offset[:, 1] * angle.sin()
+    assert torch.allclose(obs["goal"][:, 0], forward, atol=1e-5)
+    step = env.step(torch.full((4,), ACTIONS.index("turn_left")))
+    assert torch.equal(step.obs["goal"], obs["goal"])
+
+
+def test_forward_progress_pays_speed_along_the_heading(room):
+    env = build("minimal", room, n_envs=1, spawner="fixed", spawner_options={"points": [[1.0, 1.5]], "angles": [0.0]})
+    env.reset()
+    assert env.step(torch.tensor([FORWARD])).reward.item() == pytest.approx(1.0, abs=1e-4)
+    assert env.step(torch.tensor([ACTIONS.index("back")])).reward.item() == pytest.approx(-1.0, abs=1e-4)
+    assert env.step(torch.tensor([ACTIONS.index("strafe_left")])).reward.item() == pytest.approx(0.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("final_observations", [True, False])
+def test_envs_reset_themselves_at_the_end_of_their_lifespan(room, final_observations):
+    env = build("minimal", room, n_envs=4, lifespan=(3, 3), final_observations=final_observations)
+    env.reset()
+    for _ in range(2):
+        result = env.step(env.sample_actions())
+        assert not result.truncated.any() and not result.info["_episode"].any()
+    positions = env.world.agents.positions.clone()
+    result = env.step(torch.full((4,), FORWARD))
+    assert result.truncated.all() and not result.terminated.any() and result.info["_final_obs"].all()
+    assert result.info["episode"]["l"].tolist() == [3, 3, 3, 3]
+    assert env.lengths.tolist() == [0, 0, 0, 0] and env.returns.abs().sum() == 0
+    assert not torch.allclose(env.world.agents.positions, positions)  # respawned
+    fresh = env.observations["rgb"](env.world.render())[:, 0]
+    if final_observations:
+        assert torch.equal(result.obs["rgb"], fresh)
+        assert not torch.equal(result.info["final_obs"]["rgb"], fresh)
+    else:
+        assert torch.equal(result.obs["rgb"], result.info["final_obs"]["rgb"])
+        assert not torch.equal(result.obs["rgb"], fresh)
+
+
+def test_explorer_terminates_after_patience_steps_without_new_wall(room):
+    env = build("explorer", room, n_envs=2, patience=4, spawner="fixed",
+                spawner_options={"points": [[1.0, 1.5]], "angles": [0.0]})
+    env.reset()
+    flags = [env.step(nothing(env)).terminated.tolist() for _ in range(5)]
+    # step 1 pays for the first view; steps 2 to 5 find nothing new, and the 4th of them ends the episode
+    assert flags == [[False, False]] * 4 + [[True, True]]
+
+
+@pytest.mark.parametrize("name", ["minimal", "explorer", "pointgoal", "deathmatch"])
+def test_the_same_seed_gives_the_same_episodes(name, pillar_room):
+    def run(seed):
+        env = build(name, pillar_room, n_envs=2, seed=seed, lifespan=(2, 4))
+        obs, _ = env.reset()
+        trace = [obs["rgb"]]
+        for _ in range(6):
+            step = env.step(env.sample_actions())
+            trace += [step.obs["rgb"], step.reward, step.truncated.float()]
+        return trace
+
+    first, again, other = run(1), run(1), run(2)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other))
+
+
+def test_greedy_pointgoal_beats_random_actions_in_an_open_room(open_room):
+    def successes(policy):
+        env = build("pointgoal", open_room, n_envs=32, seed=0, lifespan=(150, 150))
+        env.reset()
+        count = 0
+        for _ in range(150):
+            result = env.step(env.greedy_actions() if policy == "greedy" else env.sample_actions())
+            count += int(result.terminated.sum())
+        return count
+
+    greedy, random = successes("greedy"), successes("random")
+    assert greedy >= 32 and greedy >= 4 * max(random, 1), (greedy, random)
+
+
+def test_bad_input_gets_a_clear_error(room):
+    with pytest.raises(UnknownEnvError, match="minimal"):
+        make("minimall")
+    with pytest.raises(ValueError, match="n_envs must be a positive integer"):
+        make("minimal", 0, geometries=[room])
+    with pytest.raises(UnknownBackendError, match="new_texels"):
+        build("minimal", room, reward="nope")
+    with pytest.raises(UnknownBackendError, match="random"):
+        build("minimal", room, spawner="nope")
+    with pytest.raises(UnknownBackendError, match="physics"):
+        build("minimal", room, physics="nope")
+    with pytest.raises(ValueError, match="lifespan"):
+        build("minimal", room, lifespan=(5, 2))
+    with pytest.raises(ValueError, match="patience"):
+        build("explorer", room, patience=0)
+    with pytest.raises(ValueError, match="success_radius"):
+        build("pointgoal", room, success_radius=float("nan"))
+    with pytest.raises(ValueError, match="n_agents"):
+        build("deathmatch", room, n_agents=1)
+    env = build("minimal", room, n_envs=2)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(torch.zeros(2, dtype=torch.long))
+    env.reset()
+    with pytest.raises(ActionError, match=r"shape \(2,\)"):
+        env.step(torch.zeros(2, 1, dtype=torch.long))
+    with pytest.raises(ActionError, match="integer"):
+        env.step(torch.zeros(2))
+    with pytest.raises(ActionError, match=r"\[0, 7\)"):
+        env.step(torch.tensor([0, 9]))
+    with pytest.raises(IndexError, match="env index"):
+        env.state(2)
+    dm = build("deathmatch", room, n_envs=2)
+    dm.reset()
+    with pytest.raises(ActionError, match=r"shape \(2, 4\)"):
+        dm.step(torch.zeros(2, dtype=torch.long))
+
+
+@pytest.mark.parametrize("env_class", [Minimal, Explorer, PointGoal, Deathmatch])
+def test_state_and_plot_state(env_class, pillar_room):
+    env = env_class(2, geometries=[pillar_room], physics="torch", renderer="torch")
+    env.reset()
+    env.step(env.sample_actions())
+    state = env.state(1)
+    assert state["walls"].shape == (len(pillar_room.walls), 2, 2)
+    assert state["positions"].shape == (env.n_agents, 2)
+    assert state["distances"].shape == (env.n_agents, 1, env.world.cameras[0].pixels)
+    figure = env.plot_state(state)
+    assert len(figure.axes) >= 2
+    assert {"explorer": "seen", "pointgoal": "goal", "deathmatch": "health"}.get(env.name, "obs") in state
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["minimal", "explorer", "pointgoal", "deathmatch"])
+def test_a_step_on_the_gpu_never_waits_for_the_device(name, pillar_room):
+    env = make(name, 8, geometries=[pillar_room], device="cuda", lifespan=(2, 3))
+    env.reset()
+    env.step(env.sample_actions())  # first-use setup (tables, kernels) may synchronise once
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(6):  # through several self-resets
+            env.step(env.sample_actions())
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+
+
+@pytest.mark.gpu
+def test_out_of_range_actions_on_the_gpu_are_reported_a_few_steps_later(room):
+    env = build("minimal", room, n_envs=2, device="cuda")
+    env.reset()
+    with pytest.raises(ActionError, match=r"integers in \[0, 7\)"):
+        for _ in range(200):
+            env.step(torch.tensor([0, 9], device="cuda"))
+            torch.cuda.synchronize()

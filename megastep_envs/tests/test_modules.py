@@ -1,0 +1,160 @@
+"""The parts envs are made of: movement, observations, lifespans, action checks, occupancy."""
+import math
+
+import pytest
+import torch
+
+from megastep_core import Camera, Render, World
+from megastep_core.spaces import Box, Discrete
+from megastep_envs.checks import ActionCheck, ActionError, DeferredFlag
+from megastep_envs.lifespans import Lifespans
+from megastep_envs.movement import ACTIONS, MomentumMovement, SimpleMovement
+from megastep_envs.observations import IMU, RGB, Depth, downsample
+from megastep_envs.occupancy import OccupancyGrid
+
+
+def world_in(room, n_envs=2, pixels=64, fps=10.0):
+    world = World([room] * n_envs, 1, [Camera(pixels, 130)], "torch", "torch", "cpu", fps=fps)
+    world.agents.positions[:] = 1.5
+    world.agents.angles[:] = 0.0
+    world.place()
+    return world
+
+
+def actions(name, n_envs=2):
+    return torch.full((n_envs, 1), ACTIONS.index(name))
+
+
+def test_simple_movement_moves_at_its_speed_in_the_facing_direction(room):
+    world = world_in(room)
+    world.agents.angles[:] = 90.0
+    move = SimpleMovement(world, speed=2.0, turn_speed=60.0)
+    move(actions("forward"))
+    assert torch.allclose(world.agents.positions[:, 0], torch.tensor([1.5, 1.5 + 2.0 * 0.1]), atol=1e-5)
+    move(actions("strafe_left"))  # facing +y, left is -x
+    assert torch.allclose(world.agents.positions[:, 0], torch.tensor([1.5 - 0.2, 1.7]), atol=1e-5)
+    move(actions("turn_right"))
+    assert torch.allclose(world.agents.angles, torch.tensor(90.0 - 6.0), atol=1e-4)
+    move(actions("nothing"))
+    assert torch.allclose(world.agents.angles, torch.tensor(84.0), atol=1e-4)
+
+
+def test_momentum_reaches_its_top_speed_at_any_fps(room):
+    for fps in (10.0, 40.0):
+        world = world_in(room, fps=fps)
+        world.agents.positions[:, 0] = torch.tensor([0.3, 1.5])
+        move = MomentumMovement(world, acceleration=6.0, decay=4.0)
+        for _ in range(int(fps * 0.5)):  # half a second of pressing forward, from rest
+            move(actions("forward"))
+        speed = world.agents.velocity[:, 0, 0]
+        # exact solution of dv/dt = a - k v from rest: (a / k) (1 - exp(-k t))
+        assert torch.allclose(speed, torch.tensor(1.5 * (1 - math.exp(-2.0))), atol=1e-4)
+        assert move.top_speed == 1.5
+
+
+def test_movement_rejects_nonsense_settings(room):
+    world = world_in(room)
+    with pytest.raises(ValueError, match="speed"):
+        SimpleMovement(world, speed=float("nan"))
+    with pytest.raises(ValueError, match="decay"):
+        MomentumMovement(world, decay=0)
+
+
+def fake_render(distances: torch.Tensor) -> Render:
+    shape = distances.shape
+    screen = torch.arange(distances.numel() * 3, dtype=torch.float32).reshape(*shape, 3)
+    return Render(torch.zeros(shape, dtype=torch.long), torch.zeros(shape), torch.zeros(shape), distances, screen)
+
+
+def test_depth_is_one_at_the_near_plane_and_zero_beyond_max_depth_or_on_a_miss(room):
+    world = world_in(room, n_envs=1, pixels=4)
+    depth = Depth(world, subsample=1, max_depth=5.0)
+    near = world.agent_radius
+    render = fake_render(torch.tensor([near, (near + 5.0) / 2, 7.0, float("inf")]).view(1, 1, 1, 4))
+    assert torch.allclose(depth(render), torch.tensor([1.0, 0.5, 0.0, 0.0]).view(1, 1, 1, 4))
+    assert depth.space.shape == (1, 4)
+
+
+def test_rgb_averages_groups_of_rays_and_puts_channels_first(room):
+    world = world_in(room, n_envs=1, pixels=8)
+    rgb = RGB(world, subsample=4)
+    render = fake_render(torch.ones(1, 1, 1, 8))
+    out = rgb(render)
+    assert out.shape == (1, 1, 1, 3, 2) and rgb.space.shape == (1, 3, 2)
+    # pixel 0 averages rays 0-3, whose red channel is 0, 3, 6, 9
+    assert out[0, 0, 0, 0, 0] == 4.5 and out[0, 0, 0, 2, 1] == (14 + 17 + 20 + 23) / 4
+    with pytest.raises(ValueError, match="subsample 3 must divide"):
+        RGB(world, subsample=3)
+
+
+def test_downsample_is_a_mean():
+    values = torch.arange(12.0).view(2, 6)
+    assert torch.equal(downsample(values, 3, dim=-1), torch.tensor([[1.0, 4.0], [7.0, 10.0]]))
+
+
+def test_imu_reports_velocity_in_the_agent_frame(room):
+    world = world_in(room, n_envs=1)
+    world.agents.angles[:] = 90.0
+    world.agents.velocity[:] = torch.tensor([0.5, 2.0])
+    world.agents.angvelocity[:] = 180.0
+    imu = IMU(world)(None)
+    assert torch.allclose(imu, torch.tensor([[[math.pi, 2.0, -0.5]]]), atol=1e-5)
+
+
+def test_lifespans_draw_in_range_and_redraw_only_masked_envs():
+    generator = torch.Generator().manual_seed(0)
+    spans = Lifespans(1000, 5, 9, generator=generator)
+    assert spans.limits.min() == 5 and spans.limits.max() == 9
+    before = spans.limits.clone()
+    mask = torch.arange(1000) < 500
+    spans.reset(mask)
+    assert torch.equal(spans.limits[500:], before[500:]) and not torch.equal(spans.limits[:500], before[:500])
+    assert torch.equal(spans.expired(torch.full((1000,), 9)), torch.ones(1000, dtype=torch.bool))
+    again = Lifespans(1000, 5, 9, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again.limits, before)
+    for bad in [(0, 3), (5, 4), (1.5, 3), (float("nan"), 3)]:
+        with pytest.raises(ValueError, match="lifespan"):
+            Lifespans(2, *bad)
+
+
+def test_action_check_names_what_it_expected():
+    check = ActionCheck(Discrete(7), (4,), "cpu")
+    assert torch.equal(check(torch.tensor([0, 6, 3, 1])), torch.tensor([0, 6, 3, 1]))
+    with pytest.raises(ActionError, match=r"shape \(4,\), got \(4, 1\)"):
+        check(torch.zeros(4, 1, dtype=torch.long))
+    with pytest.raises(ActionError, match="integer tensor"):
+        check(torch.zeros(4))
+    with pytest.raises(ActionError, match=r"integers in \[0, 7\)"):
+        check(torch.tensor([0, 7, 0, 0]))
+    with pytest.raises(ActionError, match=r"integers in \[0, 7\)"):
+        check(torch.tensor([0, -1, 0, 0]))
+    with pytest.raises(ActionError, match="torch.Tensor"):
+        check([0, 1, 2, 3])
+    with pytest.raises(ActionError, match="device"):
+        check(torch.zeros(4, dtype=torch.long, device="meta"))
+
+
+def test_action_check_rejects_nan_in_continuous_actions():
+    check = ActionCheck(Box((3,), -1.0, 1.0), (2,), "cpu")
+    assert check(torch.zeros(2, 3)).shape == (2, 3)
+    with pytest.raises(ActionError, match="finite numbers"):
+        check(torch.tensor([[0.0, float("nan"), 0.0], [0.0, 0.0, 0.0]]))
+    with pytest.raises(ActionError, match="floating-point"):
+        check(torch.zeros(2, 3, dtype=torch.long))
+
+
+@pytest.mark.gpu
+def test_deferred_flag_raises_a_few_steps_later_without_syncing():
+    flag = DeferredFlag("cuda", "actions must be good", every=2)
+    flag.record(torch.tensor(False, device="cuda"))
+    flag.record(torch.tensor(True, device="cuda"))
+    with pytest.raises(ActionError, match="actions must be good"):
+        for _ in range(100):
+            flag.poll()
+            torch.cuda.synchronize()
+
+
+def test_occupancy_tells_free_space_from_outside(room, pillar_room):
+    grid = OccupancyGrid([room, pillar_room], "cpu")
+    points = torch.tensor([[[1.5, 1.5], [-1.0, 1.0]], [[2.0, 2.0], [0.5, 0.5]]])
+    assert grid.free(points).tolist() == [[True, False], [False, True]]

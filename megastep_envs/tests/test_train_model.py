@@ -1,0 +1,66 @@
+"""The agent's network: shapes for every kind of observation, and the LSTM memory's resets."""
+import pytest
+import torch
+
+from megastep_core.spaces import Box, Dict, Discrete
+from megastep_envs.train.model import Agent, ModelError
+
+SPACE = Dict({"rgb": Box((1, 3, 16), 0.0, 1.0), "depth": Box((1, 16), 0.0, 1.0), "goal": Box((2,))})
+
+
+def observations(steps, rows, generator=None):
+    return {key: box.sample((steps, rows), generator=generator) for key, box in SPACE.items()}
+
+
+@pytest.mark.parametrize("lstm", [False, True])
+def test_shapes_of_logits_values_and_memory(lstm):
+    model = Agent(SPACE, Discrete(7), hidden=32, lstm=lstm)
+    memory = model.initial_state(5, "cpu")
+    logits, values, memory = model(observations(3, 5), memory, torch.zeros(3, 5, dtype=torch.bool))
+    assert logits.shape == (3, 5, 7) and values.shape == (3, 5)
+    assert [m.shape for m in memory] == ([(1, 5, 32), (1, 5, 32)] if lstm else [])
+
+
+def test_strips_of_any_width_are_encoded():
+    for width in (1, 7, 16, 64, 129):
+        model = Agent(Dict({"rgb": Box((2, 3, width))}), Discrete(3), hidden=8)
+        obs = {"rgb": torch.rand(1, 4, 2, 3, width)}
+        assert model(obs, (), torch.zeros(1, 4, dtype=torch.bool))[0].shape == (1, 4, 3)
+
+
+def test_memory_is_cleared_where_an_episode_starts():
+    torch.manual_seed(0)
+    model = Agent(SPACE, Discrete(7), hidden=16, lstm=True)
+    obs = observations(4, 2, torch.Generator().manual_seed(1))
+    starts = torch.zeros(4, 2, dtype=torch.bool)
+    starts[2, 0] = True  # row 0 begins a new episode at step 2
+    logits, _, _ = model(obs, model.initial_state(2, "cpu"), starts)
+    # the same last two steps, fed from a fresh memory
+    fresh, _, _ = model({k: v[2:] for k, v in obs.items()}, model.initial_state(2, "cpu"),
+                        torch.zeros(2, 2, dtype=torch.bool))
+    assert torch.allclose(logits[2:, 0], fresh[:, 0], atol=1e-6)
+    assert not torch.allclose(logits[2:, 1], fresh[:, 1], atol=1e-4)  # row 1 remembers its first steps
+
+
+def test_a_sequence_at_once_equals_steps_one_by_one():
+    torch.manual_seed(0)
+    model = Agent(SPACE, Discrete(7), hidden=16, lstm=True)
+    obs = observations(5, 3, torch.Generator().manual_seed(2))
+    starts = torch.rand(5, 3, generator=torch.Generator().manual_seed(3)) < 0.3
+    whole, _, _ = model(obs, model.initial_state(3, "cpu"), starts)
+    memory, parts = model.initial_state(3, "cpu"), []
+    for t in range(5):
+        out, _, memory = model({k: v[t:t + 1] for k, v in obs.items()}, memory, starts[t:t + 1])
+        parts.append(out)
+    assert torch.allclose(whole, torch.cat(parts), atol=1e-6)
+
+
+def test_spaces_it_cannot_take_are_refused():
+    with pytest.raises(ModelError, match="action_space"):
+        Agent(SPACE, Box((2,)))
+    with pytest.raises(ModelError, match="observation 'x'"):
+        Agent(Dict({"x": Discrete(3)}), Discrete(3))
+    model = Agent(SPACE, Discrete(7), hidden=8)
+    with pytest.raises(ModelError, match="'goal' is missing"):
+        model({"rgb": torch.rand(1, 2, 1, 3, 16), "depth": torch.rand(1, 2, 1, 16)}, (),
+              torch.zeros(1, 2, dtype=torch.bool))

@@ -1,0 +1,112 @@
+"""PPO: hyperparameters, advantages, exact resume, and that an agent learns Minimal on the CPU."""
+import dataclasses
+
+import pytest
+import torch
+
+from megastep_envs.registry import make
+from megastep_envs.train import ppo
+from megastep_envs.train.ppo import Hyperparameters, Rollout, TrainError, observe, sample, unsqueeze
+
+# short lifespans so that episodes end (and envs reset) within the few steps of a test
+SHORT = {"lifespan": (8, 16)}
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: these networks and batches are tiny, and on a busy 2-core machine a second
+    OpenMP thread waiting for a core makes each small convolution many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(**changes) -> Hyperparameters:
+    """Four updates of 4 envs x 8 steps with a small network."""
+    fields = {"envs": 4, "steps": 8, "total_steps": 4 * 8 * 4, "hidden": 16, "device": "cpu", **changes}
+    return dataclasses.replace(ppo.defaults("minimal"), **fields)
+
+
+@pytest.mark.parametrize("field, value", [("envs", 0), ("steps", -1), ("gamma", 1.5), ("learning_rate", 0.0),
+                                          ("entropy", -0.1), ("minibatches", 2.5)])
+def test_hyperparameters_out_of_range_are_refused(field, value):
+    with pytest.raises(TrainError, match=field):
+        dataclasses.replace(Hyperparameters(), **{field: value}).check()
+
+
+def test_every_env_has_defaults():
+    from megastep_envs.registry import ENVS
+
+    assert set(ppo.DEFAULTS) == set(ENVS)
+    assert ppo.defaults("pointgoal").lstm  # its goal is shown once: it needs memory
+
+
+def test_advantages_match_a_hand_computation():
+    gamma, lam = 0.9, 0.8
+    rollout = Rollout(3, 1, {"x": torch.zeros(1, 2)}, "cpu")
+    rollout.rewards[:, 0] = torch.tensor([1.0, 0.0, 2.0])
+    rollout.values[:, 0] = torch.tensor([0.5, 0.4, 0.3])
+    rollout.dones[:, 0] = torch.tensor([False, True, False])  # the episode ends after step 1
+    next_value = torch.tensor([0.7])
+    advantages, targets = rollout.advantages(next_value, gamma, lam)
+    delta2 = 2.0 + gamma * 0.7 - 0.3
+    delta1 = 0.0 - 0.4  # nothing follows the end of an episode
+    delta0 = 1.0 + gamma * 0.4 - 0.5
+    expected = torch.tensor([delta0 + gamma * lam * delta1, delta1, delta2])
+    assert torch.allclose(advantages[:, 0], expected)
+    assert torch.allclose(targets[:, 0], expected + rollout.values[:, 0])
+
+
+@pytest.mark.parametrize("lstm", [False, True])
+def test_resume_continues_exactly(tmp_path, lstm, one_thread):
+    config = tiny(lstm=lstm)
+    straight = ppo.train("minimal", config, out=tmp_path / "straight", progress=False, env_options=SHORT)
+    half = ppo.train("minimal", config, out=tmp_path / "split", progress=False, updates=2, env_options=SHORT)
+    assert half.updates == 2
+    resumed = ppo.train("minimal", config, out=tmp_path / "split", resume=tmp_path / "split" / "checkpoint.pt",
+                        progress=False)
+    assert (straight.updates, resumed.updates, resumed.env_steps) == (4, 4, straight.env_steps)
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), f"{name} differs after resuming"
+    # and the halves really trained: the parameters moved from where the first half left them
+    assert not torch.equal(half.model.policy.weight, resumed.model.policy.weight)
+
+
+def test_resume_refuses_another_env(tmp_path, one_thread):
+    ppo.train("minimal", tiny(total_steps=32), out=tmp_path, progress=False)
+    with pytest.raises(TrainError, match="trained 'minimal', not 'pointgoal'"):
+        ppo.train("pointgoal", tiny(), resume=tmp_path / "checkpoint.pt", progress=False)
+
+
+def mean_reward(model, seed: int, steps: int = 64, envs: int = 16) -> float:
+    """Mean reward per step of ``model`` (or of random actions, for ``None``) on fresh Minimal envs."""
+    env = make("minimal", envs, device="cpu", seed=seed)
+    obs = observe(env, env.reset().obs)
+    generator = torch.Generator().manual_seed(seed)
+    total = 0.0
+    with torch.no_grad():
+        for _ in range(steps):
+            if model is None:
+                actions = env.sample_actions()
+            else:
+                logits = model(unsqueeze(obs), (), torch.zeros(1, envs, dtype=torch.bool))[0][0]
+                actions = sample(logits, generator)
+            step = env.step(actions)
+            obs = observe(env, step.obs)
+            total += step.reward.mean().item()
+    return total / steps
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_agent_learns_minimal(seed, one_thread):
+    """Six updates of 512 env steps (about ten seconds) take an agent from standing about to running.
+
+    Minimal pays metres per second moved forward: random actions earn about nothing (forward and back
+    cancel out), a policy that runs and turns before walls earns a good part of its 1 m/s.
+    """
+    config = dataclasses.replace(ppo.defaults("minimal"), envs=16, steps=32, total_steps=6 * 512, seed=seed,
+                                 device="cpu")
+    trained = ppo.train("minimal", config, progress=False)
+    learned, random = mean_reward(trained.model, 500 + seed), mean_reward(None, 500 + seed)
+    assert learned > random + 0.1, f"seed {seed}: trained {learned:.3f} m/s, random {random:.3f} m/s"

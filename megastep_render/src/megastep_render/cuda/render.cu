@@ -1,0 +1,500 @@
+// megastep's CUDA renderer: light baking, body lighting, and one fused
+// ray-casting and shading kernel. The torch references of the same names are
+// in megastep_render/lighting.py (bake_texels ~ bake_walls, light_bodies),
+// raycast.py and shading.py (render); the docs of the algorithm live there.
+//
+// Static walls are read from per-layout tables (tables.py), which every env
+// of a layout shares, and found through a uniform grid per layout: a ray
+// walks the cells it crosses in order (a 2D DDA) and stops at the first cell
+// that holds a hit. Agent bodies, which move, are read from each env's lines.
+//
+// Shadow tests use __fmul_rn/__fadd_rn/__fdiv_rn, which the compiler never
+// fuses, so that they round exactly like the torch reference and baking
+// agrees with it bit for bit (up to the order of the sum over lights).
+
+#define AMBIENT 0.1f
+#define GAIN 2.0f
+#define SHADOW_START 1e-5f
+#define INF __int_as_float(0x7f800000)
+
+struct Grid {
+    float x0, y0, cell, inv_cell;
+    int nx, ny, cell_base, pad;
+};
+
+__device__ __forceinline__ Grid load_grid(const float4* grids, const int4* shapes, int layout) {
+    float4 g = grids[layout];
+    int4 s = shapes[layout];
+    Grid grid;
+    grid.x0 = g.x;
+    grid.y0 = g.y;
+    grid.cell = g.z;
+    grid.inv_cell = g.w;
+    grid.nx = s.x;
+    grid.ny = s.y;
+    grid.cell_base = s.z;
+    grid.pad = 0;
+    return grid;
+}
+
+// u x v with each product rounded, as torch computes it
+__device__ __forceinline__ float cross_rn(float ux, float uy, float vx, float vy) {
+    return __fsub_rn(__fmul_rn(ux, vy), __fmul_rn(uy, vx));
+}
+
+// A walk through the cells that the ray p + t d crosses for t in [t0, t1].
+struct Walk {
+    int ix, iy, step_x, step_y;
+    float inv_dx, inv_dy, next_x, next_y;
+};
+
+__device__ __forceinline__ float boundary(const Grid& g, float origin, float lowest, int i, int step, float inv_d) {
+    // the t at which the ray leaves cell i along one axis
+    return (lowest + (float)(i + (step > 0)) * g.cell - origin) * inv_d;
+}
+
+// Clips [t0, t1] to the grid and finds the first cell; false if the ray misses the grid.
+__device__ bool walk_start(const Grid& g, float px, float py, float dx, float dy, float& t0, float& t1, Walk& w) {
+    float hx = g.x0 + g.nx * g.cell, hy = g.y0 + g.ny * g.cell;
+    w.inv_dx = dx != 0.0f ? 1.0f / dx : INF;
+    w.inv_dy = dy != 0.0f ? 1.0f / dy : INF;
+    if (dx != 0.0f) {
+        float ta = (g.x0 - px) * w.inv_dx, tb = (hx - px) * w.inv_dx;
+        t0 = fmaxf(t0, fminf(ta, tb));
+        t1 = fminf(t1, fmaxf(ta, tb));
+    } else if (px < g.x0 || px > hx) {
+        return false;
+    }
+    if (dy != 0.0f) {
+        float ta = (g.y0 - py) * w.inv_dy, tb = (hy - py) * w.inv_dy;
+        t0 = fmaxf(t0, fminf(ta, tb));
+        t1 = fminf(t1, fmaxf(ta, tb));
+    } else if (py < g.y0 || py > hy) {
+        return false;
+    }
+    if (!(t0 <= t1)) return false;
+    float sx = px + t0 * dx, sy = py + t0 * dy;
+    w.ix = min(max((int)floorf((sx - g.x0) * g.inv_cell), 0), g.nx - 1);
+    w.iy = min(max((int)floorf((sy - g.y0) * g.inv_cell), 0), g.ny - 1);
+    w.step_x = dx > 0.0f ? 1 : (dx < 0.0f ? -1 : 0);
+    w.step_y = dy > 0.0f ? 1 : (dy < 0.0f ? -1 : 0);
+    w.next_x = w.step_x ? boundary(g, px, g.x0, w.ix, w.step_x, w.inv_dx) : INF;
+    w.next_y = w.step_y ? boundary(g, py, g.y0, w.iy, w.step_y, w.inv_dy) : INF;
+    return true;
+}
+
+// Moves to the next cell; false once the walk leaves the grid.
+__device__ __forceinline__ bool walk_next(const Grid& g, float px, float py, Walk& w) {
+    if (w.next_x < w.next_y) {
+        w.ix += w.step_x;
+        if (w.ix < 0 || w.ix >= g.nx) return false;
+        w.next_x = boundary(g, px, g.x0, w.ix, w.step_x, w.inv_dx);
+    } else {
+        w.iy += w.step_y;
+        if (w.iy < 0 || w.iy >= g.ny) return false;
+        w.next_y = boundary(g, py, g.y0, w.iy, w.step_y, w.inv_dy);
+    }
+    return true;
+}
+
+// Is the segment from q to q + f crossed by the wall a -> a + e? As lighting.shadowed.
+__device__ __forceinline__ bool crosses(float qx, float qy, float fx, float fy, float4 wall) {
+    float wx = __fsub_rn(wall.x, qx), wy = __fsub_rn(wall.y, qy);
+    float denom = cross_rn(fx, fy, wall.z, wall.w);
+    float tau = __fdiv_rn(cross_rn(wx, wy, wall.z, wall.w), denom);
+    float sigma = __fdiv_rn(cross_rn(wx, wy, fx, fy), denom);
+    return tau > SHADOW_START && tau < 1.0f && sigma >= 0.0f && sigma <= 1.0f;
+}
+
+// Whether a static wall other than `own` shadows q from the light at q + f.
+__device__ bool in_shadow(const Grid& g, const int* cell_starts, const float4* entry_lines, const int* entry_ids,
+                          float qx, float qy, float fx, float fy, int own) {
+    float t0 = 0.0f, t1 = 1.0f;
+    Walk w;
+    if (!walk_start(g, qx, qy, fx, fy, t0, t1, w)) return false;
+    while (true) {
+        int cell = g.cell_base + w.iy * g.nx + w.ix;
+        int end = cell_starts[cell + 1];
+        for (int i = cell_starts[cell]; i < end; ++i) {
+            if (entry_ids[i] != own && crosses(qx, qy, fx, fy, entry_lines[i])) return true;
+        }
+        if (fminf(w.next_x, w.next_y) >= t1) return false;
+        if (!walk_next(g, qx, qy, w)) return false;
+    }
+}
+
+// The light at q: ambient plus every light that no wall (but `own`) shadows, clamped. As lighting.light_points.
+__device__ float light_at(const Grid& g, const int* cell_starts, const float4* entry_lines, const int* entry_ids,
+                          const float4* lights, int2 light_range, float qx, float qy, int own) {
+    float total = 0.0f;
+    for (int k = light_range.x; k < light_range.x + light_range.y; ++k) {
+        float4 light = lights[k];
+        float fx = __fsub_rn(light.x, qx), fy = __fsub_rn(light.y, qy);
+        float contribution = __fdiv_rn(__fmul_rn(GAIN, light.z),
+                                       fmaxf(__fadd_rn(__fmul_rn(fx, fx), __fmul_rn(fy, fy)), 1.0f));
+        if (!in_shadow(g, cell_starts, entry_lines, entry_ids, qx, qy, fx, fy, own)) {
+            total = __fadd_rn(total, contribution);
+        }
+    }
+    return fminf(__fadd_rn(AMBIENT, total), 1.0f);
+}
+
+// One thread per wall texel of every layout: its static light, into texels[t].w and baked[t].
+extern "C" __global__ void bake_texels(
+    float4* texels, float* baked, const int* texel_walls, const float4* walls, const int2* wall_texels,
+    const int* wall_bases, const int* texel_bases, const float4* grids, const int4* grid_shapes,
+    const int* cell_starts, const float4* entry_lines, const int* entry_ids, const float4* lights,
+    const int2* light_ranges, int n_layouts, int n_texels, int n_body_lines, float texel_size) {
+    int t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= n_texels) return;
+    int row = texel_walls[t];
+    int layout = 0;  // the last layout whose first texel is at or before t
+    for (int lo = 0, hi = n_layouts - 1; lo <= hi;) {
+        int mid = (lo + hi) / 2;
+        if (texel_bases[mid] <= t) { layout = mid; lo = mid + 1; } else { hi = mid - 1; }
+    }
+    float4 wall = walls[row];
+    int2 range = wall_texels[row];
+    float k = (float)(t - range.x);
+    // as lighting.texel_points: the middle of the part of the wall the texel covers
+    float length = __fsqrt_rn(__fadd_rn(__fmul_rn(wall.z, wall.z), __fmul_rn(wall.w, wall.w)));
+    float along = __fmul_rn(__fadd_rn(__fmul_rn(k, texel_size), fminf(__fmul_rn(__fadd_rn(k, 1.0f), texel_size), length)), 0.5f);
+    float fraction = __fdiv_rn(along, length);
+    float qx = __fadd_rn(wall.x, __fmul_rn(wall.z, fraction));
+    float qy = __fadd_rn(wall.y, __fmul_rn(wall.w, fraction));
+    int own = row - wall_bases[layout] + n_body_lines;
+    Grid g = load_grid(grids, grid_shapes, layout);
+    float light = light_at(g, cell_starts, entry_lines, entry_ids, lights, light_ranges[layout], qx, qy, own);
+    texels[t].w = light;
+    baked[t] = light;
+}
+
+// One block per env: copies its layout's baked light to its wall texels, and ambient to its body texels.
+extern "C" __global__ void spread_baked(
+    float* baked_out, const float* baked, const long long* env_texel_starts, const int* env_layout,
+    const int* texel_bases, int n_body_texels, int n_envs) {
+    for (int env = blockIdx.x; env < n_envs; env += gridDim.x) {
+        int layout = env_layout[env];
+        int first = texel_bases[layout], count = texel_bases[layout + 1] - first;
+        float* out = baked_out + env_texel_starts[env];
+        for (int i = threadIdx.x; i < n_body_texels; i += blockDim.x) out[i] = AMBIENT;
+        for (int i = threadIdx.x; i < count; i += blockDim.x) out[n_body_texels + i] = baked[first + i];
+    }
+}
+
+// One warp per agent: the centre of its body, its bounding radius squared, and the light at its centre.
+// The warp's lanes test one light each; lane order adds them up in light order, as the reference does.
+extern "C" __global__ void light_bodies(
+    float4* bodies, const float4* lines, const long long* line_starts, const int* env_layout,
+    const float4* grids, const int4* grid_shapes, const int* cell_starts, const float4* entry_lines,
+    const int* entry_ids, const float4* lights, const int2* light_ranges, int n_envs, int n_agents,
+    int body_lines) {
+    int i = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x % 32;
+    if (i >= n_envs * n_agents) return;  // the whole warp leaves together
+    int env = i / n_agents, agent = i % n_agents;
+    const float4* body = lines + line_starts[env] + agent * body_lines;
+    // as lighting.body_centres: first end points summed in line order, over M
+    float cx = body[0].x, cy = body[0].y;
+    for (int m = 1; m < body_lines; ++m) {
+        cx = __fadd_rn(cx, body[m].x);
+        cy = __fadd_rn(cy, body[m].y);
+    }
+    cx = __fdiv_rn(cx, (float)body_lines);
+    cy = __fdiv_rn(cy, (float)body_lines);
+    float r2 = 0.0f;
+    for (int m = 0; m < body_lines; ++m) {
+        float4 l = body[m];
+        r2 = fmaxf(r2, (l.x - cx) * (l.x - cx) + (l.y - cy) * (l.y - cy));
+        r2 = fmaxf(r2, (l.z - cx) * (l.z - cx) + (l.w - cy) * (l.w - cy));
+    }
+    int layout = env_layout[env];
+    Grid g = load_grid(grids, grid_shapes, layout);
+    int2 range = light_ranges[layout];
+    float total = 0.0f;
+    for (int base = 0; base < range.y; base += 32) {
+        float contribution = 0.0f;
+        if (base + lane < range.y) {
+            float4 light = lights[range.x + base + lane];
+            float fx = __fsub_rn(light.x, cx), fy = __fsub_rn(light.y, cy);
+            if (!in_shadow(g, cell_starts, entry_lines, entry_ids, cx, cy, fx, fy, -1)) {
+                contribution = __fdiv_rn(__fmul_rn(GAIN, light.z),
+                                         fmaxf(__fadd_rn(__fmul_rn(fx, fx), __fmul_rn(fy, fy)), 1.0f));
+            }
+        }
+        for (int j = 0; j < 32 && base + j < range.y; ++j) {
+            total = __fadd_rn(total, __shfl_sync(0xffffffffu, contribution, j));
+        }
+    }
+    if (lane == 0) {
+        // grown a little so that rounding never culls a body line a ray really hits
+        bodies[i] = make_float4(cx, cy, r2 * 1.0001f + 1e-10f, fminf(__fadd_rn(AMBIENT, total), 1.0f));
+    }
+}
+
+// Tests one line (a, a + e) for the nearest hit beyond `near`; equal distances go to the lower index.
+__device__ __forceinline__ void test_line(float px, float py, float dx, float dy, float near, float ax, float ay,
+                                          float ex, float ey, int id, float& best, int& best_id) {
+    ax -= px;
+    ay -= py;
+    float denom = dx * ey - dy * ex;
+    float t_num = ax * ey - ay * ex;
+    float s_num = ax * dy - ay * dx;
+    // a division-free test first (with slack for rounding); the exact one, as the reference's, only if it passes
+    float size = fabsf(denom);
+    float sign = denom < 0.0f ? -1.0f : 1.0f;
+    float s_scaled = s_num * sign, t_scaled = t_num * sign;
+    if (!(size > 0.0f && s_scaled >= -1e-6f * size && s_scaled <= 1.000001f * size &&
+          t_scaled > 0.99999f * near * size && t_scaled <= 1.00001f * best * size)) {
+        return;
+    }
+    float t = t_num / denom, s = s_num / denom;
+    if (s >= 0.0f && s <= 1.0f && t > near && (t < best || (t == best && id < best_id))) {
+        best = t;
+        best_id = id;
+    }
+}
+
+// Writes pixel `pixel`: the hit on env-local line `best_id` at distance `best` (-1: a miss), shaded. As shading.shade.
+__device__ void shade_and_write(
+    long long pixel, float best, int best_id, float px, float py, float dx, float dy, int env, int layout,
+    int n_agents, int body_lines, float texel_size, long long* indices, float* locations, float* dots,
+    float* distances, float* screen, const float4* lines, const float* textures, const float4* bodies,
+    const float4* walls, const int2* wall_texels, const int* wall_bases, const float4* texels,
+    const long long* line_starts, const long long* env_texel_starts, const int* body_texels) {
+    long long line_start = line_starts[env];
+    if (best_id < 0) {
+        indices[pixel] = -1;
+        locations[pixel] = 0.0f;
+        dots[pixel] = 0.0f;
+        distances[pixel] = INF;
+        screen[3 * pixel] = 0.0f;
+        screen[3 * pixel + 1] = 0.0f;
+        screen[3 * pixel + 2] = 0.0f;
+        return;
+    }
+    int n_body_lines = n_agents * body_lines;
+    float ax, ay, ex, ey, light = 0.0f;
+    int texel_count;
+    bool is_body = best_id < n_body_lines;
+    const float* body_colours = nullptr;
+    const float4* wall_colours = nullptr;
+    if (is_body) {
+        float4 l = lines[line_start + best_id];
+        ax = l.x; ay = l.y; ex = l.z - l.x; ey = l.w - l.y;
+        body_colours = textures + 3 * (env_texel_starts[env] + body_texels[best_id]);
+        texel_count = body_texels[best_id + 1] - body_texels[best_id];
+        light = bodies[env * n_agents + best_id / body_lines].w;
+    } else {
+        int row = wall_bases[layout] + best_id - n_body_lines;
+        float4 l = walls[row];
+        ax = l.x; ay = l.y; ex = l.z; ey = l.w;
+        int2 range = wall_texels[row];
+        wall_colours = texels + range.x;
+        texel_count = range.y;
+    }
+    ax -= px;
+    ay -= py;
+    float s = fminf(fmaxf((ax * dy - ay * dx) / (dx * ey - dy * ex), 0.0f), 1.0f);
+    float length = sqrtf(ex * ex + ey * ey);
+    float dot = (dx * ex + dy * ey) / length;
+    // as shading.texel_coordinates
+    float u = s * length / texel_size - 0.5f;
+    float below = floorf(u);
+    float weight = u - below;
+    int first = (int)below;
+    if (first < 0 || first >= texel_count - 1) weight = 0.0f;
+    first = min(max(first, 0), texel_count - 1);
+    int second = min(first + 1, texel_count - 1);
+    float red, green, blue;
+    if (is_body) {
+        const float* c0 = body_colours + 3 * first;
+        const float* c1 = body_colours + 3 * second;
+        red = c0[0] * (1.0f - weight) + c1[0] * weight;
+        green = c0[1] * (1.0f - weight) + c1[1] * weight;
+        blue = c0[2] * (1.0f - weight) + c1[2] * weight;
+    } else {
+        float4 c0 = wall_colours[first], c1 = wall_colours[second];
+        red = c0.x * (1.0f - weight) + c1.x * weight;
+        green = c0.y * (1.0f - weight) + c1.y * weight;
+        blue = c0.z * (1.0f - weight) + c1.z * weight;
+        light = c0.w * (1.0f - weight) + c1.w * weight;
+    }
+    float brightness = light * fmaxf(1.0f - dot * dot, 0.0f);
+    indices[pixel] = best_id;
+    locations[pixel] = s;
+    dots[pixel] = dot;
+    distances[pixel] = best;
+    screen[3 * pixel] = red * brightness;
+    screen[3 * pixel + 1] = green * brightness;
+    screen[3 * pixel + 2] = blue * brightness;
+}
+
+// The grid method. One thread per ray: the nearest line beyond the near plane, then its colour.
+// As raycast.cast and shading.shade. Works for layouts of any size.
+extern "C" __global__ void render_grid(
+    long long* indices, float* locations, float* dots, float* distances, float* screen,
+    const float* positions, const float* angles, const float* ray_angles, const float4* lines,
+    const float* textures, const float4* bodies, const float4* grids, const int4* grid_shapes,
+    const int* cell_starts, const float4* entry_lines, const int* entry_ids, const float4* walls,
+    const int2* wall_texels, const int* wall_bases, const float4* texels, const int* env_layout,
+    const long long* line_starts, const long long* env_texel_starts, const int* body_texels,
+    int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines, float near, float texel_size) {
+    // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31
+    int ray = blockIdx.x * blockDim.x + threadIdx.x;
+    if (ray >= n_envs * n_agents * n_cameras * n_rays) return;
+    int r = ray % n_rays;
+    int view = ray / n_rays;
+    int camera = view % n_cameras;
+    int ea = view / n_cameras;
+    int agent = ea % n_agents;
+    int env = ea / n_agents;
+
+    float px = positions[2 * ea], py = positions[2 * ea + 1];
+    float radians = (angles[ea] + ray_angles[camera * n_rays + r]) * 0.017453292519943295f;
+    float dx, dy;
+    sincosf(radians, &dy, &dx);
+
+    float best = INF;
+    int best_id = -1;
+    int layout = env_layout[env];
+    Grid g = load_grid(grids, grid_shapes, layout);
+    float t0 = near, t1 = INF;
+    Walk w;
+    if (walk_start(g, px, py, dx, dy, t0, t1, w)) {
+        while (true) {
+            int cell = g.cell_base + w.iy * g.nx + w.ix;
+            int end = cell_starts[cell + 1];
+            for (int i = cell_starts[cell]; i < end; ++i) {
+                float4 l = entry_lines[i];
+                test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, entry_ids[i], best, best_id);
+            }
+            float exit = fminf(w.next_x, w.next_y);
+            // a hit inside the cells walked so far is nearer than anything beyond them
+            if (best <= exit || exit >= t1) break;
+            if (!walk_next(g, px, py, w)) break;
+        }
+    }
+
+    long long line_start = line_starts[env];
+    if (n_agents > 1) {
+        for (int b = 0; b < n_agents; ++b) {
+            if (b == agent) continue;
+            float4 body = bodies[env * n_agents + b];
+            float vx = body.x - px, vy = body.y - py;
+            float along = vx * dx + vy * dy;
+            float across = vx * dy - vy * dx;
+            if (across * across > body.z) continue;  // the ray's line misses the body's disc
+            float reach = sqrtf(body.z) * 1.0001f;
+            if (along + reach <= near || along - reach > best) continue;  // all before the near plane or after the hit
+            for (int m = 0; m < body_lines; ++m) {
+                int id = b * body_lines + m;
+                float4 l = lines[line_start + id];
+                test_line(px, py, dx, dy, near, l.x, l.y, l.z - l.x, l.w - l.y, id, best, best_id);
+            }
+        }
+    }
+
+    shade_and_write((long long)ray, best, best_id, px, py, dx, dy, env, layout, n_agents, body_lines, texel_size,
+                    indices, locations, dots, distances, screen, lines, textures, bodies, walls, wall_texels,
+                    wall_bases, texels, line_starts, env_texel_starts, body_texels);
+}
+
+#define ANGLE_MARGIN 1e-3f
+
+// The fan method, for layouts of up to a few hundred lines. One block per view (env, agent, camera), or per
+// part of a view's rays. All its rays start at the agent, so each line covers a contiguous range of them,
+// found from the angles of its end points as in raycast._ray_ranges: the block first marks, in a bit mask
+// per ray, the lines that may cover it (shared memory: `words` 32-bit words per ray, then the lines), then
+// each ray tests only those, exactly as the reference does. Results are the same as testing every line.
+extern "C" __global__ void render_fan(
+    long long* indices, float* locations, float* dots, float* distances, float* screen,
+    const float* positions, const float* angles, const float* ray_angles, const float4* cameras,
+    const float4* lines, const float* textures, const float4* bodies, const float4* walls,
+    const int2* wall_texels, const int* wall_bases, const float4* texels, const int* env_layout,
+    const long long* line_starts, const long long* env_texel_starts, const int* body_texels,
+    int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines, int words, float near,
+    float texel_size) {
+    extern __shared__ unsigned int shared[];
+    unsigned int* masks = shared;                              // [words][blockDim.x]
+    float4* cache = (float4*)(shared + words * blockDim.x);   // [32 * words] lines: (ax, ay, ex, ey)
+    int parts = (n_rays + blockDim.x - 1) / blockDim.x;
+    int view = blockIdx.x / parts;
+    int first_ray = (blockIdx.x % parts) * blockDim.x;
+    int count = min((int)blockDim.x, n_rays - first_ray);
+    int camera = view % n_cameras;
+    int ea = view / n_cameras;
+    int agent = ea % n_agents;
+    int env = ea / n_agents;
+    int layout = env_layout[env];
+    int n_body_lines = n_agents * body_lines;
+    // with one agent per env every body line is its own: none is a candidate
+    int n_bodies = n_agents > 1 ? n_body_lines : 0;
+    int n_walls = wall_bases[layout + 1] - wall_bases[layout];
+    int n_lines = n_bodies + n_walls;
+    int used_words = (n_lines + 31) / 32;
+    int tid = threadIdx.x;
+    for (int i = tid; i < used_words * (int)blockDim.x; i += blockDim.x) masks[i] = 0u;
+
+    float px = positions[2 * ea], py = positions[2 * ea + 1];
+    float4 cam = cameras[camera];  // offset in degrees, half field of view and ray step in radians, front in metres
+    float heading = (angles[ea] + cam.x) * 0.017453292519943295f;
+    float sin_h, cos_h;
+    sincosf(heading, &sin_h, &cos_h);
+    long long line_start = line_starts[env];
+    int wall_base = wall_bases[layout];
+    __syncthreads();
+
+    for (int i = tid; i < n_lines; i += blockDim.x) {
+        float ax, ay, ex, ey;
+        if (i < n_bodies) {
+            float4 l = lines[line_start + i];
+            ax = l.x; ay = l.y; ex = l.z - l.x; ey = l.w - l.y;
+        } else {
+            float4 l = walls[wall_base + i - n_bodies];
+            ax = l.x; ay = l.y; ex = l.z; ey = l.w;
+        }
+        cache[i] = make_float4(ax, ay, ex, ey);
+        if (i < n_bodies && i / body_lines == agent) continue;  // an agent never sees its own body
+        float rx = ax - px, ry = ay - py;
+        float x1 = rx * cos_h + ry * sin_h, y1 = ry * cos_h - rx * sin_h;
+        float x2 = (rx + ex) * cos_h + (ry + ey) * sin_h, y2 = (ry + ey) * cos_h - (rx + ex) * sin_h;
+        float front = cam.w;
+        if (x1 < front && x2 < front) continue;  // wholly behind the camera
+        float y_front = y1 + fminf(fmaxf((front - x1) / (x2 - x1), 0.0f), 1.0f) * (y2 - y1);
+        if (x1 < front) { x1 = front; y1 = y_front; }
+        if (x2 < front) { x2 = front; y2 = y_front; }
+        float a1 = atan2f(y1, x1), a2 = atan2f(y2, x2);
+        float low = fminf(a1, a2), high = fmaxf(a1, a2);
+        int first = (int)ceilf((cam.y - high - ANGLE_MARGIN) / cam.z - 0.5f);
+        int last = (int)floorf((cam.y - low + ANGLE_MARGIN) / cam.z - 0.5f);
+        first = max(first, first_ray);
+        last = min(last, first_ray + count - 1);
+        unsigned int bit = 1u << (i % 32);
+        unsigned int* word = masks + (i / 32) * blockDim.x - first_ray;
+        for (int r = first; r <= last; ++r) atomicOr(word + r, bit);
+    }
+    __syncthreads();
+    if (tid >= count) return;
+
+    int r = first_ray + tid;
+    float radians = (angles[ea] + ray_angles[camera * n_rays + r]) * 0.017453292519943295f;
+    float dx, dy;
+    sincosf(radians, &dy, &dx);
+    float best = INF;
+    int best_id = -1;
+    int shift = n_body_lines - n_bodies;  // candidate i is env-local line i + shift
+    for (int j = 0; j < used_words; ++j) {
+        unsigned int m = masks[j * blockDim.x + tid];
+        while (m) {
+            int i = 32 * j + __ffs(m) - 1;
+            m &= m - 1;
+            float4 l = cache[i];
+            test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, i + shift, best, best_id);
+        }
+    }
+    long long pixel = (long long)view * n_rays + r;
+    shade_and_write(pixel, best, best_id, px, py, dx, dy, env, layout, n_agents, body_lines, texel_size,
+                    indices, locations, dots, distances, screen, lines, textures, bodies, walls, wall_texels,
+                    wall_bases, texels, line_starts, env_texel_starts, body_texels);
+}

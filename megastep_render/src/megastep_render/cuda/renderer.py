@@ -1,0 +1,244 @@
+"""The ``cuda`` renderer: the kernels of ``render.cu`` behind the Renderer interface."""
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable, Sequence
+
+import torch
+
+from megastep_core import Agents, BackendUnavailableError, Camera, Render, Scenery
+from megastep_core.kernels import DEFAULT_OPTIONS, cupy_unavailable_reason, kernel
+
+from ..raycast import ray_angles
+from ..validation import check_render_arguments
+from .tables import CELL_SIZE, LayoutTables, build_tables
+
+PACKAGE = "megastep_render.cuda"
+SOURCE = "render.cu"
+# no --use_fast_math: sincosf and divisions stay accurate, as the torch reference's
+OPTIONS = tuple(o for o in DEFAULT_OPTIONS if o != "--use_fast_math")
+BLOCK = 256
+KERNELS = ("bake_texels", "spread_baked", "light_bodies", "render_grid", "render_fan")
+METHODS = ("auto", "fan", "grid")
+FAN_SHARED_BYTES = 48 * 1024
+"""The most shared memory a block of the fan method may take (the default limit, without opting in)."""
+
+
+def compile_kernels() -> dict:
+    """Compiles (or loads from CuPy's cache) every kernel of ``render.cu``, by name."""
+    return {name: kernel(PACKAGE, SOURCE, name, OPTIONS) for name in KERNELS}
+
+
+def blocks(n: int, block: int = BLOCK) -> int:
+    return max(1, (n + block - 1) // block)
+
+
+def empty_render(n_envs: int, n_agents: int, n_cameras: int, n_rays: int, device) -> Render:
+    """Uninitialised :class:`Render` tensors of ``(E, A, C, R)``, for :meth:`CudaRenderer.render_into`."""
+    shape = (n_envs, n_agents, n_cameras, n_rays)
+    floats = torch.empty((3, *shape), device=device)
+    return Render(
+        indices=torch.empty(shape, dtype=torch.int64, device=device),
+        locations=floats[0], dots=floats[1], distances=floats[2],
+        screen=torch.empty((*shape, 3), device=device),
+    )
+
+
+class CudaRenderer:
+    """Baking, ray casting and shading in CUDA kernels, for scenery on a CUDA device.
+
+    ``bake`` lights each layout once and builds its grid; ``render`` is one
+    kernel launch (two with several agents per env: their bodies are lit
+    first), never syncs with the host, and can be captured in a CUDA graph
+    (after ``bake``; see :meth:`capture`). Results match
+    :class:`~megastep_render.TorchRenderer` up to float rounding.
+
+    Two ways to cast rays give the same hits: ``fan`` (one block per camera
+    finds, for each line, the range of its rays that can see it, and each ray
+    tests only those lines), and ``grid`` (each ray walks its layout's grid).
+    ``auto`` takes ``fan`` unless a layout has too many lines for a block's
+    shared memory (about 1,400).
+
+    :param device: the CUDA device it runs on.
+    :param cell_size: metres, the side of the walls' grid cells (shadow tests, and the ``grid`` method).
+    :param method: ``"auto"``, ``"fan"`` or ``"grid"``.
+    """
+
+    def __init__(self, device=None, cell_size: float = CELL_SIZE, method: str = "auto"):
+        reason = cupy_unavailable_reason()
+        if reason is not None:
+            raise BackendUnavailableError(f"the cuda renderer cannot run here: {reason}")
+        if device is not None and torch.device(device).type != "cuda":
+            raise BackendUnavailableError(f"the cuda renderer needs a CUDA device, got device={device}")
+        if not float(cell_size) > 0:
+            raise ValueError(f"cell_size must be a positive number of metres, got {cell_size}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.cell_size = float(cell_size)
+        self.method = method
+        self.kernels = compile_kernels()
+        self._scenery: weakref.ref | None = None
+        self._tables: LayoutTables | None = None
+        self._rays: dict[tuple, torch.Tensor] = {}
+        self._body_buffer: torch.Tensor | None = None
+
+    def _check(self, scenery: Scenery) -> None:
+        if scenery.device.type != "cuda":
+            raise ValueError(f"the cuda renderer needs the scenery on a CUDA device, got {scenery.device}")
+
+    @torch.no_grad()
+    def bake(self, scenery: Scenery) -> None:
+        """Lights every wall texel once per layout, copies the light to every env, and builds the grids."""
+        self._check(scenery)
+        tables = build_tables(scenery, self.cell_size)
+        n_texels = len(tables.texels)
+        baked = torch.empty(n_texels, device=scenery.device)
+        self.kernels["bake_texels"](
+            blocks(n_texels), BLOCK, tables.texels, baked, tables.texel_walls, tables.walls, tables.wall_texels,
+            tables.wall_bases, tables.texel_bases, tables.grids, tables.grid_shapes, tables.cell_starts,
+            tables.entry_lines, tables.entry_ids, tables.lights, tables.light_ranges, tables.n_layouts, n_texels,
+            scenery.n_body_lines, float(scenery.texel_size),
+        )
+        self.kernels["spread_baked"](
+            min(scenery.n_envs, 65535), BLOCK, scenery.baked.vals, baked, tables.env_texel_starts,
+            tables.env_layout, tables.texel_bases, int(tables.body_texels[-1]), scenery.n_envs,
+        )
+        self._remember(scenery, tables)
+
+    def _remember(self, scenery: Scenery, tables: LayoutTables) -> None:
+        self._scenery, self._tables = weakref.ref(scenery), tables
+
+    def tables(self, scenery: Scenery) -> LayoutTables:
+        """The tables of ``scenery``: those of the last bake, or built now from its baked light."""
+        if self._scenery is None or self._scenery() is not scenery:
+            self._check(scenery)
+            self._remember(scenery, build_tables(scenery, self.cell_size))
+        return self._tables
+
+    def _rays_of(self, cameras: list[Camera], device, near: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(C, R)`` ray angles in degrees, and ``(C, 4)`` per camera: offset in degrees, half the field of
+        view and the angle between rays in radians, and the front of the fan method's clipping in metres."""
+        key = (tuple(cameras), device, near)
+        if key not in self._rays:
+            fans = []
+            for camera in cameras:
+                half = math.radians(camera.fov) / 2
+                # every hit beyond the near plane lies at least this far in front: as raycast.cast
+                front = near * math.cos(half) * 0.5
+                fans.append([camera.offset, half, math.radians(camera.fov) / camera.pixels, front])
+            fans = torch.tensor(fans, dtype=torch.float32, device=device)
+            self._rays[key] = (ray_angles(cameras, device).contiguous(), fans)
+        return self._rays[key]
+
+    def _fan_layout(self, tables: LayoutTables, scenery: Scenery, n_rays: int) -> tuple[int, int, int] | None:
+        """Threads per block, mask words per ray and shared bytes of the fan method, or None if it does not fit."""
+        threads = min(256, -(-n_rays // 32) * 32)
+        lines = tables.max_walls + (scenery.n_body_lines if scenery.n_agents > 1 else 0)
+        words = max(1, -(-lines // 32))
+        shared = 4 * words * threads + 16 * 32 * words
+        return (threads, words, shared) if shared <= FAN_SHARED_BYTES else None
+
+    @torch.no_grad()
+    def render(self, scenery: Scenery, agents: Agents, cameras: Sequence[Camera]) -> Render:
+        """What every camera sees, as a :class:`Render` of ``(E, A, C, R)``."""
+        cameras = check_render_arguments(scenery, agents, cameras)
+        out = empty_render(scenery.n_envs, scenery.n_agents, len(cameras), cameras[0].pixels, scenery.device)
+        self.render_into(out, scenery, agents, cameras)
+        return out
+
+    @torch.no_grad()
+    def render_into(self, out: Render, scenery: Scenery, agents: Agents, cameras: Sequence[Camera]) -> None:
+        """Like :meth:`render`, into the tensors of ``out`` (as :func:`empty_render` makes them).
+
+        Every element of ``out`` is written. The launches read ``agents`` and
+        ``scenery.lines`` where they are, so a captured graph of this call
+        sees them move (see :meth:`capture`).
+        """
+        cameras = check_render_arguments(scenery, agents, cameras)
+        tables = self.tables(scenery)
+        device = scenery.device
+        n_envs, n_agents = agents.angles.shape
+        n_cameras, n_rays = len(cameras), cameras[0].pixels
+        shape = (n_envs, n_agents, n_cameras, n_rays)
+        if n_envs * n_agents * n_cameras * n_rays >= 2**31:
+            raise ValueError(f"at most 2**31 - 1 rays per render, got {shape} = E x A x C x R")
+        for name in ("indices", "locations", "dots", "distances", "screen"):
+            tensor = getattr(out, name)
+            expected = (*shape, 3) if name == "screen" else shape
+            if tuple(tensor.shape) != expected or not tensor.is_contiguous() or tensor.device != device:
+                raise ValueError(f"out.{name} must be a contiguous {expected} tensor on {device}")
+        for tensor in (agents.positions, agents.angles):
+            if tensor.dtype != torch.float32 or not tensor.is_contiguous():
+                raise ValueError("agents.positions and agents.angles must be contiguous float32 tensors")
+        lines = scenery.lines.vals
+        bodies = self._bodies(n_envs * n_agents, device)
+        if n_agents > 1:
+            self.kernels["light_bodies"](
+                blocks(32 * n_envs * n_agents), BLOCK, bodies, lines, tables.line_starts, tables.env_layout,
+                tables.grids, tables.grid_shapes, tables.cell_starts, tables.entry_lines, tables.entry_ids,
+                tables.lights, tables.light_ranges, n_envs, n_agents, scenery.body_lines,
+            )
+        angles_of_rays, fans = self._rays_of(cameras, device, float(scenery.agent_radius))
+        fan = self._fan_layout(tables, scenery, n_rays) if self.method != "grid" else None
+        if self.method == "fan" and fan is None:
+            raise ValueError(f"layouts of {tables.max_walls} walls are too many for the fan method; use 'grid'")
+        common = (
+            out.indices, out.locations, out.dots, out.distances, out.screen, agents.positions, agents.angles,
+            angles_of_rays,
+        )
+        sizes = (n_envs, n_agents, n_cameras, n_rays, scenery.body_lines)
+        if fan is not None:
+            threads, words, shared = fan
+            parts = -(-n_rays // threads)
+            self.kernels["render_fan"](
+                n_envs * n_agents * n_cameras * parts, threads, *common, fans, lines, scenery.textures.vals,
+                bodies, tables.walls, tables.wall_texels, tables.wall_bases, tables.texels, tables.env_layout,
+                tables.line_starts, tables.env_texel_starts, tables.body_texels, *sizes, words,
+                float(scenery.agent_radius), float(scenery.texel_size), shared_mem=shared,
+            )
+        else:
+            self.kernels["render_grid"](
+                blocks(out.indices.numel()), BLOCK, *common, lines, scenery.textures.vals, bodies,
+                tables.grids, tables.grid_shapes, tables.cell_starts, tables.entry_lines, tables.entry_ids,
+                tables.walls, tables.wall_texels, tables.wall_bases, tables.texels, tables.env_layout,
+                tables.line_starts, tables.env_texel_starts, tables.body_texels, *sizes,
+                float(scenery.agent_radius), float(scenery.texel_size),
+            )
+
+    def _bodies(self, n: int, device) -> torch.Tensor:
+        """``(n, 4)``: each agent's body centre, bounding radius squared and light, kept between frames."""
+        if self._body_buffer is None or len(self._body_buffer) != n or self._body_buffer.device != device:
+            self._body_buffer = torch.zeros(n, 4, device=device)
+        return self._body_buffer
+
+    def capture(self, scenery: Scenery, agents: Agents, cameras: Sequence[Camera]) -> Callable[[], Render]:
+        """Captures one render in a CUDA graph, so that small batches are not bound by launch overhead.
+
+        :returns: a function that replays the graph and returns its
+            :class:`Render`. It reads ``agents`` and ``scenery`` where they
+            are now, so move agents in place (as physics and
+            :func:`~megastep_core.draw_bodies` do), and it returns the *same*
+            tensors each time, overwritten: clone what you keep.
+        """
+        cameras = check_render_arguments(scenery, agents, cameras)
+        self.tables(scenery)
+        out = empty_render(scenery.n_envs, scenery.n_agents, len(cameras), cameras[0].pixels, scenery.device)
+        stream = torch.cuda.Stream(scenery.device)
+        stream.wait_stream(torch.cuda.current_stream(scenery.device))
+        with torch.cuda.stream(stream):  # warm up off the default stream, as capture needs
+            self.render_into(out, scenery, agents, cameras)
+        torch.cuda.current_stream(scenery.device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.render_into(out, scenery, agents, cameras)
+
+        def replay() -> Render:
+            graph.replay()
+            return out
+
+        replay.graph = graph
+        return replay
+
+    def __repr__(self) -> str:
+        return f"CudaRenderer(cell_size={self.cell_size}, method={self.method!r})"

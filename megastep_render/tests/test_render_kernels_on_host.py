@@ -1,0 +1,153 @@
+"""The CUDA kernels' logic, checked on the CPU: ``render.cu`` compiled as plain C++ (``host_shim.h``),
+each kernel run one thread at a time, against the torch reference.
+
+This catches mistakes in the kernels on machines without a GPU; the ``gpu``
+tests check the real thing.
+"""
+from __future__ import annotations
+
+import ctypes
+import re
+import shutil
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from render_scenes import assert_renders_match, bench_homes, box, scene
+
+import megastep_render.cuda.renderer as cuda_renderer
+from megastep_core import Camera
+from megastep_render import TorchRenderer
+
+HERE = Path(__file__).parent
+
+
+KERNEL = re.compile(r'extern "C" __global__ void (\w+)\((.*?)\)\s*\{', re.S)
+
+
+def launchers(source: str) -> str:
+    """C++ functions ``launch_NAME(grid, block, ...)`` that run each kernel of ``source`` on the CPU."""
+    out = []
+    for name, parameters in KERNEL.findall(source):
+        parameters = " ".join(parameters.split())
+        names = [p.split()[-1].lstrip("*") for p in parameters.split(",")]
+        out.append(
+            f'extern "C" void launch_{name}(unsigned int grid, unsigned int block, {parameters}) {{\n'
+            f'    launch(grid, block, [&] {{ {name}({", ".join(names)}); }});\n}}\n'
+        )
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def host_library(tmp_path_factory):
+    compiler = shutil.which("g++")
+    if compiler is None:
+        pytest.skip("needs g++ to compile the kernels for the CPU")
+    source = resources.files("megastep_render.cuda").joinpath("render.cu").read_text()
+    folder = tmp_path_factory.mktemp("kernels")
+    program = folder / "render_host.cpp"
+    program.write_text(f'#include "{HERE / "host_shim.h"}"\n{source}\n{launchers(source)}')
+    library = folder / "render_host.so"
+    command = [compiler, "-std=c++20", "-O1", "-ffp-contract=off", "-fPIC", "-shared", "-pthread", str(program),
+               "-o", str(library)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        if "barrier" in result.stderr and "No such file" in result.stderr:
+            pytest.skip("this g++ lacks C++20's <barrier>")
+        raise AssertionError(result.stderr)
+    return ctypes.CDLL(str(library))
+
+
+class HostKernel:
+    """Runs a kernel of the host library like ``megastep_core.kernels.Kernel``."""
+
+    def __init__(self, library, name):
+        self.function = getattr(library, f"launch_{name}")
+
+    @staticmethod
+    def _argument(value):
+        if isinstance(value, torch.Tensor):
+            assert value.is_contiguous() and value.device.type == "cpu"
+            return ctypes.c_void_p(value.data_ptr())
+        if isinstance(value, bool | int):
+            return ctypes.c_int(int(value))
+        if isinstance(value, float):
+            return ctypes.c_float(value)
+        raise TypeError(type(value))
+
+    def __call__(self, grid, block, *args, shared_mem=0):
+        assert shared_mem <= 4 << 16, "more shared memory than the shim has"
+        self.function(ctypes.c_uint(grid), ctypes.c_uint(block), *(self._argument(a) for a in args))
+
+
+@pytest.fixture
+def make_renderer(host_library, monkeypatch):
+    """Makes CudaRenderers whose kernels run on the CPU."""
+    monkeypatch.setattr(cuda_renderer, "cupy_unavailable_reason", lambda: None)
+    monkeypatch.setattr(
+        cuda_renderer, "compile_kernels", lambda: {n: HostKernel(host_library, n) for n in cuda_renderer.KERNELS}
+    )
+    monkeypatch.setattr(cuda_renderer.CudaRenderer, "_check", lambda self, scenery: None)
+    return lambda method="auto": cuda_renderer.CudaRenderer(cell_size=0.5, method=method)
+
+
+@pytest.fixture(params=["fan", "grid"])
+def host_renderer(make_renderer, request):
+    return make_renderer(request.param)
+
+
+def test_baking_matches_the_reference_bit_for_bit(make_renderer):
+    host_renderer = make_renderer()
+    homes = bench_homes(2)
+    scenery, _ = scene([homes[1], homes[0], homes[1]])
+    expected, _ = scene([homes[1], homes[0], homes[1]])
+    scenery.baked.vals.fill_(float("nan"))  # poison: every texel must be written
+    host_renderer.bake(scenery)
+    TorchRenderer().bake(expected)
+    assert torch.equal(scenery.baked.vals, expected.baked.vals)
+
+
+@pytest.mark.parametrize("n_agents", [1, 3])
+def test_rendering_matches_the_reference(host_renderer, n_agents):
+    homes = bench_homes(3)
+    cameras = [Camera(pixels=24, fov=70), Camera(pixels=24, fov=130, offset=180)]
+    scenery, agents = scene(homes, n_agents=n_agents, seed=7)
+    reference = TorchRenderer()
+    reference.bake(scenery)
+    host_renderer.render(scenery, agents, cameras)  # builds the tables from the reference's baked light
+    out = host_renderer.render(scenery, agents, cameras)
+    assert_renders_match(out, reference.render(scenery, agents, cameras))
+
+
+def test_agents_close_together_and_a_ray_along_a_wall(host_renderer):
+    # agents nearly touching, and rays that run exactly along the grid lines and walls
+    positions = [[[1.0, 1.5], [1.25, 1.5], [1.0, 1.75]]]
+    scenery, agents = scene([box()], n_agents=3, positions=positions, angles=[[0.0, 90.0, -90.0]])
+    cameras = [Camera(pixels=64, fov=179.0), Camera(pixels=64, fov=90, offset=180)]
+    reference = TorchRenderer()
+    reference.bake(scenery)
+    assert_renders_match(host_renderer.render(scenery, agents, cameras), reference.render(scenery, agents, cameras))
+
+
+def test_rays_that_start_outside_the_grid(host_renderer):
+    open_plan = box()
+    scenery, agents = scene([open_plan], positions=[[[-2.0, 1.0]]], angles=[[10.0]])
+    cameras = [Camera(pixels=50, fov=120)]
+    reference = TorchRenderer()
+    reference.bake(scenery)
+    out = host_renderer.render(scenery, agents, cameras)
+    expected = reference.render(scenery, agents, cameras)
+    assert (expected.indices >= 0).any() and (expected.indices < 0).any()
+    assert_renders_match(out, expected)
+    assert np.isinf(out.distances[expected.indices < 0].numpy()).all()
+
+
+def test_a_camera_wider_than_a_block(host_renderer):
+    scenery, agents = scene(bench_homes(2), n_agents=2, seed=11)
+    cameras = [Camera(pixels=300, fov=150)]  # the fan method splits its rays over two blocks
+    reference = TorchRenderer()
+    reference.bake(scenery)
+    assert_renders_match(host_renderer.render(scenery, agents, cameras), reference.render(scenery, agents, cameras))
