@@ -16,9 +16,12 @@ for name, k in compile_kernels().items():
           f"max threads/block {f.max_threads_per_block}")
 PY
 bench() { python3 -m megastep_render.bench --layouts .bench/layouts.npz "$@"; }
-bench --configs explorer --envs 1024 16384 65536 --cell-sizes ${CELLS:-0.5} --json "$OUT/explorer.json" || status=1
-bench --configs deathmatch --envs 1024 4096 16384 --cell-sizes ${CELLS:-0.5} --json "$OUT/deathmatch.json" || status=1
-bench --configs minimal --envs 1024 65536 --json "$OUT/minimal.json" || status=1
+METHODS=${METHODS:-fan grid}
+bench --configs explorer --envs 1024 16384 65536 --methods $METHODS --cell-sizes ${CELLS:-1.0} \
+  --json "$OUT/explorer.json" || status=1
+bench --configs deathmatch --envs 1024 4096 16384 --methods $METHODS --cell-sizes ${CELLS:-1.0} \
+  --json "$OUT/deathmatch.json" || status=1
+bench --configs minimal --envs 1024 65536 --methods $METHODS --json "$OUT/minimal.json" || status=1
 bench --configs explorer deathmatch --envs 1024 16384 --renderers torch --warmup 2 --repeats 5 \
   --json "$OUT/torch.json" || status=1
 exit $status

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tutorial_runner import Block, TutorialError, check_output, ellipsis_match, parse_blocks
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,7 +18,9 @@ any block whose ``:caption:`` is a relative file path (``my_plugin/pyproject.tom
     every ``$ `` line is a command, the lines after it its output (with
     ``...``). Only ``megastep ARGS`` (run in this process) and ``pip install
     ARGS`` (installed with ``--target`` into a private folder that is put on
-    ``sys.path``, never into the running environment) are allowed.
+    ``sys.path``, never into the running environment) and ``pytest ARGS`` (in
+    this process, so it sees what was installed) are allowed. Console blocks
+    with ``:class: cuda`` run only with ``--cuda``.
 anything else (``bash``, ``toml`` without a caption, ``text``)
     shown to the reader, not run: creating virtualenvs, installing CuPy.
 
@@ -31,6 +33,7 @@ import contextlib
 import importlib
 import importlib.util
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -164,7 +167,7 @@ def check_cuda_source(path: Path) -> str:
     """Compiles a ``.cu`` file as far as this machine can; returns how it was checked."""
     nvcc = shutil.which("nvcc")
     if nvcc is not None:
-        command = [nvcc, "-std=c++17", "-ptx", "-arch=compute_70", str(path), "-o", str(path.with_suffix(".ptx"))]
+        command = [nvcc, "-std=c++17", "-ptx", str(path), "-o", str(path.with_suffix(".ptx"))]
         how = "nvcc -ptx"
     else:
         compiler = shutil.which("g++") or shutil.which("clang++")
@@ -215,6 +218,10 @@ def pip_install(arguments: list[str]) -> str:
         raise TutorialError(f"pip install {' '.join(arguments)} failed:\n{done.stdout}{done.stderr}")
     if str(site) not in sys.path:
         sys.path.insert(0, str(site))
+    # a reinstalled package must be imported afresh, as a restarted Python would
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(site)):
+            del sys.modules[name]
     forget_plugins()
     return done.stdout
 
@@ -230,6 +237,18 @@ def megastep(arguments: list[str]) -> str:
     return output.getvalue()
 
 
+def pytest(arguments: list[str]) -> str:
+    """``pytest ARGUMENTS``, in this process, which sees what ``pip install`` lines installed."""
+    import pytest as pytest_module
+
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        code = pytest_module.main(["-p", "no:cacheprovider", *arguments])
+    if code != 0:
+        raise TutorialError(f"pytest {' '.join(arguments)} failed with exit code {code}:\n{output.getvalue()}")
+    return output.getvalue()
+
+
 def run_console(page: str, block: Block) -> None:
     """Runs each ``$ `` command of a console block and compares its output with the lines that follow it."""
     commands: list[tuple[str, list[str]]] = []
@@ -241,13 +260,15 @@ def run_console(page: str, block: Block) -> None:
     for command, expected in commands:
         words = command.split()
         if words[0] == "megastep":
-            run = lambda: megastep(words[1:])
+            run, arguments = megastep, words[1:]
         elif words[:2] == ["pip", "install"]:
-            run = lambda: pip_install(words[2:])
+            run, arguments = pip_install, words[2:]
+        elif words[0] == "pytest":
+            run, arguments = pytest, words[1:]
         else:
             raise TutorialError(f"{page}:{block.line}: the runner cannot run {command!r}; put it in a bash block")
         try:
-            actual = run()
+            actual = run(arguments)
         except TutorialError as error:
             raise TutorialError(f"{page}:{block.line}: {error}") from error
         if any(line.strip() for line in expected):
@@ -287,6 +308,10 @@ def run_page(page: str, cuda: bool = False, log=print) -> int:
             check_output(page, block, block.code, printed)
             printed = None
         elif block.language == "console":
+            if "cuda" in block.classes and not cuda:
+                log(f"{page}:{block.line}: skipped, it needs CUDA")
+                printed = None
+                continue
             log(f"{page}:{block.line}: console")
             run_console(page, block)
             printed, ran = None, ran + 1

@@ -85,7 +85,7 @@ def command_rst(name: str, parser: argparse.ArgumentParser, summary: str) -> lis
     if rows:
         lines += [".. list-table::", "   :header-rows: 1", "   :widths: 30 12 58", "",
                   "   * - argument", "     - default", "     - meaning"]
-        for group, names, default, help_text in rows:
+        for _group, names, default, help_text in rows:
             lines += [f"   * - {names}", f"     - {default}", f"     - {_escape(help_text) or ' '}"]
         lines += [""]
     if parser.epilog:

@@ -9,6 +9,16 @@ from megastep_envs import bench
 from megastep_geometry.layouts import save_layouts
 
 
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """``megastep demo`` sets torch's thread count for its process; give the test process its own back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_demo_writes_a_playable_video_with_one_frame_per_step(tmp_path, capsys):
     assert main(["demo", "minimal", "--envs", "3", "--steps", "6", "--device", "cpu", "--out", str(tmp_path)]) == 0
     reader = imageio.get_reader(tmp_path / "minimal.mp4")

@@ -103,25 +103,26 @@ def poisoned(scenery, cameras):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("method", ["fan", "grid"])
 @pytest.mark.parametrize("n_agents, cameras", [(1, EXPLORER), (4, DEATHMATCH), (3, TWO_CAMERAS)])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_rendering_matches_the_reference_in_homes_and_random_rooms(n_agents, cameras, seed):
+def test_rendering_matches_the_reference_in_homes_and_random_rooms(method, n_agents, cameras, seed):
     homes = bench_homes()
     generator = np.random.default_rng(seed)
     geometries = [homes[i] for i in generator.choice(len(homes), 24)] + random_rooms(8, seed)
     (cpu, cpu_agents), (gpu, gpu_agents) = cuda_scene(geometries, n_agents, seed)
     reference = TorchRenderer()
     reference.bake(cpu)
-    renderer = make_backend("renderer", "cuda", device=torch.device("cuda"))
+    renderer = make_backend("renderer", "cuda", device=torch.device("cuda"), method=method)
     renderer.bake(gpu)
     out = poisoned(gpu, cameras)
     renderer.render_into(out, gpu, gpu_agents, cameras)
     torch.cuda.synchronize()
     assert (out.indices != -7).all()
-    assert_renders_match(to_cpu(out), reference.render(cpu, cpu_agents, cameras))
+    expected = reference.render(cpu, cpu_agents, cameras)
+    assert_renders_match(to_cpu(out), expected)
     # and the torch renderer on the GPU agrees with itself on the CPU
-    assert_renders_match(to_cpu(TorchRenderer().render(gpu, gpu_agents, cameras)), reference.render(cpu, cpu_agents,
-                                                                                                     cameras))
+    assert_renders_match(to_cpu(TorchRenderer().render(gpu, gpu_agents, cameras)), expected)
 
 
 @pytest.mark.gpu
@@ -137,11 +138,12 @@ def test_any_cell_size_gives_the_same_hits(cell_size):
 
 
 @pytest.mark.gpu
-def test_a_captured_graph_follows_the_agents():
+@pytest.mark.parametrize("method", ["fan", "grid"])
+def test_a_captured_graph_follows_the_agents(method):
     from megastep_core import draw_bodies
 
     scenery, agents = scene(bench_homes(4), 2, "cuda", seed=4)
-    renderer = make_backend("renderer", "cuda", device=torch.device("cuda"))
+    renderer = make_backend("renderer", "cuda", device=torch.device("cuda"), method=method)
     renderer.bake(scenery)
     replay = renderer.capture(scenery, agents, TWO_CAMERAS)
     for step in range(3):
@@ -173,3 +175,15 @@ def test_the_torch_renderer_stays_within_memory_for_4096_envs_of_400_lines():
     every_pair = 4096 * 256 * int(scenery.lines.widths[0]) * 4  # one float32 per (ray, line)
     assert used < every_pair / 2, f"{used / 2**20:.0f} MiB"
     assert (out.indices >= 0).float().mean() > 0.9
+
+
+@pytest.mark.gpu
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="method"):
+        make_backend("renderer", "cuda", device=torch.device("cuda"), method="bvh")
+    with pytest.raises(ValueError, match="cell_size"):
+        make_backend("renderer", "cuda", device=torch.device("cuda"), cell_size=0)
+    scenery, agents = scene([box()], 1, "cpu")
+    renderer = make_backend("renderer", "cuda", device=torch.device("cuda"))
+    with pytest.raises(ValueError, match="CUDA"):
+        renderer.bake(scenery)

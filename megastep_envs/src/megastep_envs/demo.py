@@ -41,6 +41,9 @@ def add_command(subparsers) -> None:
     parser.add_argument("--out", default="out", help="folder for ENV.mp4 and ENV.png (default out)")
     parser.add_argument("--policy", choices=("random", "greedy"), default="random",
                         help="random actions, or the env's scripted greedy policy where it has one (pointgoal)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads on the CPU (default 1: a few dozen envs are too little work to share "
+                             "between threads, and shared threads stall when other programs use the cores)")
     parser.set_defaults(run=run)
 
 
@@ -90,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--steps must be at least 1, got {args.steps}")
         if args.envs < 1:
             raise ValueError(f"--envs must be at least 1, got {args.envs}")
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
         started = time.perf_counter()
         env = make(args.env, args.envs, device=args.device, physics=args.physics, renderer=args.renderer,
                    seed=args.seed)

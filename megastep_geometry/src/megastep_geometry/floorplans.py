@@ -233,6 +233,7 @@ def generate(seed: int, index: int, resolution: float = DEFAULT_RESOLUTION) -> H
 
 
 def _attempt(rng, name: str, resolution: float) -> Home | None:
+    """One try at a home (the steps of the module's docstring), or ``None`` when it must be drawn again."""
     rects, corridor, (width, depth) = _layout(rng)
     if rng.random() < 0.5 and len(rects) > 5:
         rects, corridor = _remove_corner(rng, rects, corridor, width, depth)

@@ -80,6 +80,11 @@ def stop_step(
     return new_positions, torch.where(moving, stops, 1.0), moving & (stops < 1)
 
 
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a . b`` over the last dimension of 2, as ``ax * bx + ay * by`` (the order the kernels use)."""
+    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1]
+
+
 def push_apart(positions: torch.Tensor, velocity: torch.Tensor, contact_distance: float) -> torch.Tensor:
     """Agents within ``contact_distance`` (centre to centre, metres) that close in share their closing speed.
 
@@ -89,12 +94,16 @@ def push_apart(positions: torch.Tensor, velocity: torch.Tensor, contact_distance
     :returns: ``(E, A, 2)`` new velocities, metres per second.
     """
     offsets = positions[:, None, :, :] - positions[:, :, None, :]  # (E, A, A, 2): j minus i
-    distance = torch.linalg.vector_norm(offsets, dim=-1)
+    distance = torch.sqrt(_dot(offsets, offsets))
     touching = (distance < contact_distance) & (distance > 0)
     normal = offsets / torch.where(touching, distance, 1.0)[..., None]
-    closing = ((velocity[:, :, None, :] - velocity[:, None, :, :]) * normal).sum(-1)  # (v_i - v_j) . n_ij
+    closing = _dot(velocity[:, :, None, :] - velocity[:, None, :, :], normal)  # (v_i - v_j) . n_ij
     share = torch.where(touching & (closing > 0), closing / 2, 0.0)
-    return velocity - (share[..., None] * normal).sum(2)
+    # summed over the other agents in order, as the kernels do
+    total = torch.zeros_like(velocity)
+    for other in range(positions.shape[1]):
+        total = total + share[:, :, other, None] * normal[:, :, other]
+    return velocity - total
 
 
 def slide_step(
@@ -143,8 +152,8 @@ def slide_step(
         nx, ny = nearest_on_wall(here[:, 0], here[:, 1], w[:, 0], w[:, 1], w[:, 2], w[:, 3],
                                  walls.lengths[wall.clamp(min=0)])
         normal = torch.stack([here[:, 0] - nx, here[:, 1] - ny], -1)
-        normal = normal / torch.linalg.vector_norm(normal, dim=-1, keepdim=True).clamp_min(1e-12)
-        into = (flat_velocity * normal).sum(-1)
+        normal = normal / torch.sqrt(_dot(normal, normal)).clamp_min(1e-12)[:, None]
+        into = _dot(flat_velocity, normal)
         flat_velocity = torch.where((contact & (into < 0))[:, None], flat_velocity - into[:, None] * normal,
                                     flat_velocity)
 
@@ -170,8 +179,8 @@ def slide_step(
     last = ((times <= stops[..., None]).sum(-1) - 1).clamp(min=0)
     new_velocity = speeds.gather(-2, last[..., None, None].expand(*last.shape, 1, 2))[..., 0, :]
 
-    length2 = (intended * intended).sum(-1)
-    along = ((new_positions - positions) * intended).sum(-1)
+    length2 = _dot(intended, intended)
+    along = _dot(new_positions - positions, intended)
     progress = torch.where(length2 > 0, (along / torch.where(length2 > 0, length2, 1.0)).clamp(0, 1), 1.0)
     path = None
     if record_path:

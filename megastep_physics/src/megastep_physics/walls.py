@@ -48,6 +48,7 @@ class WallTable:
     in one geometry; ``C`` grid cells in all, ``M`` (cell, wall) entries.
 
     :ivar env_geometry: ``(E,)`` int64, the geometry index (0 to ``G - 1``) of each env.
+    :ivar env_geometry32: the same as int32, for kernels.
     :ivar walls: ``(N, 4)`` float32 ``(ax, ay, ux, uy)``: first end point (metres) and unit
         direction of every wall, geometry 0's first.
     :ivar lengths: ``(N,)`` float32 metres.
@@ -67,6 +68,7 @@ class WallTable:
     """
 
     env_geometry: torch.Tensor
+    env_geometry32: torch.Tensor
     walls: torch.Tensor
     lengths: torch.Tensor
     geometry_starts: torch.Tensor
@@ -126,6 +128,7 @@ class WallTable:
         grid = _build_grid(segments, wall_geometry, n_geometries, cell, reach)
         return cls(
             env_geometry=env_geometry,
+            env_geometry32=env_geometry.int().contiguous(),
             walls=walls,
             lengths=lengths.contiguous(),
             geometry_starts=geometry_starts.int().contiguous(),

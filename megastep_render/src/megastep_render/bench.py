@@ -79,6 +79,17 @@ def measure(renderer, scenery, agents, camera, args) -> tuple[float, float | Non
     return eager, time_frames(replay, agents, args.warmup, args.repeats)
 
 
+def host_milliseconds(renderer, scenery, agents, camera, calls: int = 20) -> float:
+    """Mean milliseconds of host time per eager ``render`` call (launching, not waiting)."""
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        renderer.render(scenery, agents, [camera])
+    elapsed = time.perf_counter() - start
+    torch.cuda.synchronize()
+    return elapsed / calls * 1e3
+
+
 def run(args) -> list[dict]:
     device = torch.device(args.device)
     layouts = read_layouts(args.layouts)
@@ -92,32 +103,36 @@ def run(args) -> list[dict]:
             built = time.perf_counter() - built
             scenery_bytes = sum(t.numel() * t.element_size() for t in (
                 scenery.lines.vals, scenery.textures.vals, scenery.baked.vals, scenery.lights.vals))
-            for name in args.renderers:
-                for cell_size in (args.cell_sizes if name == "cuda" else [None]):
-                    options = {"device": device} | ({"cell_size": cell_size} if cell_size else {})
-                    renderer = make_backend("renderer", name, **options)
-                    torch.cuda.synchronize()
-                    baked = time.perf_counter()
-                    renderer.bake(scenery)
-                    torch.cuda.synchronize()
-                    baked = time.perf_counter() - baked
-                    torch.cuda.reset_peak_memory_stats()
-                    eager, graphed = measure(renderer, scenery, agents, camera, args)
-                    best = min(t for t in (eager, graphed) if t is not None)
-                    record = dict(
-                        config=config, envs=n_envs, agents=n_agents, pixels=camera.pixels, renderer=name,
-                        cell_size=cell_size, eager_ms=eager, graph_ms=graphed,
-                        agent_renders_per_s=n_envs * n_agents / best * 1e3,
-                        rays_per_s=n_envs * n_agents * camera.pixels / best * 1e3,
-                        peak_memory_bytes=torch.cuda.max_memory_allocated(), scenery_bytes=scenery_bytes,
-                        bake_s=baked, build_s=built, device=torch.cuda.get_device_name(device),
-                    )
-                    records.append(record)
-                    print(f"{config:10s} {n_envs:6d} envs {name:5s} cell {cell_size or '-':>4} "
-                          f"eager {eager:8.3f} ms  graph {graphed or float('nan'):8.3f} ms  "
-                          f"{record['agent_renders_per_s'] / 1e6:8.2f} M agent-renders/s  "
-                          f"{record['rays_per_s'] / 1e9:6.2f} G rays/s  peak {record['peak_memory_bytes'] / 2**30:5.2f}"
-                          f" GiB  bake {baked:5.2f} s", flush=True)
+            variants = [("torch", None, None)] if "torch" in args.renderers else []
+            if "cuda" in args.renderers:
+                variants += [("cuda", m, c) for m in args.methods for c in (args.cell_sizes if m == "grid" else [None])]
+            for name, method, cell_size in variants:
+                options = {"device": device} | ({"method": method} if method else {})
+                options |= {"cell_size": cell_size} if cell_size else {}
+                renderer = make_backend("renderer", name, **options)
+                torch.cuda.synchronize()
+                baked = time.perf_counter()
+                renderer.bake(scenery)
+                torch.cuda.synchronize()
+                baked = time.perf_counter() - baked
+                torch.cuda.reset_peak_memory_stats()
+                eager, graphed = measure(renderer, scenery, agents, camera, args)
+                host = host_milliseconds(renderer, scenery, agents, camera) if name == "cuda" else float("nan")
+                best = min(t for t in (eager, graphed) if t is not None)
+                record = dict(
+                    config=config, envs=n_envs, agents=n_agents, pixels=camera.pixels, renderer=name,
+                    method=method, cell_size=cell_size, eager_ms=eager, graph_ms=graphed, host_ms=host,
+                    agent_renders_per_s=n_envs * n_agents / best * 1e3,
+                    rays_per_s=n_envs * n_agents * camera.pixels / best * 1e3,
+                    peak_memory_bytes=torch.cuda.max_memory_allocated(), scenery_bytes=scenery_bytes,
+                    bake_s=baked, build_s=built, device=torch.cuda.get_device_name(device),
+                )
+                records.append(record)
+                print(f"{config:10s} {n_envs:6d} envs {name:5s} {method or '-':4s} cell {cell_size or '-':>4} "
+                      f"eager {eager:8.3f} ms  graph {graphed or float('nan'):8.3f} ms  host {host:6.3f} ms  "
+                      f"{record['agent_renders_per_s'] / 1e6:8.2f} M agent-renders/s  "
+                      f"{record['rays_per_s'] / 1e9:6.2f} G rays/s  peak {record['peak_memory_bytes'] / 2**30:5.2f}"
+                      f" GiB  bake {baked:5.2f} s", flush=True)
     return records
 
 
@@ -127,7 +142,8 @@ def main(argv=None) -> int:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--envs", nargs="+", type=int, default=[1024, 16384, 65536])
     parser.add_argument("--renderers", nargs="+", default=["cuda"])
-    parser.add_argument("--cell-sizes", nargs="+", type=float, default=[0.5])
+    parser.add_argument("--methods", nargs="+", default=["fan"], choices=["fan", "grid"])
+    parser.add_argument("--cell-sizes", nargs="+", type=float, default=[1.0], help="for the grid method")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=50)

@@ -1,0 +1,63 @@
+"""``megastep train``: train, resume, evaluate with a video, and refuse a corrupt checkpoint."""
+import argparse
+
+import imageio.v3 as iio
+import pytest
+import torch
+
+from megastep_envs.train import add_train_command, checkpoint
+from megastep_envs.train.cli import main as train_module
+
+TINY = ["--envs", "2", "--steps", "8", "--hidden", "16", "--device", "cpu", "--no-progress"]
+
+
+def megastep(argv):
+    """``megastep ARGV`` with the train command added as the envs plugin's hook adds it."""
+    parser = argparse.ArgumentParser(prog="megastep")
+    add_train_command(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_train_then_resume_then_record(tmp_path, capsys, one_thread):
+    out = tmp_path / "run"
+    assert megastep(["train", "minimal", "--out", str(out), "--total-steps", "64", "--updates", "2", *TINY]) == 0
+    assert checkpoint.load(out / "checkpoint.pt")["update"] == 2
+    assert train_module(["minimal", "--out", str(out), "--resume", "--total-steps", "64", *TINY]) == 0
+    state = checkpoint.load(out / "checkpoint.pt")
+    assert (state["update"], state["env_steps"]) == (4, 64)
+    assert "minimal: 64 env steps in 4 updates" in capsys.readouterr().out
+
+    video = tmp_path / "agent.mp4"
+    assert megastep(["train", "minimal", "--eval", str(out / "checkpoint.pt"), "--video", str(video),
+                     "--eval-steps", "12", "--envs", "2", "--no-progress"]) == 0
+    frames = sum(1 for _ in iio.imiter(video))
+    assert frames == 12
+    assert f"wrote {video}" in capsys.readouterr().out
+
+
+def test_a_corrupt_checkpoint_is_refused(tmp_path, capsys):
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(b"\x00" * 100)
+    assert megastep(["train", "minimal", "--eval", str(path), "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert f"cannot read checkpoint {path}" in error and "corrupt" in error
+    assert megastep(["train", "minimal", "--resume", str(path), *TINY]) == 2
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_bad_flags_are_reported(tmp_path, capsys):
+    assert megastep(["train", "minimal", "--envs", "0", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "envs must be a positive integer" in capsys.readouterr().err
+    assert megastep(["train", "minimal", "--video", "x.mp4", "--out", str(tmp_path)]) == 2
+    assert "--eval" in capsys.readouterr().err
+    assert megastep(["train", "nowhere", "--out", str(tmp_path)]) == 2
+    assert "no environment is called 'nowhere'" in capsys.readouterr().err

@@ -1,0 +1,113 @@
+"""The `cuda` and `cuda_slide` physics backends: one fused kernel per step from ``physics.cu``.
+
+They take the same options as their torch references (`torch` and `slide`) and
+compute the same numbers: the kernel mirrors the torch code operation by
+operation, compiled without fused multiply-adds so that roundings agree.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from megastep_core import Agents, KernelError, Scenery
+from megastep_core.kernels import kernel
+
+from ..backends import DEFAULT_MARGIN, DEFAULT_SUB_CONTACTS, check_margin, check_state, check_sub_contacts
+from ..candidates import REACH_SLACK
+from ..walls import WallCache, WallTable
+
+KERNEL_OPTIONS = ("-std=c++17", "--fmad=false")
+"""No fast math and no fused multiply-adds: the kernels round as the torch reference does."""
+
+THREADS = 128
+"""Threads per block, rounded down to whole envs."""
+
+SHARED_LIMIT = 48 * 1024
+"""Bytes of shared memory a block may use without opting in."""
+
+
+def wall_arguments(walls: WallTable) -> tuple:
+    """The kernels' wall parameters, from ``wall_data`` to ``reach_limit``."""
+    return (
+        walls.walls, walls.lengths, walls.geometry_starts, walls.env_geometry32, bool(walls.has_grid),
+        walls.grid_origins, walls.grid_shapes, walls.grid_starts, walls.cell_starts, walls.cell_walls,
+        float(walls.cell), float(walls.reach - REACH_SLACK),
+    )
+
+
+class CudaPhysics:
+    """`cuda` (agents stop short, like `torch`) or `cuda_slide` (agents slide, like `slide`).
+
+    :param slide: False for ``stop_step``, True for ``slide_step``.
+    :param margin: metres left between an agent and what stopped it.
+    :param sub_contacts: walls an agent may slide along in one step (``slide`` only).
+    :param record_paths: keep each agent's path of the last step in :attr:`paths` (``slide`` only).
+    :param launcher: runs the kernel instead of CuPy; for tests that run ``physics.cu`` compiled for
+        the CPU. It is called like :class:`megastep_core.kernels.Kernel` and takes CPU tensors.
+
+    :ivar poison: when set (by tests), outputs start as NaN, so that any element the kernel fails
+        to write shows.
+    """
+
+    poison = False
+
+    def __init__(self, slide: bool = False, margin: float = DEFAULT_MARGIN,
+                 sub_contacts: int = DEFAULT_SUB_CONTACTS, record_paths: bool = False, launcher=None):
+        self.slide = bool(slide)
+        self.margin = check_margin(margin)
+        self.sub_contacts = check_sub_contacts(sub_contacts)
+        self.record_paths = bool(record_paths)
+        self.paths = None
+        self.walls = WallCache()
+        self.name = "slide_step" if self.slide else "stop_step"
+        self.on_host = launcher is not None
+        self.kernel = launcher or kernel("megastep_physics.cuda", "physics.cu", self.name, KERNEL_OPTIONS)
+
+    def _output(self, *shape: int, device) -> torch.Tensor:
+        return torch.full(shape, torch.nan, device=device) if self.poison else torch.empty(shape, device=device)
+
+    def _launch_shape(self, n_envs: int, n_agents: int) -> tuple[int, int, int]:
+        """Blocks, threads per block and bytes of shared memory per block."""
+        if n_agents > 1024:
+            raise ValueError(f"the CUDA physics runs at most 1024 agents per env, got {n_agents}")
+        envs_per_block = max(1, THREADS // n_agents)
+        threads = envs_per_block * n_agents
+        breakpoints = self.sub_contacts + 2 if self.slide else 2
+        shared = threads * (5 * breakpoints + 2) * 4
+        if shared > SHARED_LIMIT:
+            raise ValueError(
+                f"{n_agents} agents per env with sub_contacts={self.sub_contacts} need {shared} bytes of shared "
+                f"memory per block, more than {SHARED_LIMIT}; use fewer agents or sub_contacts"
+            )
+        return (n_envs + envs_per_block - 1) // envs_per_block, threads, shared
+
+    def step(self, scenery: Scenery, agents: Agents, dt: float) -> torch.Tensor:
+        check_state(scenery, agents, dt)
+        if scenery.device.type != "cuda" and not self.on_host:
+            raise KernelError(f"the CUDA physics needs the world on a CUDA device, not {scenery.device}")
+        for name in ("positions", "velocity", "angles", "angvelocity"):
+            if not getattr(agents, name).is_contiguous():
+                raise ValueError(f"agents.{name} must be contiguous for the CUDA physics")
+        walls = self.walls(scenery)
+        n_envs, n_agents = agents.n_envs, agents.n_agents
+        radius, margin = scenery.agent_radius, self.margin
+        radii = (radius + margin, radius + margin / 2, 2 * radius + margin, 2 * radius + margin / 2)
+        progress = self._output(n_envs, n_agents, device=scenery.device)
+        blocks, threads, shared = self._launch_shape(n_envs, n_agents)
+        state = (walls.env_order, n_envs, n_agents, agents.positions, agents.velocity, agents.angles,
+                 agents.angvelocity, progress)
+        if not self.slide:
+            self.kernel(blocks, threads, *state, *wall_arguments(walls), *radii, float(dt), shared_mem=shared)
+            return progress
+        paths = None
+        if self.record_paths:
+            paths = self._output(n_envs, n_agents, self.sub_contacts + 2, 2, device=scenery.device)
+        self.kernel(blocks, threads, *state, np.uint64(0) if paths is None else paths, *wall_arguments(walls),
+                    *radii, float(dt), float(radii[2] + margin), self.sub_contacts, shared_mem=shared)
+        self.paths = paths
+        return progress
+
+    def __repr__(self) -> str:
+        if self.slide:
+            return f"CudaPhysics(slide=True, margin={self.margin}, sub_contacts={self.sub_contacts})"
+        return f"CudaPhysics(margin={self.margin})"
