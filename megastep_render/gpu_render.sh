@@ -2,7 +2,7 @@
 # The renderer's GPU job, run on a lent GPU through the device tool:
 #   run(command="bash megastep_render/gpu_render.sh", carry=[".whl", ".bench"])
 # gpu-marked render tests, kernel resource usage, then the render micro-benchmark
-# (render alone, no physics). Logs and JSON land in $OUT.
+# (render alone, no physics) and, with PROFILE=1, the kernel variants. Logs and JSON land in $OUT.
 source scripts/device-setup.sh
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export MEGASTEP_LAYOUTS=.bench/layouts.npz
@@ -22,6 +22,14 @@ bench --configs explorer --envs 1024 16384 65536 --methods $METHODS --cell-sizes
 bench --configs deathmatch --envs 1024 4096 16384 --methods $METHODS --cell-sizes ${CELLS:-1.0} \
   --json "$OUT/deathmatch.json" || status=1
 bench --configs minimal --envs 1024 65536 --methods $METHODS --json "$OUT/minimal.json" || status=1
-bench --configs explorer deathmatch --envs 1024 16384 --renderers torch --warmup 2 --repeats 5 \
-  --json "$OUT/torch.json" || status=1
+if [ "${PROFILE:-0}" = 1 ]; then
+  python3 megastep_render/profiling/variants.py --layouts .bench/layouts.npz --envs 65536 --configs explorer \
+    2>&1 | tee "$OUT/variants.log"
+  python3 megastep_render/profiling/variants.py --layouts .bench/layouts.npz --envs 16384 --configs deathmatch \
+    2>&1 | tee -a "$OUT/variants.log"
+fi
+if [ "${TORCH:-1}" = 1 ]; then
+  bench --configs explorer deathmatch --envs 1024 16384 --renderers torch --warmup 2 --repeats 5 \
+    --json "$OUT/torch.json" || status=1
+fi
 exit $status

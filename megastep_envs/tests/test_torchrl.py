@@ -57,7 +57,7 @@ def test_a_running_env_asked_to_reset_starts_again(room):
         state = env.step_mdp(env.step(env.rand_action(state)))
     assert (env.env.lengths == 3).all()
     mask = torch.tensor([[False], [True], [False]])
-    env.reset(env.reset_keys and state.set("_reset", mask))
+    env.reset(state.set("_reset", mask))
     assert env.env.lengths.tolist() == [3, 0, 3]
 
 

@@ -1,22 +1,13 @@
 """``megastep train``: train, resume, evaluate with a video, and refuse a corrupt checkpoint."""
-import argparse
-
 import imageio.v3 as iio
 import pytest
 import torch
 
-from megastep_envs.train import add_train_command, checkpoint
+from megastep_core.cli import main as megastep
+from megastep_envs.train import checkpoint
 from megastep_envs.train.cli import main as train_module
 
 TINY = ["--envs", "2", "--steps", "8", "--hidden", "16", "--device", "cpu", "--no-progress"]
-
-
-def megastep(argv):
-    """``megastep ARGV`` with the train command added as the envs plugin's hook adds it."""
-    parser = argparse.ArgumentParser(prog="megastep")
-    add_train_command(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return args.run(args)
 
 
 @pytest.fixture
@@ -31,7 +22,8 @@ def test_train_then_resume_then_record(tmp_path, capsys, one_thread):
     out = tmp_path / "run"
     assert megastep(["train", "minimal", "--out", str(out), "--total-steps", "64", "--updates", "2", *TINY]) == 0
     assert checkpoint.load(out / "checkpoint.pt")["update"] == 2
-    assert train_module(["minimal", "--out", str(out), "--resume", "--total-steps", "64", *TINY]) == 0
+    assert train_module(["minimal", "--out", str(out), "--resume", "--total-steps", "64", "--device", "cpu",
+                         "--no-progress"]) == 0
     state = checkpoint.load(out / "checkpoint.pt")
     assert (state["update"], state["env_steps"]) == (4, 64)
     assert "minimal: 64 env steps in 4 updates" in capsys.readouterr().out
@@ -50,8 +42,15 @@ def test_a_corrupt_checkpoint_is_refused(tmp_path, capsys):
     assert megastep(["train", "minimal", "--eval", str(path), "--no-progress"]) == 2
     error = capsys.readouterr().err
     assert f"cannot read checkpoint {path}" in error and "corrupt" in error
-    assert megastep(["train", "minimal", "--resume", str(path), *TINY]) == 2
+    assert megastep(["train", "minimal", "--resume", str(path), "--device", "cpu", "--no-progress"]) == 2
     assert "corrupt" in capsys.readouterr().err
+
+
+def test_resuming_keeps_the_hyperparameters(tmp_path, capsys, one_thread):
+    out = tmp_path / "run"
+    assert megastep(["train", "minimal", "--out", str(out), "--total-steps", "32", *TINY]) == 0
+    assert megastep(["train", "minimal", "--out", str(out), "--resume", "--learning-rate", "0.1"]) == 2
+    assert "--learning-rate cannot change when resuming" in capsys.readouterr().err
 
 
 def test_bad_flags_are_reported(tmp_path, capsys):

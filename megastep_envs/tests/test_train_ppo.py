@@ -79,6 +79,13 @@ def test_resume_refuses_another_env(tmp_path, one_thread):
         ppo.train("pointgoal", tiny(), resume=tmp_path / "checkpoint.pt", progress=False)
 
 
+def test_env_options_must_fit_in_a_checkpoint(tmp_path):
+    from megastep_geometry import toys
+
+    with pytest.raises(TrainError, match="env_options must hold only numbers"):
+        ppo.train("minimal", tiny(), out=tmp_path, env_options={"geometries": [toys.box(3.0, 3.0)]})
+
+
 def mean_reward(model, seed: int, steps: int = 64, envs: int = 16) -> float:
     """Mean reward per step of ``model`` (or of random actions, for ``None``) on fresh Minimal envs."""
     env = make("minimal", envs, device="cpu", seed=seed)

@@ -63,7 +63,8 @@ class Checker:
         reach = 2 * self.radius
         chunk = max(1, CHUNK_PAIRS // (n_agents * n_legs * self.walls.shape[1]))
         for first in range(0, n_envs, chunk):
-            part, walls, valid = legs[first : first + chunk], self.walls[first : first + chunk], self.valid[first : first + chunk]
+            part = legs[first : first + chunk]
+            walls, valid = self.walls[first : first + chunk], self.valid[first : first + chunk]
             leg_low, leg_high = part.amin(-2), part.amax(-2)  # (e, A, L, 2)
             wall_low, wall_high = walls.amin(-2), walls.amax(-2)  # (e, W, 2)
             near = valid[:, None, None, :] & (

@@ -17,28 +17,28 @@ from megastep_render.bench import CONFIGS, place, read_layouts, time_frames
 from megastep_render.cuda.renderer import OPTIONS, PACKAGE, SOURCE, CudaRenderer, empty_render
 
 SHADE_CALL = "    shade_and_write("
-MINIMAL_WRITE = "    indices[0] = best_id; distances[0] = best; if (0) shade_and_write("
+# write only the index, where the full kernel would: the search stays, the shading goes
+MINIMAL_WRITE = "    indices[pixel] = hit.id; if (0) shade_and_write("
 
 VARIANTS = {
     "full": [],
-    # cast only: write nothing but one element, so the compiler keeps the search
     "no_shading": [(SHADE_CALL, MINIMAL_WRITE)],
     # fan: skip testing the marked lines (every ray misses)
-    "no_tests": [("            test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, i + shift, best, best_id);",
-                  "            best_id = best_id + (int)l.x * 0;")],
+    "no_tests": [("            test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, i + shift, hit);",
+                  "            hit.id += (int)l.x * 0;")],
     # fan: skip marking the lines' rays
-    "no_marks": [("for (int r = first; r <= last; ++r) atomicOr(word + r, bit);",
-                  "if (first > 1 << 30) word[0] = bit;")],
+    "no_marks": [("for (int r = range.x + lane; r <= range.y; r += 32) atomicOr(word + r, bit);",
+                  "if (range.x > 1 << 30) word[0] = bit;")],
 }
 
 
-def compile_variant(substitutions, fast_math=False):
+def compile_variant(substitutions):
     source = read_source(PACKAGE, SOURCE)
     for old, new in substitutions:
         if old not in source:
             raise SystemExit(f"substitution target not found: {old!r}")
         source = source.replace(old, new)
-    options = OPTIONS + (("--use_fast_math",) if fast_math else ())
+    options = OPTIONS
     module = _import_cupy().RawModule(code=source, options=options)
     module.compile()
     return {name: Kernel(module.get_function(name), name) for name in ("render_fan", "render_grid", "light_bodies")}
@@ -52,7 +52,6 @@ def main():
     args = parser.parse_args()
     layouts = read_layouts(args.layouts)
     compiled = {name: compile_variant(subs) for name, subs in VARIANTS.items()}
-    compiled["fast_math"] = compile_variant([], fast_math=True)
     for config in args.configs:
         n_agents, camera = CONFIGS[config]
         for n_envs in args.envs:

@@ -46,6 +46,7 @@ inline unsigned int atomicOr(unsigned int* address, unsigned int bits) {
 }
 inline int __ffs(unsigned int x) { return __builtin_ffs((int)x); }
 inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+inline int2 make_int2(int x, int y) { return int2{x, y}; }
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }

@@ -72,6 +72,8 @@ class HostKernel:
         if isinstance(value, torch.Tensor):
             assert value.is_contiguous() and value.device.type == "cpu"
             return ctypes.c_void_p(value.data_ptr())
+        if isinstance(value, np.uint64):  # a device address, converted ahead
+            return ctypes.c_void_p(int(value))
         if isinstance(value, bool | int):
             return ctypes.c_int(int(value))
         if isinstance(value, float):

@@ -23,3 +23,6 @@ def megastep_commands(subparsers):
 
     demo.add_command(subparsers)
     bench.add_command(subparsers)
+    from .train import add_train_command
+
+    add_train_command(subparsers)

@@ -111,7 +111,7 @@ class WallTable:
             )
         per_geometry = n_walls[first_env]
         if not bool((n_walls == per_geometry[env_geometry]).all()):
-            raise ValueError("scenery.geometry_ids groups envs whose numbers of walls differ; ids must mark equal walls")
+            raise ValueError("scenery.geometry_ids gives equal ids to envs with different numbers of walls")
 
         # every wall of every geometry, packed: wall k of geometry g is line starts[first_env[g]] + A*M + k
         geometry_starts = torch.cat([per_geometry.new_zeros(1), per_geometry.cumsum(0)])

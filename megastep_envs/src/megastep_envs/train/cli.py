@@ -38,7 +38,7 @@ def _field_docs() -> dict[str, str]:
     for statement, following in zip(body, body[1:]):
         if isinstance(statement, ast.AnnAssign) and isinstance(following, ast.Expr) \
                 and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
-            docs[statement.target.id] = " ".join(following.value.value.split())
+            docs[statement.target.id] = " ".join(following.value.value.split()).replace("``", "")
     return docs
 
 
@@ -72,10 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                metavar=field.name.upper(), help=help_text)
 
 
+def given_hyperparameters(args: argparse.Namespace) -> dict:
+    """The hyperparameter flags given on the command line, by field name."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(ppo.Hyperparameters) if hasattr(args, f.name)}
+
+
 def hyperparameters(args: argparse.Namespace) -> ppo.Hyperparameters:
     """The env's defaults with every flag that was given."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ppo.Hyperparameters) if hasattr(args, f.name)}
-    return dataclasses.replace(ppo.defaults(args.env), **given)
+    return dataclasses.replace(ppo.defaults(args.env), **given_hyperparameters(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,6 +95,12 @@ def run(args: argparse.Namespace) -> int:
             resume = out / "checkpoint.pt"
         elif args.resume is not None:
             resume = Path(args.resume)
+        fixed = sorted(set(given_hyperparameters(args)) - set(ppo.RESUMABLE))
+        if resume is not None and fixed:
+            raise ValueError(
+                f"{', '.join(map(_flag, fixed))} cannot change when resuming: a run keeps the hyperparameters it "
+                f"started with (only {', '.join(map(_flag, ppo.RESUMABLE))} may change)"
+            )
         config = hyperparameters(args)
         result = ppo.train(args.env, config, out=out, resume=resume, progress=not args.no_progress,
                            updates=args.updates)
@@ -111,9 +121,9 @@ def evaluate(args: argparse.Namespace) -> int:
 
     if args.eval_steps < 1:
         raise ValueError(f"--eval-steps must be at least 1, got {args.eval_steps}")
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ppo.Hyperparameters) if hasattr(args, f.name)}
     started = time.perf_counter()
-    report = run_agent(args.env, args.eval, steps=args.eval_steps, video=args.video, overrides=given,
+    report = run_agent(args.env, args.eval, steps=args.eval_steps, video=args.video,
+                       overrides=given_hyperparameters(args),
                        progress=not args.no_progress)
     line = ", ".join(f"{key} {value:.4g}" for key, value in report.items() if isinstance(value, float))
     print(f"{args.env}: {report['episodes']} episodes finished in {args.eval_steps} steps of {report['envs']} envs: "

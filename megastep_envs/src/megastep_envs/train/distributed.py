@@ -85,8 +85,10 @@ def start(device: torch.device) -> Process:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         # NCCL moves CUDA tensors between GPUs; gloo is the CPU transport
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", device_id=(
-            device if device.type == "cuda" else None))
+        if device.type == "cuda":
+            dist.init_process_group(backend="nccl", device_id=device)
+        else:
+            dist.init_process_group(backend="gloo")
     return Process(rank=rank, local_rank=local_rank, world_size=world_size, device=device)
 
 

@@ -17,7 +17,17 @@ from megastep_core.world import resolve_device
 
 from . import checkpoint
 from .model import Agent
-from .ppo import METRIC_NAMES, Hyperparameters, TrainError, episode_metric, make_env, observe, sample, unsqueeze
+from .ppo import (
+    METRIC_NAMES,
+    Hyperparameters,
+    TrainError,
+    episode_metric,
+    make_env,
+    observe,
+    per_agent,
+    sample,
+    unsqueeze,
+)
 
 EVAL_SEED_OFFSET = 10_000
 """Evaluation envs are seeded apart from the training ones, so their episodes are new to the agent."""
@@ -50,7 +60,8 @@ def evaluate(
 
     :param overrides: hyperparameter fields to change for the run (``envs``, ``seed``, ``device``, ...).
     :returns: ``envs``, ``episodes`` finished, and their mean ``return`` and ``length`` (and the task's
-        ``success_rate`` or ``coverage``) as floats; NaN where no episode finished.
+        ``success_rate`` or ``coverage``) as floats, NaN where no episode finished; ``reward_per_step``,
+        the mean reward of an agent in a step, over every step run.
     """
     saved = checkpoint.load(path)
     if saved["env"] != env_name:
@@ -71,6 +82,7 @@ def evaluate(
     memory = model.initial_state(rows, device)
     starts = torch.ones(rows, dtype=torch.bool, device=device)
     totals = torch.zeros(4, device=device)  # episodes, returns, lengths, task metric
+    rewards = torch.zeros((), device=device)  # summed over every agent and step
     writer = figure = None
     if video is not None:
         import imageio.v2 as imageio
@@ -87,7 +99,8 @@ def evaluate(
             for _ in tqdm(range(steps), desc=f"{env_name} eval", unit="step", disable=not progress, file=sys.stderr):
                 logits, _, memory = model(unsqueeze(obs), memory, starts[None])
                 step = env.step(sample(logits[0], generator).reshape(env.batch))
-                obs, starts = observe(env, step.obs), observe(env, {"d": step.terminated | step.truncated})["d"]
+                rewards += step.reward.float().mean()
+                obs, starts = observe(env, step.obs), per_agent(env, step.terminated | step.truncated)
                 done = step.info["_episode"]
                 returns = step.info["episode"]["r"]
                 returns = returns.mean(-1) if returns.dim() == 2 else returns
@@ -105,7 +118,7 @@ def evaluate(
     episodes, returns, lengths, metric = totals.tolist()
     mean = lambda total: total / episodes if episodes else float("nan")
     report: dict[str, Any] = {"envs": env.n_envs, "episodes": int(episodes), "return": mean(returns),
-                              "length": mean(lengths)}
+                              "length": mean(lengths), "reward_per_step": rewards.item() / steps}
     if env_name in METRIC_NAMES:
         report[METRIC_NAMES[env_name].split("/")[-1]] = mean(metric)
     return report

@@ -60,11 +60,13 @@ class Hyperparameters:
     total_steps: int = 500_000
     """Env steps to train for, over all processes (an env with ``A`` agents yields ``A`` samples a step)."""
     learning_rate: float = 3e-4
+    """Adam's step size at the start."""
     anneal_learning_rate: bool = True
     """Decay the learning rate linearly to zero over ``total_steps``."""
     gamma: float = 0.99
     """Discount per step."""
     gae_lambda: float = 0.95
+    """GAE's lambda: 0 bootstraps after one step, 1 sums the whole rollout's rewards."""
     epochs: int = 4
     """Passes over each rollout."""
     minibatches: int = 4
@@ -74,14 +76,21 @@ class Hyperparameters:
     entropy: float = 0.01
     """Weight of the entropy bonus."""
     value_weight: float = 0.5
+    """Weight of the value loss against the policy loss."""
     max_grad_norm: float = 0.5
+    """Gradients are scaled down to at most this norm."""
     hidden: int = 256
     """Width of the network's features and LSTM state."""
     lstm: bool = False
+    """Give the agent memory: an LSTM between the encoder and the heads."""
     seed: int = 0
+    """Seeds the network, the envs (process ``r`` uses ``seed + 1000 r``) and the action draws."""
     device: str = "auto"
+    """``auto`` (CUDA when there is a GPU), ``cpu`` or ``cuda``."""
     physics: str = "auto"
+    """The physics backend (``megastep plugins`` lists them)."""
     renderer: str = "auto"
+    """The renderer backend."""
     checkpoint_minutes: float = 10.0
     """Minutes between checkpoints (one is always written at the end)."""
     time_limit_minutes: float = 0.0
@@ -214,6 +223,9 @@ def train(
         config = resumed_hyperparameters(state["hyperparameters"], config)
         env_options = state["env_options"]
     config.check()
+    if out is not None and not _plain(env_options or {}):
+        raise TrainError(f"env_options must hold only numbers, strings and lists of them, to be saved in the "
+                         f"checkpoint, got {env_options!r}")
     process = distributed.start(resolve_device(config.device))
     device = process.device
 
@@ -320,7 +332,7 @@ def train(
             losses = torch.zeros(6, device=device)
             for _ in range(config.epochs):
                 for rows, cols in minibatches(config, n_rows, generator, device):
-                    observations = {key: take(value, rows, cols) for key, value in rollout.obs.items()}
+                    observations = {key: take(tensor, rows, cols) for key, tensor in rollout.obs.items()}
                     mb_memory = tuple(m[:, cols] for m in initial_memory) if config.lstm else ()
                     logits, value, _ = model(observations, mb_memory, take(rollout.starts, rows, cols))
                     logprobs = torch.log_softmax(logits, -1)
@@ -328,7 +340,8 @@ def train(
                     log_ratio = new_logprob - take(rollout.logprobs, rows, cols)
                     ratio = log_ratio.exp()
                     advantage = take(advantages, rows, cols)
-                    advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+                    # normalised per minibatch; a minibatch of one sample has a spread of 0, not NaN
+                    advantage = (advantage - advantage.mean()) / (advantage.std(correction=0) + 1e-8)
                     policy_loss = torch.max(-advantage * ratio,
                                             -advantage * ratio.clamp(1 - config.clip, 1 + config.clip)).mean()
                     old_value, target = take(rollout.values, rows, cols), take(targets, rows, cols)
@@ -401,6 +414,15 @@ def train(
     return Result(model=model, env_steps=env_steps, updates=update, metrics=metrics, checkpoint=written)
 
 
+def _plain(value) -> bool:
+    """Whether ``value`` is made of what a checkpoint can hold and read back safely."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
 RESUMABLE = ("total_steps", "checkpoint_minutes", "time_limit_minutes", "device")
 """Hyperparameters a resumed run may change: how long it goes on and where, not how it learns."""
 
@@ -421,15 +443,14 @@ def minibatches(config: Hyperparameters, n_rows: int, generator: torch.Generator
     """Index pairs ``(rows, cols)`` of the ``(T, N)`` rollout for one epoch.
 
     With an LSTM, each minibatch is a set of whole columns (agents), all ``T``
-    steps, so that the memory can be rebuilt in order (``rows`` is every step).
-    Without, it is a random set of single samples of the flattened rollout
-    (``rows`` is a pair of step and column indices, ``cols`` None).
+    steps, so that the memory can be rebuilt in order (``rows`` is every step,
+    ``slice(None)``). Without, it is a random set of single samples of the
+    flattened rollout (``rows`` is a pair of step and column indices, ``cols`` None).
     """
     if config.lstm:
         order = torch.randperm(n_rows, generator=generator, device=device)
         size = max(1, n_rows // config.minibatches)
-        steps = torch.arange(config.steps, device=device)
-        return [(steps, order[i:i + size]) for i in range(0, n_rows - size + 1, size)]
+        return [(slice(None), order[i:i + size]) for i in range(0, n_rows - size + 1, size)]
     count = config.steps * n_rows
     order = torch.randperm(count, generator=generator, device=device)
     size = max(1, count // config.minibatches)

@@ -26,13 +26,22 @@ SHARED_LIMIT = 48 * 1024
 """Bytes of shared memory a block may use without opting in."""
 
 
-def wall_arguments(walls: WallTable) -> tuple:
-    """The kernels' wall parameters, from ``wall_data`` to ``reach_limit``."""
-    return (
+def wall_arguments(walls: WallTable, on_host: bool) -> tuple:
+    """The kernels' wall parameters, from ``wall_data`` to ``reach_limit``.
+
+    For a GPU they are converted to what the launch passes (device pointers, 32-bit numbers)
+    once, here, rather than at every step.
+    """
+    arguments = (
         walls.walls, walls.lengths, walls.geometry_starts, walls.env_geometry32, bool(walls.has_grid),
         walls.grid_origins, walls.grid_shapes, walls.grid_starts, walls.cell_starts, walls.cell_walls,
         float(walls.cell), float(walls.reach - REACH_SLACK),
     )
+    if on_host:
+        return arguments
+    # as megastep_core.kernels.Kernel converts them: pointer, int, float
+    convert = {torch.Tensor: lambda t: np.uint64(t.data_ptr()), bool: np.int32, int: np.int32, float: np.float32}
+    return tuple(convert[type(a) if type(a) in convert else torch.Tensor](a) for a in arguments)
 
 
 class CudaPhysics:
@@ -59,6 +68,8 @@ class CudaPhysics:
         self.record_paths = bool(record_paths)
         self.paths = None
         self.walls = WallCache()
+        self._table, self._wall_arguments = None, ()
+        self._checked = None
         self.name = "slide_step" if self.slide else "stop_step"
         self.on_host = launcher is not None
         self.kernel = launcher or kernel("megastep_physics.cuda", "physics.cu", self.name, KERNEL_OPTIONS)
@@ -70,10 +81,11 @@ class CudaPhysics:
         """Blocks, threads per block and bytes of shared memory per block."""
         if n_agents > 1024:
             raise ValueError(f"the CUDA physics runs at most 1024 agents per env, got {n_agents}")
-        envs_per_block = max(1, THREADS // n_agents)
-        threads = envs_per_block * n_agents
         breakpoints = self.sub_contacts + 2 if self.slide else 2
-        shared = threads * (5 * breakpoints + 2) * 4
+        per_thread = (5 * breakpoints + 2 + 3 * (breakpoints + 1)) * 4  # see Shared in physics.cu
+        envs_per_block = max(1, min(THREADS // n_agents, SHARED_LIMIT // (per_thread * n_agents)))
+        threads = envs_per_block * n_agents
+        shared = threads * per_thread
         if shared > SHARED_LIMIT:
             raise ValueError(
                 f"{n_agents} agents per env with sub_contacts={self.sub_contacts} need {shared} bytes of shared "
@@ -81,14 +93,25 @@ class CudaPhysics:
             )
         return (n_envs + envs_per_block - 1) // envs_per_block, threads, shared
 
-    def step(self, scenery: Scenery, agents: Agents, dt: float) -> torch.Tensor:
+    def _check(self, scenery: Scenery, agents: Agents, dt: float) -> None:
+        """Validates the state, once for each new set of tensors: a step's host time counts at small batches."""
+        tensors = (agents.positions, agents.velocity, agents.angles, agents.angvelocity)
+        key = (id(scenery), float(dt), *(id(t) for t in tensors), *(t.data_ptr() for t in tensors))
+        if key == self._checked:
+            return
         check_state(scenery, agents, dt)
         if scenery.device.type != "cuda" and not self.on_host:
             raise KernelError(f"the CUDA physics needs the world on a CUDA device, not {scenery.device}")
-        for name in ("positions", "velocity", "angles", "angvelocity"):
-            if not getattr(agents, name).is_contiguous():
+        for name, tensor in zip(("positions", "velocity", "angles", "angvelocity"), tensors):
+            if not tensor.is_contiguous():
                 raise ValueError(f"agents.{name} must be contiguous for the CUDA physics")
+        self._checked = key
+
+    def step(self, scenery: Scenery, agents: Agents, dt: float) -> torch.Tensor:
+        self._check(scenery, agents, dt)
         walls = self.walls(scenery)
+        if walls is not self._table:
+            self._table, self._wall_arguments = walls, wall_arguments(walls, self.on_host)
         n_envs, n_agents = agents.n_envs, agents.n_agents
         radius, margin = scenery.agent_radius, self.margin
         radii = (radius + margin, radius + margin / 2, 2 * radius + margin, 2 * radius + margin / 2)
@@ -97,12 +120,12 @@ class CudaPhysics:
         state = (walls.env_order, n_envs, n_agents, agents.positions, agents.velocity, agents.angles,
                  agents.angvelocity, progress)
         if not self.slide:
-            self.kernel(blocks, threads, *state, *wall_arguments(walls), *radii, float(dt), shared_mem=shared)
+            self.kernel(blocks, threads, *state, *self._wall_arguments, *radii, float(dt), shared_mem=shared)
             return progress
         paths = None
         if self.record_paths:
             paths = self._output(n_envs, n_agents, self.sub_contacts + 2, 2, device=scenery.device)
-        self.kernel(blocks, threads, *state, np.uint64(0) if paths is None else paths, *wall_arguments(walls),
+        self.kernel(blocks, threads, *state, np.uint64(0) if paths is None else paths, *self._wall_arguments,
                     *radii, float(dt), float(radii[2] + margin), self.sub_contacts, shared_mem=shared)
         self.paths = paths
         return progress

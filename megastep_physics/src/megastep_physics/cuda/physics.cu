@@ -196,38 +196,37 @@ __device__ __forceinline__ float along_stretch(float t0, float t1, float x0, flo
     return x0 + fraction * (x1 - x0);
 }
 
-// pair_stop_times for paths i and j truncated at stop_i and stop_j
-__device__ float pair_stop_time(const Path& pi, float stop_i, const Path& pj, float stop_j, int n,
-                                const Radii& radii) {
+// pair_stop_times for two truncated paths of `q` breakpoints each (see truncate below)
+__device__ float pair_stop_time(const Path& pi, const Path& pj, int q, const Radii& radii) {
     float best = INF;
-    float ti0, xi0, yi0;
-    truncated_point(pi, n, stop_i, 0, &ti0, &xi0, &yi0);
-    for (int k = 0; k < n; ++k) {
-        float ti1, xi1, yi1;
-        truncated_point(pi, n, stop_i, k + 1, &ti1, &xi1, &yi1);
-        float tj0, xj0, yj0;
-        truncated_point(pj, n, stop_j, 0, &tj0, &xj0, &yj0);
-        for (int m = 0; m < n; ++m) {
-            float tj1, xj1, yj1;
-            truncated_point(pj, n, stop_j, m + 1, &tj1, &xj1, &yj1);
+    for (int k = 0; k + 1 < q; ++k) {
+        float ti0 = pi.t(k), ti1 = pi.t(k + 1);
+        float xi0 = pi.x(k), yi0 = pi.y(k), xi1 = pi.x(k + 1), yi1 = pi.y(k + 1);
+        for (int m = 0; m + 1 < q; ++m) {
+            float tj0 = pj.t(m), tj1 = pj.t(m + 1);
             float lo = fmaxf(ti0, tj0), hi = fminf(ti1, tj1);
-            if (hi > lo) {
-                float q0x = along_stretch(ti0, ti1, xi0, xi1, lo) - along_stretch(tj0, tj1, xj0, xj1, lo);
-                float q0y = along_stretch(ti0, ti1, yi0, yi1, lo) - along_stretch(tj0, tj1, yj0, yj1, lo);
-                float q1x = along_stretch(ti0, ti1, xi0, xi1, hi) - along_stretch(tj0, tj1, xj0, xj1, hi);
-                float q1y = along_stretch(ti0, ti1, yi0, yi1, hi) - along_stretch(tj0, tj1, yj0, yj1, hi);
-                float fraction = disc_stop_time(q0x, q0y, q1x - q0x, q1y - q0y, radii.agent_stop, radii.agent_hit);
-                if (fraction <= 1.f) best = fminf(best, lo + fraction * (hi - lo));
-            }
-            tj0 = tj1;
-            xj0 = xj1;
-            yj0 = yj1;
+            if (!(hi > lo)) continue;
+            float xj0 = pj.x(m), yj0 = pj.y(m), xj1 = pj.x(m + 1), yj1 = pj.y(m + 1);
+            float q0x = along_stretch(ti0, ti1, xi0, xi1, lo) - along_stretch(tj0, tj1, xj0, xj1, lo);
+            float q0y = along_stretch(ti0, ti1, yi0, yi1, lo) - along_stretch(tj0, tj1, yj0, yj1, lo);
+            float q1x = along_stretch(ti0, ti1, xi0, xi1, hi) - along_stretch(tj0, tj1, xj0, xj1, hi);
+            float q1y = along_stretch(ti0, ti1, yi0, yi1, hi) - along_stretch(tj0, tj1, yj0, yj1, hi);
+            float fraction = disc_stop_time(q0x, q0y, q1x - q0x, q1y - q0y, radii.agent_stop, radii.agent_hit);
+            if (fraction <= 1.f) best = fminf(best, lo + fraction * (hi - lo));
         }
-        ti0 = ti1;
-        xi0 = xi1;
-        yi0 = yi1;
     }
     return best;
+}
+
+// writes `path` truncated at `stop` (n + 1 breakpoints) to `out`
+__device__ void truncate(const Path& path, int n, float stop, const Path& out) {
+    for (int k = 0; k <= n; ++k) {
+        float t, x, y;
+        truncated_point(path, n, stop, k, &t, &x, &y);
+        out.times[k * out.stride] = t;
+        out.xs[k * out.stride] = x;
+        out.ys[k * out.stride] = y;
+    }
 }
 
 __device__ float path_length(const Path& path, int n) {
@@ -247,44 +246,33 @@ __device__ __forceinline__ bool near(const Path& mine, const Path& other, float 
 }
 
 // resolve_agent_contacts: lowers this agent's stop time; every thread of the block must call it.
-// `mine` is this thread's path; agent j of the env has its path `j - agent` slots away.
-__device__ float resolve_agent_contacts(const Path& mine, float* stops, const float* reaches, int first, int agent,
-                                        int n_agents, bool active, int n, float stop, const Radii& radii) {
+// `mine` is this thread's path and `cut` room for it truncated; agent j of the env has both
+// `j - agent` slots away.
+__device__ float resolve_agent_contacts(const Path& mine, const Path& cut, float* stops, const float* reaches,
+                                        int first, int agent, int n_agents, bool active, int n, float stop,
+                                        const Radii& radii) {
     const int slot = first + agent;
     bool converged = false;
-    for (int round = 0; round < n_agents + 1; ++round) {
-        float lowered = stop;
-        if (active) {
-            for (int j = 0; j < n_agents; ++j) {
-                Path other = {mine.times + (j - agent), mine.xs + (j - agent), mine.ys + (j - agent), mine.stride};
-                if (j == agent || !near(mine, other, reaches[slot], reaches[first + j], radii)) continue;
-                lowered = fminf(lowered, pair_stop_time(mine, stop, other, stops[first + j], n, radii));
-            }
-        }
-        int changed = __syncthreads_or(lowered != stop);
-        stop = lowered;
-        if (active) stops[slot] = stop;
+    for (int round = 0; round < 2 * n_agents + 1 && !converged; ++round) {
+        const bool zeroing = round > n_agents;  // after A + 1 rounds without settling
+        if (active) truncate(mine, n, stop, cut);
         __syncthreads();
-        if (!changed) {
-            converged = true;
-            break;
-        }
-    }
-    if (converged) return stop;  // the same in every thread of the block
-    for (int round = 0; round < n_agents; ++round) {
+        float lowered = stop;
         bool blocked = false;
         if (active) {
             for (int j = 0; j < n_agents; ++j) {
                 Path other = {mine.times + (j - agent), mine.xs + (j - agent), mine.ys + (j - agent), mine.stride};
                 if (j == agent || !near(mine, other, reaches[slot], reaches[first + j], radii)) continue;
-                blocked = blocked || pair_stop_time(mine, stop, other, stops[first + j], n, radii) < stop;
+                Path other_cut = {cut.times + (j - agent), cut.xs + (j - agent), cut.ys + (j - agent), cut.stride};
+                float contact = pair_stop_time(cut, other_cut, n + 1, radii);
+                lowered = fminf(lowered, contact);
+                blocked = blocked || contact < stop;
             }
         }
-        int any = __syncthreads_or(blocked);
-        if (blocked) stop = 0.f;
+        if (zeroing) lowered = blocked ? 0.f : stop;
+        converged = !__syncthreads_or(lowered != stop);
+        stop = lowered;
         if (active) stops[slot] = stop;
-        __syncthreads();
-        if (!any) break;
     }
     return stop;
 }
@@ -325,7 +313,8 @@ __device__ Slot locate(const int* env_order, int n_envs, int n_agents) {
     return s;
 }
 
-// shared memory: per thread of the block, `n` breakpoints of (time, x, y, vx, vy), then stop and reach
+// shared memory: per thread of the block, `n` breakpoints of (time, x, y, vx, vy), stop and
+// reach, and `n + 1` breakpoints (time, x, y) of the path truncated at the stop
 struct Shared {
     float* times;
     float* xs;
@@ -334,6 +323,9 @@ struct Shared {
     float* vys;
     float* stops;
     float* reaches;
+    float* cut_times;
+    float* cut_xs;
+    float* cut_ys;
 };
 
 __device__ Shared carve(float* memory, int n) {
@@ -346,6 +338,9 @@ __device__ Shared carve(float* memory, int n) {
     s.vys = s.vxs + n * threads;
     s.stops = s.vys + n * threads;
     s.reaches = s.stops + threads;
+    s.cut_times = s.reaches + threads;
+    s.cut_xs = s.cut_times + (n + 1) * threads;
+    s.cut_ys = s.cut_xs + (n + 1) * threads;
     return s;
 }
 
@@ -386,8 +381,10 @@ extern "C" __global__ void stop_step(const int* env_order, int n_envs, int n_age
         shared.reaches[me.block_slot] = path_length(path, 2);
         shared.stops[me.block_slot] = stop;
         __syncthreads();
-        stop = resolve_agent_contacts(path, shared.stops, shared.reaches, me.first, me.agent, n_agents, me.active,
-                                      2, stop, radii);
+        Path cut = {shared.cut_times + me.block_slot, shared.cut_xs + me.block_slot, shared.cut_ys + me.block_slot,
+                    (int)blockDim.x};
+        stop = resolve_agent_contacts(path, cut, shared.stops, shared.reaches, me.first, me.agent, n_agents,
+                                      me.active, 2, stop, radii);
     }
     if (!me.active) return;
     bool moving = dx != 0.f || dy != 0.f;
@@ -512,8 +509,9 @@ extern "C" __global__ void slide_step(const int* env_order, int n_envs, int n_ag
         shared.reaches[b] = path_length(path, n);
         shared.stops[b] = stop;
         __syncthreads();
-        stop = resolve_agent_contacts(path, shared.stops, shared.reaches, me.first, me.agent, n_agents, me.active,
-                                      n, stop, radii);
+        Path cut = {shared.cut_times + b, shared.cut_xs + b, shared.cut_ys + b, stride};
+        stop = resolve_agent_contacts(path, cut, shared.stops, shared.reaches, me.first, me.agent, n_agents,
+                                      me.active, n, stop, radii);
     }
     if (!me.active) return;
 

@@ -17,6 +17,13 @@
 #define SHADOW_START 1e-5f
 #define INF __int_as_float(0x7f800000)
 
+// Degrees to radians, first brought into [-180, 180] so that fast sine and cosine stay accurate (the kernels
+// that cast rays are compiled with --use_fast_math; the lighting uses explicitly rounded operations).
+__device__ __forceinline__ float wrapped_radians(float degrees) {
+    degrees -= 360.0f * rintf(degrees * (1.0f / 360.0f));
+    return degrees * 0.017453292519943295f;
+}
+
 struct Grid {
     float x0, y0, cell, inv_cell;
     int nx, ny, cell_base, pad;
@@ -158,7 +165,8 @@ extern "C" __global__ void bake_texels(
     float k = (float)(t - range.x);
     // as lighting.texel_points: the middle of the part of the wall the texel covers
     float length = __fsqrt_rn(__fadd_rn(__fmul_rn(wall.z, wall.z), __fmul_rn(wall.w, wall.w)));
-    float along = __fmul_rn(__fadd_rn(__fmul_rn(k, texel_size), fminf(__fmul_rn(__fadd_rn(k, 1.0f), texel_size), length)), 0.5f);
+    float end = fminf(__fmul_rn(__fadd_rn(k, 1.0f), texel_size), length);
+    float along = __fmul_rn(__fadd_rn(__fmul_rn(k, texel_size), end), 0.5f);
     float fraction = __fdiv_rn(along, length);
     float qx = __fadd_rn(wall.x, __fmul_rn(wall.z, fraction));
     float qy = __fadd_rn(wall.y, __fmul_rn(wall.w, fraction));
@@ -232,27 +240,44 @@ extern "C" __global__ void light_bodies(
     }
 }
 
-// Tests one line (a, a + e) for the nearest hit beyond `near`; equal distances go to the lower index.
-__device__ __forceinline__ void test_line(float px, float py, float dx, float dy, float near, float ax, float ay,
-                                          float ex, float ey, int id, float& best, int& best_id) {
+// The nearest hit so far, at distance t = t_num / denom (denom > 0), kept as a fraction so that testing a
+// line needs no division.
+struct Hit {
+    float t_num, denom;
+    int id;
+};
+
+__device__ __forceinline__ Hit no_hit() {
+    Hit hit;
+    hit.t_num = INF;
+    hit.denom = 1.0f;
+    hit.id = -1;
+    return hit;
+}
+
+// Tests one line (a, a + e) for the nearest hit beyond `near`, as raycast.cast does: the ray meets it at
+// t = cross(a - p, e) / cross(d, e), s = cross(a - p, d) / cross(d, e), with 0 <= s <= 1 and t > near.
+// Here both sides are multiplied by |cross(d, e)| rather than divided; equal distances go to the lower index.
+// (The products round differently from the reference's quotients only where two lines lie within a float
+// rounding of each other: the documented near-ties.)
+__device__ __forceinline__ bool test_line(float px, float py, float dx, float dy, float near, float ax, float ay,
+                                          float ex, float ey, int id, Hit& best) {
     ax -= px;
     ay -= py;
     float denom = dx * ey - dy * ex;
-    float t_num = ax * ey - ay * ex;
-    float s_num = ax * dy - ay * dx;
-    // a division-free test first (with slack for rounding); the exact one, as the reference's, only if it passes
-    float size = fabsf(denom);
     float sign = denom < 0.0f ? -1.0f : 1.0f;
-    float s_scaled = s_num * sign, t_scaled = t_num * sign;
-    if (!(size > 0.0f && s_scaled >= -1e-6f * size && s_scaled <= 1.000001f * size &&
-          t_scaled > 0.99999f * near * size && t_scaled <= 1.00001f * best * size)) {
-        return;
+    float size = denom * sign;
+    float t_num = (ax * ey - ay * ex) * sign;
+    float s_num = (ax * dy - ay * dx) * sign;
+    if (!(size > 0.0f && s_num >= 0.0f && s_num <= size && t_num > near * size)) return false;
+    float mine = t_num * best.denom, theirs = best.t_num * size;
+    if (mine < theirs || (mine == theirs && id < best.id)) {
+        best.t_num = t_num;
+        best.denom = size;
+        best.id = id;
+        return true;
     }
-    float t = t_num / denom, s = s_num / denom;
-    if (s >= 0.0f && s <= 1.0f && t > near && (t < best || (t == best && id < best_id))) {
-        best = t;
-        best_id = id;
-    }
+    return false;
 }
 
 // Writes pixel `pixel`: the hit on env-local line `best_id` at distance `best` (-1: a miss), shaded. As shading.shade.
@@ -351,12 +376,11 @@ extern "C" __global__ void render_grid(
     int env = ea / n_agents;
 
     float px = positions[2 * ea], py = positions[2 * ea + 1];
-    float radians = (angles[ea] + ray_angles[camera * n_rays + r]) * 0.017453292519943295f;
     float dx, dy;
-    sincosf(radians, &dy, &dx);
+    sincosf(wrapped_radians(angles[ea] + ray_angles[camera * n_rays + r]), &dy, &dx);
 
-    float best = INF;
-    int best_id = -1;
+    Hit hit = no_hit();
+    float best = INF;  // hit's distance, for stopping the walk
     int layout = env_layout[env];
     Grid g = load_grid(grids, grid_shapes, layout);
     float t0 = near, t1 = INF;
@@ -367,7 +391,9 @@ extern "C" __global__ void render_grid(
             int end = cell_starts[cell + 1];
             for (int i = cell_starts[cell]; i < end; ++i) {
                 float4 l = entry_lines[i];
-                test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, entry_ids[i], best, best_id);
+                if (test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, entry_ids[i], hit)) {
+                    best = hit.t_num / hit.denom;
+                }
             }
             float exit = fminf(w.next_x, w.next_y);
             // a hit inside the cells walked so far is nearer than anything beyond them
@@ -390,14 +416,15 @@ extern "C" __global__ void render_grid(
             for (int m = 0; m < body_lines; ++m) {
                 int id = b * body_lines + m;
                 float4 l = lines[line_start + id];
-                test_line(px, py, dx, dy, near, l.x, l.y, l.z - l.x, l.w - l.y, id, best, best_id);
+                test_line(px, py, dx, dy, near, l.x, l.y, l.z - l.x, l.w - l.y, id, hit);
             }
         }
     }
 
-    shade_and_write((long long)ray, best, best_id, px, py, dx, dy, env, layout, n_agents, body_lines, texel_size,
-                    indices, locations, dots, distances, screen, lines, textures, bodies, walls, wall_texels,
-                    wall_bases, texels, line_starts, env_texel_starts, body_texels);
+    long long pixel = ray;
+    shade_and_write(pixel, hit.t_num / hit.denom, hit.id, px, py, dx, dy, env, layout, n_agents, body_lines,
+                    texel_size, indices, locations, dots, distances, screen, lines, textures, bodies, walls,
+                    wall_texels, wall_bases, texels, line_starts, env_texel_starts, body_texels);
 }
 
 #define ANGLE_MARGIN 1e-3f
@@ -405,8 +432,9 @@ extern "C" __global__ void render_grid(
 // The fan method, for layouts of up to a few hundred lines. One block per view (env, agent, camera), or per
 // part of a view's rays. All its rays start at the agent, so each line covers a contiguous range of them,
 // found from the angles of its end points as in raycast._ray_ranges: the block first marks, in a bit mask
-// per ray, the lines that may cover it (shared memory: `words` 32-bit words per ray, then the lines), then
-// each ray tests only those, exactly as the reference does. Results are the same as testing every line.
+// per ray, the lines that may cover it (shared memory: `words` 32-bit words per ray, then the lines and
+// their ranges of rays), then each ray tests only those, as the reference does. Results are the same as
+// testing every line.
 extern "C" __global__ void render_fan(
     long long* indices, float* locations, float* dots, float* distances, float* screen,
     const float* positions, const float* angles, const float* ray_angles, const float4* cameras,
@@ -418,6 +446,7 @@ extern "C" __global__ void render_fan(
     extern __shared__ unsigned int shared[];
     unsigned int* masks = shared;                              // [words][blockDim.x]
     float4* cache = (float4*)(shared + words * blockDim.x);   // [32 * words] lines: (ax, ay, ex, ey)
+    int2* ranges = (int2*)(cache + 32 * words);               // [32 * words] rays of each line, in this block
     int parts = (n_rays + blockDim.x - 1) / blockDim.x;
     int view = blockIdx.x / parts;
     int first_ray = (blockIdx.x % parts) * blockDim.x;
@@ -438,9 +467,8 @@ extern "C" __global__ void render_fan(
 
     float px = positions[2 * ea], py = positions[2 * ea + 1];
     float4 cam = cameras[camera];  // offset in degrees, half field of view and ray step in radians, front in metres
-    float heading = (angles[ea] + cam.x) * 0.017453292519943295f;
     float sin_h, cos_h;
-    sincosf(heading, &sin_h, &cos_h);
+    sincosf(wrapped_radians(angles[ea] + cam.x), &sin_h, &cos_h);
     long long line_start = line_starts[env];
     int wall_base = wall_bases[layout];
     __syncthreads();
@@ -455,6 +483,7 @@ extern "C" __global__ void render_fan(
             ax = l.x; ay = l.y; ex = l.z; ey = l.w;
         }
         cache[i] = make_float4(ax, ay, ex, ey);
+        ranges[i] = make_int2(0, -1);  // no rays
         if (i < n_bodies && i / body_lines == agent) continue;  // an agent never sees its own body
         float rx = ax - px, ry = ay - py;
         float x1 = rx * cos_h + ry * sin_h, y1 = ry * cos_h - rx * sin_h;
@@ -468,21 +497,24 @@ extern "C" __global__ void render_fan(
         float low = fminf(a1, a2), high = fmaxf(a1, a2);
         int first = (int)ceilf((cam.y - high - ANGLE_MARGIN) / cam.z - 0.5f);
         int last = (int)floorf((cam.y - low + ANGLE_MARGIN) / cam.z - 0.5f);
-        first = max(first, first_ray);
-        last = min(last, first_ray + count - 1);
+        ranges[i] = make_int2(max(first, first_ray) - first_ray, min(last, first_ray + count - 1) - first_ray);
+    }
+    __syncthreads();
+    // a warp per line marks its rays, 32 at a time: no thread waits on one line that covers many rays
+    int warp = tid / 32, lane = tid % 32;
+    for (int i = warp; i < n_lines; i += blockDim.x / 32) {
+        int2 range = ranges[i];
         unsigned int bit = 1u << (i % 32);
-        unsigned int* word = masks + (i / 32) * blockDim.x - first_ray;
-        for (int r = first; r <= last; ++r) atomicOr(word + r, bit);
+        unsigned int* word = masks + (i / 32) * blockDim.x;
+        for (int r = range.x + lane; r <= range.y; r += 32) atomicOr(word + r, bit);
     }
     __syncthreads();
     if (tid >= count) return;
 
     int r = first_ray + tid;
-    float radians = (angles[ea] + ray_angles[camera * n_rays + r]) * 0.017453292519943295f;
     float dx, dy;
-    sincosf(radians, &dy, &dx);
-    float best = INF;
-    int best_id = -1;
+    sincosf(wrapped_radians(angles[ea] + ray_angles[camera * n_rays + r]), &dy, &dx);
+    Hit hit = no_hit();
     int shift = n_body_lines - n_bodies;  // candidate i is env-local line i + shift
     for (int j = 0; j < used_words; ++j) {
         unsigned int m = masks[j * blockDim.x + tid];
@@ -490,11 +522,11 @@ extern "C" __global__ void render_fan(
             int i = 32 * j + __ffs(m) - 1;
             m &= m - 1;
             float4 l = cache[i];
-            test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, i + shift, best, best_id);
+            test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, i + shift, hit);
         }
     }
     long long pixel = (long long)view * n_rays + r;
-    shade_and_write(pixel, best, best_id, px, py, dx, dy, env, layout, n_agents, body_lines, texel_size,
-                    indices, locations, dots, distances, screen, lines, textures, bodies, walls, wall_texels,
-                    wall_bases, texels, line_starts, env_texel_starts, body_texels);
+    shade_and_write(pixel, hit.t_num / hit.denom, hit.id, px, py, dx, dy, env, layout, n_agents, body_lines,
+                    texel_size, indices, locations, dots, distances, screen, lines, textures, bodies, walls,
+                    wall_texels, wall_bases, texels, line_starts, env_texel_starts, body_texels);
 }

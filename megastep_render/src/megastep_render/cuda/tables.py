@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import attrs
+import numpy as np
 import torch
 
 from megastep_core import Scenery
@@ -84,6 +85,13 @@ class LayoutTables:
 
     max_walls: int = 0
     """The most walls of any layout."""
+    _pointers: dict = attrs.field(factory=dict, init=False, repr=False)
+
+    def pointers(self, *names: str) -> tuple:
+        """The device addresses of the named tables, as kernel arguments: converted once, not every frame."""
+        if names not in self._pointers:
+            self._pointers[names] = tuple(np.uint64(getattr(self, name).data_ptr()) for name in names)
+        return self._pointers[names]
 
     @property
     def n_layouts(self) -> int:

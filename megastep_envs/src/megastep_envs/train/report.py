@@ -1,0 +1,119 @@
+"""Training curves and figures from the ``metrics.jsonl`` of finished runs.
+
+    python -m megastep_envs.train.report runs/pointgoal runs/explorer --out report/
+
+writes ``report/training-ENV.png`` for each run (the episodic return, and the
+task's success rate or coverage where it has one, against env steps and
+against wall-clock time) and ``report/training.json``: for each run, the env
+steps done, the wall time, the final figures (means over the last tenth of
+the updates, so that one noisy update does not decide them) and the
+end-to-end training throughput in agent-steps per second.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+TASK_METRICS = ("charts/success_rate", "charts/coverage")
+
+
+def read_metrics(run: Path) -> list[dict[str, Any]]:
+    """The records of ``run/metrics.jsonl``, one per update."""
+    path = Path(run) / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: is {run} the folder of a training run?")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _tail_mean(records: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in records if key in r and math.isfinite(r[key])]
+    if not values:
+        return None
+    tail = values[-max(1, len(values) // 10):]
+    return sum(tail) / len(tail)
+
+
+def summarise(run: Path) -> dict[str, Any]:
+    """The figures of one run, for ``training.json`` and the benchmarks page."""
+    run = Path(run)
+    records = read_metrics(run)
+    if not records:
+        raise ValueError(f"{run}/metrics.jsonl has no records")
+    hyperparameters = json.loads((run / "hyperparameters.json").read_text())
+    last = records[-1]
+    summary = {
+        "run": run.name,
+        "env_steps": last["env_steps"],
+        "agent_steps": last["agent_steps"],
+        "budget_env_steps": hyperparameters["total_steps"],
+        "wall_seconds": last["seconds"],
+        "updates": len(records),
+        "agent_steps_per_s": last["agent_steps"] / last["seconds"],
+        "final_episodic_return": _tail_mean(records, "charts/episodic_return"),
+        "first_episodic_return": next((r["charts/episodic_return"] for r in records
+                                       if "charts/episodic_return" in r), None),
+        "env_agent_steps_per_s": _tail_mean(records, "charts/env_agent_steps_per_s"),
+        "learner_samples_per_s": _tail_mean(records, "charts/learner_samples_per_s"),
+        "hyperparameters": hyperparameters,
+    }
+    for key in TASK_METRICS:
+        value = _tail_mean(records, key)
+        if value is not None:
+            summary[f"final_{key.split('/')[-1]}"] = value
+            summary[f"first_{key.split('/')[-1]}"] = next(r[key] for r in records if key in r)
+    return summary
+
+
+def plot(run: Path, path: Path, title: str | None = None) -> Path:
+    """Draws the curves of one run into ``path`` (PNG)."""
+    from matplotlib.figure import Figure
+
+    records = read_metrics(run)
+    keys = ["charts/episodic_return"] + [k for k in TASK_METRICS if any(k in r for r in records)]
+    figure = Figure(figsize=(10, 3.2 * len(keys)), dpi=100, layout="constrained")
+    axes = figure.subplots(len(keys), 2, squeeze=False)
+    for row, key in enumerate(keys):
+        points = [r for r in records if key in r]
+        for column, (x_key, x_label, scale) in enumerate(
+            [("env_steps", "env steps (millions)", 1e-6), ("seconds", "wall time (minutes)", 1 / 60)]
+        ):
+            ax = axes[row][column]
+            ax.plot([r[x_key] * scale for r in points], [r[key] for r in points], color="tab:blue")
+            ax.set_xlabel(x_label)
+            ax.set_ylabel(key.split("/")[-1].replace("_", " "))
+            ax.grid(alpha=0.3)
+    figure.suptitle(title or f"{Path(run).name}: PPO training")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m megastep_envs.train.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="folders of training runs (each with metrics.jsonl)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for training-RUN.png and training.json")
+    parser.add_argument("--device", default="", help="a description of the machine, stored in training.json")
+    args = parser.parse_args(argv)
+    try:
+        summaries = []
+        for run in args.runs:
+            summaries.append({**summarise(run), "device": args.device})
+            plot(run, args.out / f"training-{run.name}.png")
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        print(f"report: error: {error}", file=sys.stderr)
+        return 2
+    (args.out / "training.json").write_text(json.dumps(summaries, indent=2) + "\n")
+    for summary in summaries:
+        extras = "".join(f", {k} {summary[k]:.3g}" for k in ("final_success_rate", "final_coverage") if k in summary)
+        print(f"{summary['run']}: {summary['env_steps']:,} env steps in {summary['wall_seconds'] / 60:.1f} min, "
+              f"{summary['agent_steps_per_s']:,.0f} agent-steps/s end to end; return "
+              f"{summary['first_episodic_return']} -> {summary['final_episodic_return']}{extras}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
