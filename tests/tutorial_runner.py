@@ -291,7 +291,7 @@ def run_python(page: str, block: Block, namespace: dict) -> str:
     return output.getvalue()
 
 
-def run_page(page: str, cuda: bool = False, log=print) -> int:
+def run_page(page: str, cuda: bool = False, log=print, verbose: bool = False) -> int:
     """Runs every block of ``page``; returns how many ran (written files and commands included)."""
     text = Path(page).read_text()
     namespace = {"__name__": "__main__"}
@@ -322,6 +322,8 @@ def run_page(page: str, cuda: bool = False, log=print) -> int:
                 continue
             log(f"{page}:{block.line}: python")
             printed = run_python(page, block, namespace)
+            if verbose and printed:
+                log(printed.rstrip("\n"))
             ran += 1
         else:
             printed = None
@@ -332,10 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pages", nargs="+", help="reST pages to run, each in the current folder")
     parser.add_argument("--cuda", action="store_true", help="also run the blocks marked :class: cuda")
+    parser.add_argument("--verbose", action="store_true", help="show what each Python block printed")
     args = parser.parse_args(argv)
     for page in args.pages:
         try:
-            ran = run_page(page, args.cuda)
+            ran = run_page(page, args.cuda, verbose=args.verbose)
         except TutorialError as error:
             print(f"FAILED {error}", file=sys.stderr)
             return 1

@@ -19,6 +19,7 @@
 #define __device__
 #define __forceinline__ inline
 #define __shared__
+#define __restrict__ __restrict
 
 struct float4 { float x, y, z, w; };
 struct int4 { int x, y, z, w; };
@@ -53,6 +54,7 @@ inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }
 inline float __fdiv_rn(float a, float b) { return a / b; }
 inline float __fsqrt_rn(float a) { return std::sqrt(a); }
+inline float __fdividef(float a, float b) { return a / b; }
 using std::max;
 using std::min;
 

@@ -25,7 +25,6 @@ import types
 import weakref
 from typing import Any
 
-import attrs
 import torch
 
 from megastep_core.errors import MegastepError
@@ -37,9 +36,15 @@ class EnvStateError(MegastepError, ValueError):
     """A saved env state that does not fit the env it is restored into."""
 
 
+def _attrs_fields(cls) -> list[str] | None:
+    """The field names of an attrs class (megastep's state types are attrs classes, often with slots), else None."""
+    fields = getattr(cls, "__attrs_attrs__", None)
+    return None if fields is None else [field.name for field in fields]
+
+
 def _attrs_is_frozen(cls) -> bool:
     # attrs makes a frozen class's __setattr__ one that always raises
-    return attrs.has(cls) and getattr(cls.__setattr__, "__name__", "") == "_frozen_setattrs"
+    return _attrs_fields(cls) is not None and getattr(cls.__setattr__, "__name__", "") == "_frozen_setattrs"
 
 
 _SKIPPED = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type,
@@ -52,8 +57,9 @@ def _children(obj) -> list[tuple[Any, Any]]:
         return [(("item", k), v) for k, v in obj.items() if isinstance(k, (str, int))]
     if isinstance(obj, (list, tuple)):
         return [(("item", i), v) for i, v in enumerate(obj)]
-    if attrs.has(type(obj)):
-        return [(a.name, getattr(obj, a.name)) for a in attrs.fields(type(obj)) if hasattr(obj, a.name)]
+    fields = _attrs_fields(type(obj))
+    if fields is not None:
+        return [(name, getattr(obj, name)) for name in fields if hasattr(obj, name)]
     if hasattr(obj, "__dict__"):
         return list(vars(obj).items())
     return []

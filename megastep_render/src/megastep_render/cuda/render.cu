@@ -10,19 +10,21 @@
 //
 // Shadow tests use __fmul_rn/__fadd_rn/__fdiv_rn, which the compiler never
 // fuses, so that they round exactly like the torch reference and baking
-// agrees with it bit for bit (up to the order of the sum over lights).
+// agrees with it bit for bit (up to the order of the sum over lights). Rays
+// take their directions from the same float32 angles as the reference, with
+// accurate sincosf; the hot paths divide with __fdividef (2 ulp) instead of
+// IEEE division, and line tests not at all.
 
 #define AMBIENT 0.1f
 #define GAIN 2.0f
 #define SHADOW_START 1e-5f
 #define INF __int_as_float(0x7f800000)
 
-// Degrees to radians, first brought into [-180, 180] so that fast sine and cosine stay accurate (the kernels
-// that cast rays are compiled with --use_fast_math; the lighting uses explicitly rounded operations).
-__device__ __forceinline__ float wrapped_radians(float degrees) {
-    degrees -= 360.0f * rintf(degrees * (1.0f / 360.0f));
-    return degrees * 0.017453292519943295f;
-}
+// Degrees to radians, rounded as torch.deg2rad rounds them, so that both cast rays in the same directions.
+__device__ __forceinline__ float radians(float degrees) { return degrees * 0.017453292519943295f; }
+
+// Quotients that need only be close (2 ulp): much cheaper than IEEE division, which the hot paths avoid.
+__device__ __forceinline__ float quick_div(float a, float b) { return __fdividef(a, b); }
 
 struct Grid {
     float x0, y0, cell, inv_cell;
@@ -63,8 +65,8 @@ __device__ __forceinline__ float boundary(const Grid& g, float origin, float low
 // Clips [t0, t1] to the grid and finds the first cell; false if the ray misses the grid.
 __device__ bool walk_start(const Grid& g, float px, float py, float dx, float dy, float& t0, float& t1, Walk& w) {
     float hx = g.x0 + g.nx * g.cell, hy = g.y0 + g.ny * g.cell;
-    w.inv_dx = dx != 0.0f ? 1.0f / dx : INF;
-    w.inv_dy = dy != 0.0f ? 1.0f / dy : INF;
+    w.inv_dx = dx != 0.0f ? quick_div(1.0f, dx) : INF;
+    w.inv_dy = dy != 0.0f ? quick_div(1.0f, dy) : INF;
     if (dx != 0.0f) {
         float ta = (g.x0 - px) * w.inv_dx, tb = (hx - px) * w.inv_dx;
         t0 = fmaxf(t0, fminf(ta, tb));
@@ -148,10 +150,12 @@ __device__ float light_at(const Grid& g, const int* cell_starts, const float4* e
 
 // One thread per wall texel of every layout: its static light, into texels[t].w and baked[t].
 extern "C" __global__ void bake_texels(
-    float4* texels, float* baked, const int* texel_walls, const float4* walls, const int2* wall_texels,
-    const int* wall_bases, const int* texel_bases, const float4* grids, const int4* grid_shapes,
-    const int* cell_starts, const float4* entry_lines, const int* entry_ids, const float4* lights,
-    const int2* light_ranges, int n_layouts, int n_texels, int n_body_lines, float texel_size) {
+    float4* __restrict__ texels, float* __restrict__ baked, const int* __restrict__ texel_walls,
+    const float4* __restrict__ walls, const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases,
+    const int* __restrict__ texel_bases, const float4* __restrict__ grids, const int4* __restrict__ grid_shapes,
+    const int* __restrict__ cell_starts, const float4* __restrict__ entry_lines,
+    const int* __restrict__ entry_ids, const float4* __restrict__ lights, const int2* __restrict__ light_ranges,
+    int n_layouts, int n_texels, int n_body_lines, float texel_size) {
     int t = blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= n_texels) return;
     int row = texel_walls[t];
@@ -179,8 +183,9 @@ extern "C" __global__ void bake_texels(
 
 // One block per env: copies its layout's baked light to its wall texels, and ambient to its body texels.
 extern "C" __global__ void spread_baked(
-    float* baked_out, const float* baked, const long long* env_texel_starts, const int* env_layout,
-    const int* texel_bases, int n_body_texels, int n_envs) {
+    float* __restrict__ baked_out, const float* __restrict__ baked,
+    const long long* __restrict__ env_texel_starts, const int* __restrict__ env_layout,
+    const int* __restrict__ texel_bases, int n_body_texels, int n_envs) {
     for (int env = blockIdx.x; env < n_envs; env += gridDim.x) {
         int layout = env_layout[env];
         int first = texel_bases[layout], count = texel_bases[layout + 1] - first;
@@ -193,10 +198,11 @@ extern "C" __global__ void spread_baked(
 // One warp per agent: the centre of its body, its bounding radius squared, and the light at its centre.
 // The warp's lanes test one light each; lane order adds them up in light order, as the reference does.
 extern "C" __global__ void light_bodies(
-    float4* bodies, const float4* lines, const long long* line_starts, const int* env_layout,
-    const float4* grids, const int4* grid_shapes, const int* cell_starts, const float4* entry_lines,
-    const int* entry_ids, const float4* lights, const int2* light_ranges, int n_envs, int n_agents,
-    int body_lines) {
+    float4* __restrict__ bodies, const float4* __restrict__ lines, const long long* __restrict__ line_starts,
+    const int* __restrict__ env_layout, const float4* __restrict__ grids, const int4* __restrict__ grid_shapes,
+    const int* __restrict__ cell_starts, const float4* __restrict__ entry_lines,
+    const int* __restrict__ entry_ids, const float4* __restrict__ lights, const int2* __restrict__ light_ranges,
+    int n_envs, int n_agents, int body_lines) {
     int i = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
     int lane = threadIdx.x % 32;
     if (i >= n_envs * n_agents) return;  // the whole warp leaves together
@@ -320,11 +326,11 @@ __device__ void shade_and_write(
     }
     ax -= px;
     ay -= py;
-    float s = fminf(fmaxf((ax * dy - ay * dx) / (dx * ey - dy * ex), 0.0f), 1.0f);
+    float s = fminf(fmaxf(quick_div(ax * dy - ay * dx, dx * ey - dy * ex), 0.0f), 1.0f);
     float length = sqrtf(ex * ex + ey * ey);
-    float dot = (dx * ex + dy * ey) / length;
+    float dot = quick_div(dx * ex + dy * ey, length);
     // as shading.texel_coordinates
-    float u = s * length / texel_size - 0.5f;
+    float u = quick_div(s * length, texel_size) - 0.5f;
     float below = floorf(u);
     float weight = u - below;
     int first = (int)below;
@@ -358,13 +364,16 @@ __device__ void shade_and_write(
 // The grid method. One thread per ray: the nearest line beyond the near plane, then its colour.
 // As raycast.cast and shading.shade. Works for layouts of any size.
 extern "C" __global__ void render_grid(
-    long long* indices, float* locations, float* dots, float* distances, float* screen,
-    const float* positions, const float* angles, const float* ray_angles, const float4* lines,
-    const float* textures, const float4* bodies, const float4* grids, const int4* grid_shapes,
-    const int* cell_starts, const float4* entry_lines, const int* entry_ids, const float4* walls,
-    const int2* wall_texels, const int* wall_bases, const float4* texels, const int* env_layout,
-    const long long* line_starts, const long long* env_texel_starts, const int* body_texels,
-    int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines, float near, float texel_size) {
+    long long* __restrict__ indices, float* __restrict__ locations, float* __restrict__ dots,
+    float* __restrict__ distances, float* __restrict__ screen, const float* __restrict__ positions,
+    const float* __restrict__ angles, const float* __restrict__ ray_angles, const float4* __restrict__ lines,
+    const float* __restrict__ textures, const float4* __restrict__ bodies, const float4* __restrict__ grids,
+    const int4* __restrict__ grid_shapes, const int* __restrict__ cell_starts,
+    const float4* __restrict__ entry_lines, const int* __restrict__ entry_ids, const float4* __restrict__ walls,
+    const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases, const float4* __restrict__ texels,
+    const int* __restrict__ env_layout, const long long* __restrict__ line_starts,
+    const long long* __restrict__ env_texel_starts, const int* __restrict__ body_texels, int n_envs,
+    int n_agents, int n_cameras, int n_rays, int body_lines, float near, float texel_size) {
     // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31
     int ray = blockIdx.x * blockDim.x + threadIdx.x;
     if (ray >= n_envs * n_agents * n_cameras * n_rays) return;
@@ -377,7 +386,7 @@ extern "C" __global__ void render_grid(
 
     float px = positions[2 * ea], py = positions[2 * ea + 1];
     float dx, dy;
-    sincosf(wrapped_radians(angles[ea] + ray_angles[camera * n_rays + r]), &dy, &dx);
+    sincosf(radians(angles[ea] + ray_angles[camera * n_rays + r]), &dy, &dx);
 
     Hit hit = no_hit();
     float best = INF;  // hit's distance, for stopping the walk
@@ -392,7 +401,7 @@ extern "C" __global__ void render_grid(
             for (int i = cell_starts[cell]; i < end; ++i) {
                 float4 l = entry_lines[i];
                 if (test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, entry_ids[i], hit)) {
-                    best = hit.t_num / hit.denom;
+                    best = quick_div(hit.t_num, hit.denom);
                 }
             }
             float exit = fminf(w.next_x, w.next_y);
@@ -422,7 +431,7 @@ extern "C" __global__ void render_grid(
     }
 
     long long pixel = ray;
-    shade_and_write(pixel, hit.t_num / hit.denom, hit.id, px, py, dx, dy, env, layout, n_agents, body_lines,
+    shade_and_write(pixel, quick_div(hit.t_num, hit.denom), hit.id, px, py, dx, dy, env, layout, n_agents, body_lines,
                     texel_size, indices, locations, dots, distances, screen, lines, textures, bodies, walls,
                     wall_texels, wall_bases, texels, line_starts, env_texel_starts, body_texels);
 }
@@ -436,13 +445,15 @@ extern "C" __global__ void render_grid(
 // their ranges of rays), then each ray tests only those, as the reference does. Results are the same as
 // testing every line.
 extern "C" __global__ void render_fan(
-    long long* indices, float* locations, float* dots, float* distances, float* screen,
-    const float* positions, const float* angles, const float* ray_angles, const float4* cameras,
-    const float4* lines, const float* textures, const float4* bodies, const float4* walls,
-    const int2* wall_texels, const int* wall_bases, const float4* texels, const int* env_layout,
-    const long long* line_starts, const long long* env_texel_starts, const int* body_texels,
-    int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines, int words, float near,
-    float texel_size) {
+    long long* __restrict__ indices, float* __restrict__ locations, float* __restrict__ dots,
+    float* __restrict__ distances, float* __restrict__ screen, const float* __restrict__ positions,
+    const float* __restrict__ angles, const float* __restrict__ ray_angles, const float4* __restrict__ cameras,
+    const float4* __restrict__ lines, const float* __restrict__ textures, const float4* __restrict__ bodies,
+    const float4* __restrict__ walls, const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases,
+    const float4* __restrict__ texels, const int* __restrict__ env_layout,
+    const long long* __restrict__ line_starts, const long long* __restrict__ env_texel_starts,
+    const int* __restrict__ body_texels, int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines,
+    int words, float near, float texel_size) {
     extern __shared__ unsigned int shared[];
     unsigned int* masks = shared;                              // [words][blockDim.x]
     float4* cache = (float4*)(shared + words * blockDim.x);   // [32 * words] lines: (ax, ay, ex, ey)
@@ -468,7 +479,7 @@ extern "C" __global__ void render_fan(
     float px = positions[2 * ea], py = positions[2 * ea + 1];
     float4 cam = cameras[camera];  // offset in degrees, half field of view and ray step in radians, front in metres
     float sin_h, cos_h;
-    sincosf(wrapped_radians(angles[ea] + cam.x), &sin_h, &cos_h);
+    sincosf(radians(angles[ea] + cam.x), &sin_h, &cos_h);
     long long line_start = line_starts[env];
     int wall_base = wall_bases[layout];
     __syncthreads();
@@ -490,13 +501,13 @@ extern "C" __global__ void render_fan(
         float x2 = (rx + ex) * cos_h + (ry + ey) * sin_h, y2 = (ry + ey) * cos_h - (rx + ex) * sin_h;
         float front = cam.w;
         if (x1 < front && x2 < front) continue;  // wholly behind the camera
-        float y_front = y1 + fminf(fmaxf((front - x1) / (x2 - x1), 0.0f), 1.0f) * (y2 - y1);
+        float y_front = y1 + fminf(fmaxf(quick_div(front - x1, x2 - x1), 0.0f), 1.0f) * (y2 - y1);
         if (x1 < front) { x1 = front; y1 = y_front; }
         if (x2 < front) { x2 = front; y2 = y_front; }
         float a1 = atan2f(y1, x1), a2 = atan2f(y2, x2);
         float low = fminf(a1, a2), high = fmaxf(a1, a2);
-        int first = (int)ceilf((cam.y - high - ANGLE_MARGIN) / cam.z - 0.5f);
-        int last = (int)floorf((cam.y - low + ANGLE_MARGIN) / cam.z - 0.5f);
+        int first = (int)ceilf(quick_div(cam.y - high - ANGLE_MARGIN, cam.z) - 0.5f);
+        int last = (int)floorf(quick_div(cam.y - low + ANGLE_MARGIN, cam.z) - 0.5f);
         ranges[i] = make_int2(max(first, first_ray) - first_ray, min(last, first_ray + count - 1) - first_ray);
     }
     __syncthreads();
@@ -513,7 +524,7 @@ extern "C" __global__ void render_fan(
 
     int r = first_ray + tid;
     float dx, dy;
-    sincosf(wrapped_radians(angles[ea] + ray_angles[camera * n_rays + r]), &dy, &dx);
+    sincosf(radians(angles[ea] + ray_angles[camera * n_rays + r]), &dy, &dx);
     Hit hit = no_hit();
     int shift = n_body_lines - n_bodies;  // candidate i is env-local line i + shift
     for (int j = 0; j < used_words; ++j) {
@@ -526,7 +537,7 @@ extern "C" __global__ void render_fan(
         }
     }
     long long pixel = (long long)view * n_rays + r;
-    shade_and_write(pixel, hit.t_num / hit.denom, hit.id, px, py, dx, dy, env, layout, n_agents, body_lines,
+    shade_and_write(pixel, quick_div(hit.t_num, hit.denom), hit.id, px, py, dx, dy, env, layout, n_agents, body_lines,
                     texel_size, indices, locations, dots, distances, screen, lines, textures, bodies, walls,
                     wall_texels, wall_bases, texels, line_starts, env_texel_starts, body_texels);
 }

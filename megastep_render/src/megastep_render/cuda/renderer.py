@@ -16,9 +16,9 @@ from .tables import CELL_SIZE, LayoutTables, build_tables
 
 PACKAGE = "megastep_render.cuda"
 SOURCE = "render.cu"
-# --use_fast_math: fast sine, cosine and division where rays are cast (23% faster on an H100, errors of
-# a few float32 ulps); the lighting uses explicitly rounded operations (__fmul_rn, ...), unaffected by it
-OPTIONS = DEFAULT_OPTIONS
+# no --use_fast_math: rays take accurate sincosf of the reference's own angles; render.cu picks fast
+# division (__fdividef) by hand where 2 ulp do, and rounds the lighting explicitly (__fmul_rn, ...)
+OPTIONS = tuple(o for o in DEFAULT_OPTIONS if o != "--use_fast_math")
 BLOCK = 256
 KERNELS = ("bake_texels", "spread_baked", "light_bodies", "render_grid", "render_fan")
 METHODS = ("auto", "fan", "grid")
@@ -61,11 +61,12 @@ class CudaRenderer:
     (after ``bake``; see :meth:`capture`). Results match
     :class:`~megastep_render.TorchRenderer` up to float rounding.
 
-    Two ways to cast rays give the same hits: ``fan`` (one block per camera
-    finds, for each line, the range of its rays that can see it, and each ray
-    tests only those lines), and ``grid`` (each ray walks its layout's grid).
-    ``auto`` takes ``fan`` unless a layout has too many lines for a block's
-    shared memory (about 1,400).
+    Two ways to cast rays give the same hits: ``grid`` (each ray walks its
+    layout's uniform grid), and ``fan`` (one block per camera finds, for each
+    line, the range of its rays that can see it, and each ray tests only
+    those lines; for layouts of up to ~1,400 lines). ``auto`` is ``grid``,
+    the faster of the two on an H100 for every benchmark configuration but
+    the smallest (see ``.notes/render-bench.md``).
 
     :param device: the CUDA device it runs on.
     :param cell_size: metres, the side of the walls' grid cells (shadow tests, and the ``grid`` method).
@@ -186,7 +187,7 @@ class CudaRenderer:
                 *tables.pointers(*SHADOW_TABLES), n_envs, n_agents, scenery.body_lines,
             )
         angles_of_rays, fans = self._rays_of(cameras, device, float(scenery.agent_radius))
-        fan = self._fan_layout(tables, scenery, n_rays) if self.method != "grid" else None
+        fan = self._fan_layout(tables, scenery, n_rays) if self.method == "fan" else None
         if self.method == "fan" and fan is None:
             raise ValueError(f"layouts of {tables.max_walls} walls are too many for the fan method; use 'grid'")
         common = (
