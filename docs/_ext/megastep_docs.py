@@ -101,6 +101,10 @@ class MegastepCommands(SphinxDirective):
     has_content = False
 
     def run(self):
+        # the page depends on code, not on its source: read it again at every build (see always_outdated)
+        if not hasattr(self.env, "megastep_command_docs"):
+            self.env.megastep_command_docs = set()
+        self.env.megastep_command_docs.add(self.env.docname)
         os.environ["COLUMNS"] = str(HELP_WIDTH)
         from megastep_core.cli import build_parser
 
@@ -143,7 +147,13 @@ def resolve_reexport(app, env, node, contnode):
     return None
 
 
+def always_outdated(app, env, added, changed, removed):
+    """The pages with a ``megastep-commands`` directive, which an incremental build must read again."""
+    return sorted(getattr(env, "megastep_command_docs", set()) - set(removed))
+
+
 def setup(app):
     app.add_directive("megastep-commands", MegastepCommands)
+    app.connect("env-get-outdated", always_outdated)
     app.connect("missing-reference", resolve_reexport)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -91,29 +91,32 @@ def mean_reward(model, seed: int, steps: int = 64, envs: int = 16) -> float:
     env = make("minimal", envs, device="cpu", seed=seed)
     obs = observe(env, env.reset().obs)
     generator = torch.Generator().manual_seed(seed)
+    memory = model.initial_state(envs, "cpu") if model is not None else ()
+    starts = torch.ones(envs, dtype=torch.bool)
     total = 0.0
     with torch.no_grad():
         for _ in range(steps):
             if model is None:
                 actions = env.sample_actions()
             else:
-                logits = model(unsqueeze(obs), (), torch.zeros(1, envs, dtype=torch.bool))[0][0]
-                actions = sample(logits, generator)
+                logits, _, memory = model(unsqueeze(obs), memory, starts[None])
+                actions = sample(logits[0], generator)
             step = env.step(actions)
-            obs = observe(env, step.obs)
+            obs, starts = observe(env, step.obs), step.terminated | step.truncated
             total += step.reward.mean().item()
     return total / steps
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_an_agent_learns_minimal(seed, one_thread):
-    """Six updates of 512 env steps (about ten seconds) take an agent from standing about to running.
+@pytest.mark.parametrize("seed, lstm", [(0, False), (1, False), (2, False), (0, True)])
+def test_an_agent_learns_minimal(seed, lstm, one_thread):
+    """Six updates of 512 env steps (a few seconds each) take an agent from standing about to running.
 
     Minimal pays metres per second moved forward: random actions earn about nothing (forward and back
-    cancel out), a policy that runs and turns before walls earns a good part of its 1 m/s.
+    cancel out), a policy that runs and turns before walls earns a good part of its 1 m/s. With an LSTM,
+    the update re-runs whole sequences through the memory, a different path through the code.
     """
     config = dataclasses.replace(ppo.defaults("minimal"), envs=16, steps=32, total_steps=6 * 512, seed=seed,
-                                 device="cpu")
+                                 device="cpu", lstm=lstm)
     trained = ppo.train("minimal", config, progress=False)
     learned, random = mean_reward(trained.model, 500 + seed), mean_reward(None, 500 + seed)
     assert learned > random + 0.1, f"seed {seed}: trained {learned:.3f} m/s, random {random:.3f} m/s"

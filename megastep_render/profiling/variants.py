@@ -27,11 +27,6 @@ VARIANTS = {
     "no_tests": [("            test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, i + shift, hit);",
                   "            hit.id += (int)l.x * 0;")],
     # fan: skip marking the lines' rays
-    # at most 40 registers, for 6 blocks of 256 threads per SM (75% occupancy)
-    "bounds_6": [('extern "C" __global__ void render_grid(',
-                  'extern "C" __global__ void __launch_bounds__(256, 6) render_grid('),
-                 ('extern "C" __global__ void render_fan(',
-                  'extern "C" __global__ void __launch_bounds__(256, 6) render_fan(')],
     "no_marks": [("for (int r = range.x + lane; r <= range.y; r += 32) atomicOr(word + r, bit);",
                   "if (range.x > 1 << 30) word[0] = bit;")],
 }

@@ -19,6 +19,7 @@
 #define __device__
 #define __forceinline__ inline
 #define __shared__
+#define __launch_bounds__(threads, blocks)
 #define __restrict__ __restrict
 
 struct float4 { float x, y, z, w; };

@@ -25,7 +25,7 @@ from megastep_render import TorchRenderer
 HERE = Path(__file__).parent
 
 
-KERNEL = re.compile(r'extern "C" __global__ void (\w+)\((.*?)\)\s*\{', re.S)
+KERNEL = re.compile(r'extern "C" __global__ void (?:__launch_bounds__\([^)]*\) )?(\w+)\((.*?)\)\s*\{', re.S)
 
 
 def launchers(source: str) -> str:

@@ -58,10 +58,10 @@ def candidate_walls(walls: WallTable, positions: torch.Tensor, geometry: torch.T
         inside = ((ij >= 0) & (ij < shape)).all(-1)
         near = reach <= walls.reach - REACH_SLACK
         cell = (walls.grid_starts[geometry] + ij[:, 1].clamp(min=0) * shape[:, 0] + ij[:, 0].clamp(min=0)).long()
-        cell = torch.where(inside, cell, 0)
+        cell = cell.masked_fill_(~inside, 0)
         start = walls.cell_starts[cell].long()
         # outside the grid an agent is farther than the grid's reach from every wall: no candidates
-        count = torch.where(inside & near, walls.cell_starts[cell + 1].long() - start, 0)
+        count = (walls.cell_starts[cell + 1].long() - start).masked_fill_(~(inside & near), 0)
         longest, n_far = torch.stack([count.max(), (~near).sum()]).tolist()
     else:
         near = torch.zeros(n, dtype=torch.bool, device=device)
@@ -71,7 +71,7 @@ def candidate_walls(walls: WallTable, positions: torch.Tensor, geometry: torch.T
     if n_far < n:
         slot = torch.arange(max(longest, 1), device=device)
         entries = (start[:, None] + slot).clamp(max=len(walls.cell_walls) - 1)
-        index = torch.where(slot < count[:, None], walls.cell_walls[entries].long(), -1)
+        index = walls.cell_walls[entries].long().masked_fill_(slot >= count[:, None], -1)
         agents = None if n_far == 0 else torch.nonzero(near).flatten()
         groups += _chunks(walls, agents, index if agents is None else index[agents])
     if n_far > 0:
@@ -79,7 +79,8 @@ def candidate_walls(walls: WallTable, positions: torch.Tensor, geometry: torch.T
         own = geometry if agents is None else geometry[agents]
         slot = torch.arange(walls.max_walls, device=device)
         first, last = walls.geometry_starts[own].long(), walls.geometry_starts[own + 1].long()
-        index = torch.where(first[:, None] + slot < last[:, None], first[:, None] + slot, -1)
+        index = first[:, None] + slot
+        index = index.masked_fill_(index >= last[:, None], -1)
         groups += _chunks(walls, agents, index)
     return groups
 
@@ -112,8 +113,8 @@ def first_wall_contact(
             p[:, 0:1], p[:, 1:2], d[:, 0:1], d[:, 1:2], group.ax, group.ay, group.ux, group.uy, group.length,
             stop_radius, hit_radius,
         )
-        time, k = torch.where(group.index >= 0, t, INF).min(-1)
-        wall = torch.where(time <= 1, group.index.gather(1, k[:, None])[:, 0], -1)
+        time, k = t.masked_fill_(group.index < 0, INF).min(-1)
+        wall = group.index.gather(1, k[:, None])[:, 0].masked_fill_(~(time <= 1), -1)
         if group.agents is None:
             return time, wall
         times[group.agents] = time

@@ -51,7 +51,8 @@ def position_at(times: torch.Tensor, points: torch.Tensor, at: torch.Tensor) -> 
     x0 = points.gather(-2, index[..., None, None].expand(*index.shape, 1, 2))[..., 0, :]
     x1 = points.gather(-2, (index + 1)[..., None, None].expand(*index.shape, 1, 2))[..., 0, :]
     span = t1 - t0
-    fraction = torch.where(span > 0, (at - t0) / torch.where(span > 0, span, 1.0), 0.0)
+    flat = ~(span > 0)
+    fraction = ((at - t0) / span.masked_fill(flat, 1.0)).masked_fill_(flat, 0.0)
     moved = x0 + fraction[..., None] * (x1 - x0)
     return torch.where((fraction >= 1)[..., None], x1, moved)
 
@@ -91,7 +92,7 @@ def pair_stop_times(first: tuple, second: tuple, stop_radius: float, hit_radius:
     overlap = hi > lo
 
     def along(t0, t1, x0, x1, at):
-        span = torch.where(overlap, t1 - t0, 1.0)
+        span = (t1 - t0).masked_fill(~overlap, 1.0)
         fraction = ((at - t0) / span)[..., None]
         return x0 + fraction * (x1 - x0)
 
@@ -101,7 +102,7 @@ def pair_stop_times(first: tuple, second: tuple, stop_radius: float, hit_radius:
     q1 = along(ti0, ti1, xi0, xi1, hi) - along(tj0, tj1, xj0, xj1, hi)
     dq = q1 - q0
     fraction = disc_stop_times(q0[..., 0], q0[..., 1], dq[..., 0], dq[..., 1], stop_radius, hit_radius)
-    at = torch.where(overlap & (fraction <= 1), lo + fraction * (hi - lo), INF)
+    at = (lo + fraction * (hi - lo)).masked_fill_(~(overlap & (fraction <= 1)), INF)
     return at.flatten(1).amin(1)
 
 

@@ -77,7 +77,7 @@ def stop_step(
     new_positions = positions + stops[..., None] * moves
     moving = (moves != 0).any(-1)
     # an agent not asked to move achieved all of it, even if another ran into it
-    return new_positions, torch.where(moving, stops, 1.0), moving & (stops < 1)
+    return new_positions, stops.masked_fill(~moving, 1.0), moving & (stops < 1)
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -96,9 +96,9 @@ def push_apart(positions: torch.Tensor, velocity: torch.Tensor, contact_distance
     offsets = positions[:, None, :, :] - positions[:, :, None, :]  # (E, A, A, 2): j minus i
     distance = torch.sqrt(_dot(offsets, offsets))
     touching = (distance < contact_distance) & (distance > 0)
-    normal = offsets / torch.where(touching, distance, 1.0)[..., None]
+    normal = offsets / distance.masked_fill(~touching, 1.0)[..., None]
     closing = _dot(velocity[:, :, None, :] - velocity[:, None, :, :], normal)  # (v_i - v_j) . n_ij
-    share = torch.where(touching & (closing > 0), closing / 2, 0.0)
+    share = (closing / 2).masked_fill_(~(touching & (closing > 0)), 0.0)
     # summed over the other agents in order, as the kernels do
     total = torch.zeros_like(velocity)
     for other in range(positions.shape[1]):
@@ -142,10 +142,11 @@ def slide_step(
         moves = flat_velocity * (dt * remaining)[:, None]
         t, wall = first_wall_contact(groups, here, moves, wall_stop, wall_hit)
         contact = wall >= 0
-        t = torch.where(contact, t, 1.0)
+        free = ~contact
+        t = t.masked_fill_(free, 1.0)
         here = here + t[:, None] * moves
-        now = torch.where(contact, times[-1] + t * remaining, 1.0)
-        remaining = torch.where(contact, remaining * (1 - t), 0.0)
+        now = (times[-1] + t * remaining).masked_fill_(free, 1.0)
+        remaining = (remaining * (1 - t)).masked_fill_(free, 0.0)
 
         # lose the part of the velocity into the wall: its normal points from the wall to the centre
         w = walls.walls[wall.clamp(min=0)]
@@ -181,7 +182,8 @@ def slide_step(
 
     length2 = _dot(intended, intended)
     along = _dot(new_positions - positions, intended)
-    progress = torch.where(length2 > 0, (along / torch.where(length2 > 0, length2, 1.0)).clamp(0, 1), 1.0)
+    still = ~(length2 > 0)
+    progress = (along / length2.masked_fill(still, 1.0)).clamp_(0, 1).masked_fill_(still, 1.0)
     path = None
     if record_path:
         corners = times.minimum(stops[..., None])  # (E, A, P)

@@ -57,7 +57,8 @@ def _disc_entry(b, qq, dd, radii):
     enters = (c > 0) & (b < 0) & (disc >= 0)
     # c / (-b + sqrt(disc)) is the smaller root of dd t^2 + 2 b t + c, without cancellation
     t = c / (torch.sqrt(disc.clamp_min(0)) - b)
-    return torch.where(c <= 0, 0.0, torch.where(enters, t, INF))
+    # masked_fill with a number, not torch.where: on the CPU each op's overhead is what costs
+    return t.masked_fill_(~enters, INF).masked_fill_(c <= 0, 0.0)
 
 
 def wall_stop_times(px, py, dx, dy, ax, ay, ux, uy, length, stop_radius: float, hit_radius: float):
@@ -87,7 +88,7 @@ def wall_stop_times(px, py, dx, dy, ax, ay, ux, uy, length, stop_radius: float, 
     t = (side_h0 - radii) / -side_hd
     along = along0 + t * alongd
     crosses = closing & (along >= 0) & (along <= length)
-    face = torch.where((side_h0 < radii) & in_extent, 0.0, torch.where(crosses, t, INF))
+    face = t.masked_fill_(~crosses, INF).masked_fill_((side_h0 < radii) & in_extent, 0.0)
 
     # the discs about the two end points
     b_first = wx * dx + wy * dy
@@ -100,7 +101,7 @@ def wall_stop_times(px, py, dx, dy, ax, ay, ux, uy, length, stop_radius: float, 
     nearest = along0.clamp(min=0).minimum(length)
     approaching = b_first - nearest * alongd < 0
     hit = torch.where(entry[0] == 0, approaching, entry[0] <= 1)
-    return torch.where(hit, entry[1], INF)
+    return entry[1].masked_fill(~hit, INF)
 
 
 def disc_stop_times(qx, qy, dqx, dqy, stop_radius: float, hit_radius: float):
@@ -114,7 +115,7 @@ def disc_stop_times(qx, qy, dqx, dqy, stop_radius: float, hit_radius: float):
     b = qx * dqx + qy * dqy
     entry = _disc_entry(b, qx * qx + qy * qy, dqx * dqx + dqy * dqy, _radii(hit_radius, stop_radius, b))
     hit = torch.where(entry[0] == 0, b < 0, entry[0] <= 1)
-    return torch.where(hit, entry[1], INF)
+    return entry[1].masked_fill(~hit, INF)
 
 
 def nearest_on_wall(px, py, ax, ay, ux, uy, length):

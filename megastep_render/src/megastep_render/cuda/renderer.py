@@ -151,6 +151,9 @@ class CudaRenderer:
     def render(self, scenery: Scenery, agents: Agents, cameras: Sequence[Camera]) -> Render:
         """What every camera sees, as a :class:`Render` of ``(E, A, C, R)``."""
         cameras = check_render_arguments(scenery, agents, cameras)
+        if not all(t.dtype == torch.float32 and t.is_contiguous() for t in (agents.positions, agents.angles)):
+            agents = Agents(agents.positions.float().contiguous(), agents.angles.float().contiguous(),
+                            agents.velocity, agents.angvelocity)
         out = empty_render(scenery.n_envs, scenery.n_agents, len(cameras), cameras[0].pixels, scenery.device)
         self.render_into(out, scenery, agents, cameras)
         return out
