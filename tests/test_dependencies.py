@@ -6,9 +6,9 @@ catches it by reading the sources, also in code paths the tests do not reach
 """
 import ast
 import sys
-import tomllib
 
 import pytest
+import tomllib
 
 PACKAGES = ["megastep_core", "megastep_physics", "megastep_render", "megastep_geometry", "megastep_envs"]
 # the import name of each distribution that is not spelled like its project name
