@@ -29,10 +29,15 @@ extensions = [
 ]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+# methods without a docstring of their own would show their base class's: Gymnasium's and TorchRL's are
+# written in other markups, and would break the build
+autodoc_inherit_docstrings = False
 autodoc_default_options = {"members": True, "show-inheritance": False}
 # the CUDA backends import CuPy only when they run; nothing here needs it
 autodoc_mock_imports = ["cupy"]
 nitpicky = False
+# curly quotes and ellipses, but no dashes: "--flag" must stay two hyphens
+smartquotes_action = "qe"
 html_theme = "furo"
 html_title = "megastep"
 html_static_path = ["_static"]

@@ -31,6 +31,8 @@ def homes_cache(tmp_path_factory) -> Path:
 
 def run_page(page: str, folder: Path, cache: Path, *flags: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MEGASTEP_CACHE": str(cache), "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+    # the pages' batches are tiny: one thread each is fastest, and keeps a busy machine from thrashing
+    env.setdefault("OMP_NUM_THREADS", "1")
     # the tests' own folder must not shadow anything the page imports
     env.pop("PYTHONPATH", None)
     return subprocess.run([sys.executable, str(RUNNER), str(DOCS / page), *flags], cwd=folder, env=env,

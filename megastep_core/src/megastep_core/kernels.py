@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -75,10 +76,29 @@ def load_module(package: str, filename: str, options: Sequence[str] = DEFAULT_OP
     return module
 
 
+class _StreamHandle:
+    """A raw ``cudaStream_t`` in the CUDA stream protocol (``__cuda_stream__``) that CuPy 14 reads."""
+
+    def __init__(self, pointer: int):
+        self.pointer = pointer
+
+    def __cuda_stream__(self):
+        return (0, self.pointer)
+
+
 @functools.cache
 def _external_stream(pointer: int, device: int):
+    """torch's stream ``pointer`` as a CuPy stream (cached: wrapping costs microseconds per launch)."""
     cupy = _import_cupy()
-    return cupy.cuda.ExternalStream(pointer, device)
+    from_external = getattr(cupy.cuda.Stream, "from_external", None)
+    if from_external is not None:  # CuPy >= 14; ExternalStream is deprecated there
+        try:
+            return from_external(_StreamHandle(pointer))
+        except Exception:
+            pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return cupy.cuda.ExternalStream(pointer, device)
 
 
 def _argument(value):

@@ -58,6 +58,12 @@ def check_state(scenery: Scenery, agents: Agents, dt: float) -> None:
         raise ValueError(f"dt must be a positive number of seconds, got {dt}")
 
 
+def turn(agents: Agents, dt: float) -> None:
+    """Turns every agent by ``angvelocity * dt`` degrees, in place; a disc can always turn."""
+    turned = agents.angles + agents.angvelocity * torch.tensor(dt, dtype=torch.float32)
+    agents.angles.copy_(wrap_degrees(turned))
+
+
 class TorchPhysics:
     """The reference physics: agents stop just short of walls and each other (``stop_step``).
 
@@ -74,7 +80,7 @@ class TorchPhysics:
             self.walls(scenery), agents.positions, agents.velocity, dt, scenery.agent_radius, self.margin
         )
         agents.positions.copy_(positions)
-        agents.angles.copy_(wrap_degrees(agents.angles + agents.angvelocity * dt))
+        turn(agents, dt)
         agents.velocity.masked_fill_(stopped[..., None], 0.0)
         agents.angvelocity.masked_fill_(stopped, 0.0)
         return progress
@@ -111,7 +117,7 @@ class SlidePhysics:
         )
         agents.positions.copy_(positions)
         agents.velocity.copy_(velocity)
-        agents.angles.copy_(wrap_degrees(agents.angles + agents.angvelocity * dt))
+        turn(agents, dt)
         return progress
 
     def __repr__(self) -> str:

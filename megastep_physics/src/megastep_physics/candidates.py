@@ -53,15 +53,15 @@ def candidate_walls(walls: WallTable, positions: torch.Tensor, geometry: torch.T
     device = positions.device
     if walls.has_grid:
         origin = walls.grid_origins[geometry]
-        shape = walls.grid_shapes[geometry].long()
+        shape = walls.grid_shapes[geometry]
         ij = torch.floor((positions - origin) / walls.cell).long()
         inside = ((ij >= 0) & (ij < shape)).all(-1)
         near = reach <= walls.reach - REACH_SLACK
-        cell = (walls.grid_starts[geometry] + ij[:, 1].clamp(min=0) * shape[:, 0] + ij[:, 0].clamp(min=0)).long()
+        cell = walls.grid_starts[geometry] + ij[:, 1].clamp(min=0) * shape[:, 0] + ij[:, 0].clamp(min=0)
         cell = cell.masked_fill_(~inside, 0)
-        start = walls.cell_starts[cell].long()
+        start = walls.cell_starts[cell]
         # outside the grid an agent is farther than the grid's reach from every wall: no candidates
-        count = (walls.cell_starts[cell + 1].long() - start).masked_fill_(~(inside & near), 0)
+        count = (walls.cell_starts[cell + 1] - start).masked_fill_(~(inside & near), 0)
         longest, n_far = torch.stack([count.max(), (~near).sum()]).tolist()
     else:
         near = torch.zeros(n, dtype=torch.bool, device=device)
@@ -71,14 +71,14 @@ def candidate_walls(walls: WallTable, positions: torch.Tensor, geometry: torch.T
     if n_far < n:
         slot = torch.arange(max(longest, 1), device=device)
         entries = (start[:, None] + slot).clamp(max=len(walls.cell_walls) - 1)
-        index = walls.cell_walls[entries].long().masked_fill_(slot >= count[:, None], -1)
+        index = walls.cell_walls[entries].masked_fill_(slot >= count[:, None], -1)
         agents = None if n_far == 0 else torch.nonzero(near).flatten()
         groups += _chunks(walls, agents, index if agents is None else index[agents])
     if n_far > 0:
         agents = None if n_far == n else torch.nonzero(~near).flatten()
         own = geometry if agents is None else geometry[agents]
         slot = torch.arange(walls.max_walls, device=device)
-        first, last = walls.geometry_starts[own].long(), walls.geometry_starts[own + 1].long()
+        first, last = walls.geometry_starts[own], walls.geometry_starts[own + 1]
         index = first[:, None] + slot
         index = index.masked_fill_(index >= last[:, None], -1)
         groups += _chunks(walls, agents, index)

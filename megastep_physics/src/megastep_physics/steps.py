@@ -28,11 +28,13 @@ from .paths import position_at, resolve_agent_contacts
 from .sweep import nearest_on_wall
 from .walls import WallTable
 
+HALF_TURN, TURN = torch.tensor(180.0), torch.tensor(360.0)  # zero-dimensional: see sweep.ZERO
+
 
 def wrap_degrees(angles: torch.Tensor) -> torch.Tensor:
     """Angles in degrees, wrapped to [-180, 180)."""
-    wrapped = torch.remainder(angles + 180.0, 360.0) - 180.0
-    return torch.where(wrapped >= 180.0, wrapped - 360.0, wrapped)
+    wrapped = torch.remainder(angles + HALF_TURN, TURN) - HALF_TURN
+    return torch.where(wrapped >= HALF_TURN, wrapped - TURN, wrapped)
 
 
 def _wall_groups(walls: WallTable, positions: torch.Tensor, moves: torch.Tensor, stop_radius: float):
@@ -66,7 +68,7 @@ def stop_step(
     :returns: new ``(E, A, 2)`` positions, ``(E, A)`` progress, and ``(E, A)`` bool: stopped short.
     """
     wall_stop, wall_hit, agent_stop, agent_hit = _radii(agent_radius, margin)
-    moves = velocity * dt
+    moves = velocity * torch.tensor(dt, dtype=torch.float32)
     groups = _wall_groups(walls, positions, moves, wall_stop)
     stops, _ = first_wall_contact(groups, positions.reshape(-1, 2), moves.reshape(-1, 2), wall_stop, wall_hit)
     stops = stops.clamp(max=1.0).reshape(positions.shape[:2])
@@ -126,6 +128,7 @@ def slide_step(
         path, from its start to its end (repeated where it met fewer walls), else None.
     """
     wall_stop, wall_hit, agent_stop, agent_hit = _radii(agent_radius, margin)
+    dt = torch.tensor(dt, dtype=torch.float32)  # zero-dimensional: see sweep.ZERO
     intended = velocity * dt
     n_agents = positions.shape[1]
     if n_agents > 1:

@@ -30,6 +30,12 @@ import torch
 
 INF = float("inf")
 
+# Zero-dimensional CPU tensors, used in place of Python numbers in arithmetic and comparisons:
+# torch turns a Python number into a tensor at every op, which on the CPU costs as much as the
+# op itself on these small tensors. A zero-dimensional CPU tensor works with CUDA tensors too.
+ZERO = torch.tensor(0.0)
+ONE = torch.tensor(1.0)
+
 
 def _radii(hit_radius: float, stop_radius: float, like: torch.Tensor) -> torch.Tensor:
     """``(2, 1, ..., 1)`` the two radii, stacked so that one op serves both, broadcasting against ``like``."""
@@ -54,11 +60,11 @@ def _disc_entry(b, qq, dd, radii):
     """
     c = qq - radii * radii
     disc = b * b - dd * c
-    enters = (c > 0) & (b < 0) & (disc >= 0)
+    enters = (c > ZERO) & (b < ZERO) & (disc >= ZERO)
     # c / (-b + sqrt(disc)) is the smaller root of dd t^2 + 2 b t + c, without cancellation
     t = c / (torch.sqrt(disc.clamp_min(0)) - b)
     # masked_fill with a number, not torch.where: on the CPU each op's overhead is what costs
-    return t.masked_fill_(~enters, INF).masked_fill_(c <= 0, 0.0)
+    return t.masked_fill_(~enters, INF).masked_fill_(c <= ZERO, 0.0)
 
 
 def wall_stop_times(px, py, dx, dy, ax, ay, ux, uy, length, stop_radius: float, hit_radius: float):
@@ -82,12 +88,12 @@ def wall_stop_times(px, py, dx, dy, ax, ay, ux, uy, length, stop_radius: float, 
 
     # the slab of half-width R along the segment, within its extent
     side_h0 = h0.abs()
-    side_hd = torch.where(h0 >= 0, hd, -hd)  # < 0 when moving towards the line
-    in_extent = (along0 >= 0) & (along0 <= length)
-    closing = (side_h0 >= radii) & (side_hd < 0)
+    side_hd = torch.where(h0 >= ZERO, hd, -hd)  # < 0 when moving towards the line
+    in_extent = (along0 >= ZERO) & (along0 <= length)
+    closing = (side_h0 >= radii) & (side_hd < ZERO)
     t = (side_h0 - radii) / -side_hd
     along = along0 + t * alongd
-    crosses = closing & (along >= 0) & (along <= length)
+    crosses = closing & (along >= ZERO) & (along <= length)
     face = t.masked_fill_(~crosses, INF).masked_fill_((side_h0 < radii) & in_extent, 0.0)
 
     # the discs about the two end points
@@ -99,8 +105,8 @@ def wall_stop_times(px, py, dx, dy, ax, ay, ux, uy, length, stop_radius: float, 
 
     # moving towards the segment's nearest point: d . (p - nearest) < 0
     nearest = along0.clamp(min=0).minimum(length)
-    approaching = b_first - nearest * alongd < 0
-    hit = torch.where(entry[0] == 0, approaching, entry[0] <= 1)
+    approaching = b_first - nearest * alongd < ZERO
+    hit = torch.where(entry[0] == ZERO, approaching, entry[0] <= ONE)
     return entry[1].masked_fill(~hit, INF)
 
 
@@ -114,7 +120,7 @@ def disc_stop_times(qx, qy, dqx, dqy, stop_radius: float, hit_radius: float):
     """
     b = qx * dqx + qy * dqy
     entry = _disc_entry(b, qx * qx + qy * qy, dqx * dqx + dqy * dqy, _radii(hit_radius, stop_radius, b))
-    hit = torch.where(entry[0] == 0, b < 0, entry[0] <= 1)
+    hit = torch.where(entry[0] == ZERO, b < ZERO, entry[0] <= ONE)
     return entry[1].masked_fill(~hit, INF)
 
 

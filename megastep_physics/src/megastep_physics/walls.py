@@ -48,27 +48,25 @@ class WallTable:
     in one geometry; ``C`` grid cells in all, ``M`` (cell, wall) entries.
 
     :ivar env_geometry: ``(E,)`` int64, the geometry index (0 to ``G - 1``) of each env.
-    :ivar env_geometry32: the same as int32, for kernels.
     :ivar walls: ``(N, 4)`` float32 ``(ax, ay, ux, uy)``: first end point (metres) and unit
         direction of every wall, geometry 0's first.
     :ivar lengths: ``(N,)`` float32 metres.
-    :ivar geometry_starts: ``(G + 1,)`` int32, where each geometry's walls start in ``walls``.
+    :ivar geometry_starts: ``(G + 1,)`` int64, where each geometry's walls start in ``walls``.
     :ivar max_walls: ``W``.
     :ivar env_order: ``(E,)`` int32, the envs sorted by geometry: kernels walk envs in this
         order so that the threads of a warp read the same walls at the same time.
     :ivar has_grid: False when the grid would have been too large (see the module docstring).
     :ivar grid_origins: ``(G, 2)`` float32 metres, the low corner of each geometry's grid.
-    :ivar grid_shapes: ``(G, 2)`` int32, cells along x and along y.
-    :ivar grid_starts: ``(G,)`` int32, the index of each geometry's first cell.
-    :ivar cell_starts: ``(C + 1,)`` int32, where each cell's list starts in ``cell_walls``.
-    :ivar cell_walls: ``(M,)`` int32, indices into ``walls``.
+    :ivar grid_shapes: ``(G, 2)`` int64, cells along x and along y.
+    :ivar grid_starts: ``(G,)`` int64, the index of each geometry's first cell.
+    :ivar cell_starts: ``(C + 1,)`` int64, where each cell's list starts in ``cell_walls``.
+    :ivar cell_walls: ``(M,)`` int64, indices into ``walls``.
     :ivar max_cell_walls: the longest list.
     :ivar cell: metres, the side of a cell.
     :ivar reach: metres, the farthest reach a cell's list serves.
     """
 
     env_geometry: torch.Tensor
-    env_geometry32: torch.Tensor
     walls: torch.Tensor
     lengths: torch.Tensor
     geometry_starts: torch.Tensor
@@ -128,10 +126,9 @@ class WallTable:
         grid = _build_grid(segments, wall_geometry, n_geometries, cell, reach)
         return cls(
             env_geometry=env_geometry,
-            env_geometry32=env_geometry.int().contiguous(),
             walls=walls,
             lengths=lengths.contiguous(),
-            geometry_starts=geometry_starts.int().contiguous(),
+            geometry_starts=geometry_starts.contiguous(),
             max_walls=int(per_geometry.max()),
             env_order=torch.argsort(env_geometry, stable=True).int().contiguous(),
             cell=cell,
@@ -163,9 +160,9 @@ def _build_grid(segments: torch.Tensor, wall_geometry: torch.Tensor, n_geometrie
     span = box_high - box_low + 1  # (N, 2)
     counts = span[:, 0] * span[:, 1]
     empty = dict(
-        has_grid=False, grid_origins=low.contiguous(), grid_shapes=shapes.int().contiguous(),
-        grid_starts=grid_starts[:-1].int().contiguous(), cell_starts=torch.zeros(1, dtype=torch.int32, device=device),
-        cell_walls=torch.zeros(1, dtype=torch.int32, device=device), max_cell_walls=0,
+        has_grid=False, grid_origins=low.contiguous(), grid_shapes=shapes.contiguous(),
+        grid_starts=grid_starts[:-1].contiguous(), cell_starts=torch.zeros(1, dtype=torch.long, device=device),
+        cell_walls=torch.zeros(1, dtype=torch.long, device=device), max_cell_walls=0,
     )
     if int(counts.sum()) > 4 * MAX_GRID_ENTRIES or n_cells > MAX_GRID_ENTRIES:
         return empty
@@ -188,9 +185,9 @@ def _build_grid(segments: torch.Tensor, wall_geometry: torch.Tensor, n_geometrie
     per_cell = torch.bincount(cell_index, minlength=n_cells)
     cell_starts = torch.cat([per_cell.new_zeros(1), per_cell.cumsum(0)])
     return dict(
-        has_grid=True, grid_origins=low.contiguous(), grid_shapes=shapes.int().contiguous(),
-        grid_starts=grid_starts[:-1].int().contiguous(), cell_starts=cell_starts.int().contiguous(),
-        cell_walls=wall.int().contiguous(), max_cell_walls=int(per_cell.max()) if n_cells else 0,
+        has_grid=True, grid_origins=low.contiguous(), grid_shapes=shapes.contiguous(),
+        grid_starts=grid_starts[:-1].contiguous(), cell_starts=cell_starts.contiguous(),
+        cell_walls=wall.contiguous(), max_cell_walls=int(per_cell.max()) if n_cells else 0,
     )
 
 

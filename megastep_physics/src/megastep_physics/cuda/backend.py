@@ -27,15 +27,18 @@ SHARED_LIMIT = 48 * 1024
 
 
 def wall_arguments(walls: WallTable, on_host: bool) -> tuple:
-    """The kernels' wall parameters, from ``wall_data`` to ``reach_limit``.
+    """The kernels' wall parameters, from ``wall_data`` to ``reach_limit``, made once per table.
 
     For a GPU they are converted to what the launch passes (device pointers, 32-bit numbers)
-    once, here, rather than at every step.
+    here, rather than at every step. The caller keeps the tuple, and with it the int32 copies.
     """
+    def int32(tensor):
+        return tensor.int().contiguous()
+
     arguments = (
-        walls.walls, walls.lengths, walls.geometry_starts, walls.env_geometry32, bool(walls.has_grid),
-        walls.grid_origins, walls.grid_shapes, walls.grid_starts, walls.cell_starts, walls.cell_walls,
-        float(walls.cell), float(walls.reach - REACH_SLACK),
+        walls.walls, walls.lengths, int32(walls.geometry_starts), int32(walls.env_geometry), bool(walls.has_grid),
+        walls.grid_origins, int32(walls.grid_shapes), int32(walls.grid_starts), int32(walls.cell_starts),
+        int32(walls.cell_walls), float(walls.cell), float(walls.reach - REACH_SLACK),
     )
     if on_host:
         return arguments
