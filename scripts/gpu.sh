@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
 # The GPU job every session runs on the lent H100, through the device tool:
 #   run(command="bash scripts/gpu.sh", carry=[".whl", ".bench"])
-# It installs the packages, runs every `gpu`-marked test, then the benchmark,
-# and leaves logs and the benchmark's JSON under $OUT.
+# It installs the packages, runs every `gpu`-marked test, then the benchmark
+# (CUDA backends at every size with the full env steps, then the torch
+# backends explorer-like), and leaves logs and JSON under $OUT.
+# Set GPU_JOBS to a subset of "tests cuda torch" to run only those parts.
 source scripts/device-setup.sh
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+jobs=${GPU_JOBS:-tests cuda torch}
+layouts=.bench/layouts.npz; [ -f "$layouts" ] || layouts=../shared/bench/layouts.npz
 status=0
-python3 -m pytest -q -m gpu -p no:cacheprovider megastep_core/tests megastep_physics/tests megastep_render/tests \
-  megastep_geometry/tests megastep_envs/tests tests 2>&1 | tee "$OUT/gpu-tests.log" || status=1
-megastep bench --device cuda --layouts .bench/layouts.npz --json "$OUT/bench.json" "$@" 2>&1 \
-  | tee "$OUT/bench.log" || status=1
+if [[ $jobs == *tests* ]]; then
+  timeout 300 python3 -m pytest -q -m gpu -p no:cacheprovider -x --durations=15 megastep_core/tests megastep_physics/tests \
+    megastep_render/tests megastep_geometry/tests megastep_envs/tests tests 2>&1 | tee "$OUT/gpu-tests.log" || status=1
+fi
+if [[ $jobs == *cuda* ]]; then
+  timeout 300 megastep bench --device cuda --layouts "$layouts" --physics cuda --renderer cuda \
+    --env minimal explorer pointgoal deathmatch --config explorer-like deathmatch-like minimal-like \
+    --json "$OUT/bench-cuda.json" 2>&1 | tee "$OUT/bench-cuda.log" || status=1
+fi
+if [[ $jobs == *torch* ]]; then
+  timeout 200 megastep bench --device cuda --layouts "$layouts" --physics torch --renderer torch \
+    --config explorer-like --json "$OUT/bench-torch.json" 2>&1 | tee "$OUT/bench-torch.log" || status=1
+fi
 exit $status

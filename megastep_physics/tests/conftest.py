@@ -1,60 +1,24 @@
-"""Shared fixtures of the physics tests: small hand-made rooms and the benchmark homes."""
+"""Fixtures of the physics tests; the helpers live in physics_scenes.py (a unique name, since every
+package's tests may run in one pytest process)."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import numpy as np
 import pytest
+import torch
+from physics_scenes import bench_geometries
 
 from megastep_core import Geometry
-
-REPO = Path(__file__).resolve().parents[2]
-LAYOUTS_VARIABLE = "MEGASTEP_BENCH_LAYOUTS"
-
-
-def room(walls, name="room") -> Geometry:
-    """A geometry of the given ``(W, 2, 2)`` walls, with one light and a trivial all-free mask.
-
-    The physics reads only the walls; the mask and light just make the geometry valid.
-    """
-    walls = np.asarray(walls, np.float32)
-    centre = walls.reshape(-1, 2).mean(0)
-    return Geometry(walls, [[centre[0], centre[1], 1.0]], np.ones((1, 1), bool), 1.0, name=name)
-
-
-def box_walls(width=4.0, height=3.0, x=0.0, y=0.0) -> np.ndarray:
-    corners = np.array([[x, y], [x + width, y], [x + width, y + height], [x, y + height]], np.float32)
-    return np.stack([corners, np.roll(corners, -1, 0)], 1)
-
-
-def layouts_path() -> Path | None:
-    """The benchmark layouts: $MEGASTEP_BENCH_LAYOUTS, else ../shared/bench/ or .bench/ beside the repo root."""
-    if os.environ.get(LAYOUTS_VARIABLE):
-        return Path(os.environ[LAYOUTS_VARIABLE])
-    for candidate in (REPO.parent / "shared" / "bench" / "layouts.npz", REPO / ".bench" / "layouts.npz"):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def bench_geometries() -> list[Geometry]:
-    """The 64 benchmark homes as geometries built straight from the npz (no megastep_geometry needed)."""
-    path = layouts_path()
-    if path is None or not path.exists():
-        pytest.skip(
-            f"benchmark layouts not found: set {LAYOUTS_VARIABLE} or put layouts.npz in "
-            f"{REPO.parent / 'shared' / 'bench'} or {REPO / '.bench'}"
-        )
-    data = np.load(path)
-    walls = np.split(data["walls"], np.cumsum(data["wall_counts"])[:-1])
-    lights = np.split(data["lights"], np.cumsum(data["light_counts"])[:-1])
-    return [
-        Geometry(w, li, np.ones((1, 1), bool), 1.0, spawns=s, name=f"layout {i}")
-        for i, (w, li, s) in enumerate(zip(walls, lights, data["spawns"]))
-    ]
 
 
 @pytest.fixture(scope="session")
 def homes() -> list[Geometry]:
     return bench_geometries()
+
+
+@pytest.fixture(autouse=True)
+def one_cpu_thread():
+    """Runs each test on one CPU thread: the physics' tensors are small, and on a busy machine with
+    few cores torch's worker threads wait on each other (measured ten times slower on 2 cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import torch
-from conftest import room
+from physics_scenes import room
 from soak_common import momentum_actions, soak_world
 
 from megastep_core import Agents, build_scenery

@@ -6,12 +6,16 @@ steady turning, and every so often a burst far faster than any agent walks.
 """
 from __future__ import annotations
 
-import math
+import time
 
 import numpy as np
 import torch
+from physics_checks import Checker, legs_of
 
-from megastep_core import Agents, Geometry, Scenery, build_scenery
+from megastep_core import Agents, Geometry, build_scenery, make_backend
+
+DT = 0.1
+"""Seconds per step."""
 
 FORWARD = torch.tensor([-1.0, 0.0, 1.0, 2.0, 3.0])
 """Forward accelerations to pick from, in units of ACCELERATION: mostly forwards."""
@@ -71,8 +75,24 @@ def momentum_actions(agents: Agents, dt: float, generator: torch.Generator, burs
     agents.velocity.mul_(torch.where(speed > 10, 0.5, 1.0))
 
 
-def agent_steps_per_second(n: int, seconds: float) -> str:
-    return f"{n / seconds / 1e6:.2f} M agent-steps/s" if seconds > 0 else "instant"
-
-
-__all__ = ["soak_world", "momentum_actions", "spread_spawns", "Scenery", "math"]
+def soak(homes, name, n_envs, n_agents, n_steps, device, options=None):
+    """Runs the soak; returns the failures counted and the physics' share of the seconds."""
+    scenery, agents = soak_world(homes, n_envs, n_agents, device)
+    physics = make_backend("physics", name, device=torch.device(device), **(options or {}))
+    check = Checker(scenery)
+    generator = torch.Generator(device).manual_seed(0)
+    failures = {"crossings": 0, "penetrations": 0, "overlaps": 0}
+    physics_seconds = 0.0
+    for _ in range(n_steps):
+        momentum_actions(agents, DT, generator)
+        before = agents.positions.clone()
+        start = time.perf_counter()
+        physics.step(scenery, agents, DT)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        physics_seconds += time.perf_counter() - start
+        legs = legs_of(before, agents.positions, getattr(physics, "paths", None))
+        failures["crossings"] += check.crossings(legs)
+        failures["penetrations"] += check.penetrations(legs)
+        failures["overlaps"] += check.overlaps(agents.positions)
+    return failures, physics_seconds

@@ -47,8 +47,8 @@ SUBSAMPLE = 4
 """Rays averaged into one observed pixel."""
 
 KEYS = ("config", "envs", "agents", "pixels", "physics", "renderer", "device", "agent_steps_per_s", "ms_per_step",
-        "peak_memory_bytes")
-"""The keys of every record ``--json`` writes, in order."""
+        "peak_memory_bytes", "cuda_graph")
+"""The keys of every record ``--json`` writes, in order; ``cuda_graph`` says whether the step was replayed from one."""
 
 
 @attrs.define(frozen=True)
@@ -81,19 +81,32 @@ def spawn(world: World, seed: int = 0) -> None:
     spawner(world, torch.ones(world.n_envs, dtype=torch.bool, device=world.device))
 
 
+ACTION_POOL = 64
+"""Steps of random actions drawn up front and cycled through."""
+
+
 class EngineStep:
-    """The benchmark step on a world: random actions, momentum movement, physics, render, RGB and depth."""
+    """The benchmark step on a world: random actions, momentum movement, physics, render, RGB and depth.
+
+    Actions are drawn once, ``ACTION_POOL`` steps of them, and cycled through
+    with a step counter that lives on the device: drawing them afresh each
+    step would need a random generator inside a CUDA graph, and cycling 64
+    steps of random actions moves the agents just as randomly.
+    """
 
     def __init__(self, world: World, seed: int = 0):
         self.world = world
         self.movement = MomentumMovement(world)
         self.rgb = RGB(world, SUBSAMPLE)
         self.depth = Depth(world, SUBSAMPLE)
-        self.generator = torch.Generator(device=world.device).manual_seed(seed)
-        self.shape = (world.n_envs, world.n_agents)
+        generator = torch.Generator(device=world.device).manual_seed(seed)
+        shape = (ACTION_POOL, world.n_envs, world.n_agents)
+        self.actions = torch.randint(len(ACTIONS), shape, device=world.device, generator=generator)
+        self.counter = torch.zeros(1, dtype=torch.int64, device=world.device)
 
     def __call__(self):
-        actions = torch.randint(len(ACTIONS), self.shape, device=self.world.device, generator=self.generator)
+        actions = self.actions.index_select(0, self.counter).squeeze(0)
+        self.counter.add_(1).remainder_(ACTION_POOL)
         self.movement(actions)
         render = self.world.render()
         return self.rgb(render), self.depth(render)
@@ -104,8 +117,32 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def capture(step: Callable[[], object], device: torch.device, warmup: int = 3) -> Callable[[], None] | None:
+    """``step`` captured in a CUDA graph, as a function that replays it; None if it cannot be captured.
+
+    A step whose backends never wait on the GPU from the host (the ``cuda``
+    backends) captures: replaying it costs one launch instead of dozens, which
+    is what keeps small batches from being bound by launch overhead. A step
+    that synchronises (a host read of a device value) cannot, and runs eagerly.
+    """
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):  # warm-up off the default stream, as capture requires
+        for _ in range(warmup):
+            step()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph):
+            step()
+    except RuntimeError:
+        torch.cuda.synchronize(device)
+        return None
+    return graph.replay
+
+
 def time_step(step: Callable[[], object], device: torch.device, warmup: int = 3, seconds: float = 1.0,
-              max_steps: int = 500) -> float:
+              max_steps: int = 2000) -> float:
     """Seconds per call of ``step``: ``warmup`` untimed calls, then enough timed calls to fill about ``seconds``."""
     for _ in range(warmup):
         step()
@@ -152,28 +189,34 @@ def backend_pairs(physics: Sequence[str] | None, renderers: Sequence[str] | None
 
 
 def _record(config: str, envs: int, agents: int, pixels: int, physics: str, renderer: str, device: torch.device,
-            seconds: float | None, peak: int | None) -> dict:
+            seconds: float | None, peak: int | None, graphed: bool = False) -> dict:
     return {
         "config": config, "envs": envs, "agents": agents, "pixels": pixels, "physics": physics,
         "renderer": renderer, "device": str(device),
         "agent_steps_per_s": None if seconds is None else envs * agents / seconds,
         "ms_per_step": None if seconds is None else 1000 * seconds,
         "peak_memory_bytes": peak,
+        "cuda_graph": graphed,
     }
 
 
 def measure(build: Callable[[], Callable[[], object]], device: torch.device,
-            seconds: float) -> tuple[float, int | None]:
-    """Builds a step function and times it; returns seconds per step and peak GPU memory (None on the CPU)."""
+            seconds: float, graph: bool = True) -> tuple[float, int | None, bool]:
+    """Builds a step function and times it, replayed from a CUDA graph where it captures.
+
+    :returns: seconds per step, peak GPU memory (None on the CPU), and whether a graph was used.
+    """
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     step = build()
-    per_step = time_step(step, device, seconds=seconds)
+    replay = capture(step, device) if graph and device.type == "cuda" else None
+    per_step = time_step(replay or step, device, seconds=seconds)
     peak = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
-    del step
-    return per_step, peak
+    graphed = replay is not None
+    del step, replay
+    return per_step, peak, graphed
 
 
 def engine_builder(config: Config, geometries, envs: int, physics: str, renderer: str, device, seed: int):
@@ -201,11 +244,12 @@ def env_builder(name: str, config: Config, geometries, envs: int, physics: str, 
 
 def run_bench(configs: Sequence[str], envs: Sequence[int] | None, pairs: Sequence[tuple[str, str]], device,
               geometries: Sequence[Geometry], env_names: Sequence[str] = (), seconds: float = 1.0, seed: int = 0,
-              report: Callable[[dict], None] | None = None) -> list[dict]:
+              report: Callable[[dict], None] | None = None, graph: bool = True) -> list[dict]:
     """Runs every config (engine step) and every env (full step) at every size with every backend pair.
 
     :param envs: sizes; None for each config's own sizes on CUDA, :data:`CPU_ENVS` on the CPU.
     :param report: called with each record as soon as it is measured.
+    :param graph: on CUDA, replay each step from a CUDA graph where it captures.
     :returns: one record per run, with the keys :data:`KEYS`; a run that failed has None figures.
     """
     device = resolve_device(device)
@@ -224,8 +268,9 @@ def run_bench(configs: Sequence[str], envs: Sequence[int] | None, pairs: Sequenc
             else:
                 build = env_builder(env_name, config, geometries, size, physics, renderer, device, seed, final)
             try:
-                per_step, peak = measure(build, device, seconds)
-                record = _record(label, size, config.agents, config.pixels, physics, renderer, device, per_step, peak)
+                per_step, peak, graphed = measure(build, device, seconds, graph)
+                record = _record(label, size, config.agents, config.pixels, physics, renderer, device, per_step, peak,
+                                 graphed)
             except (MegastepError, RuntimeError, ValueError) as error:  # out of memory, backend missing, ...
                 print(f"megastep bench: {label} x {size} with {physics}/{renderer} failed: "
                       f"{type(error).__name__}: {error}", file=sys.stderr)
@@ -237,8 +282,8 @@ def run_bench(configs: Sequence[str], envs: Sequence[int] | None, pairs: Sequenc
 
 
 HEADER = ("config", "envs", "agents", "pixels", "physics", "renderer", "device", "agent-steps/s", "ms/step",
-          "peak GPU MiB")
-WIDTHS = (20, 7, 6, 6, 8, 8, 7, 14, 9, 12)
+          "peak GPU MiB", "graph")
+WIDTHS = (20, 7, 6, 6, 8, 8, 7, 14, 9, 12, 5)
 
 
 def format_row(cells) -> str:
@@ -250,7 +295,7 @@ def format_record(record: dict) -> str:
     return format_row([
         record["config"], record["envs"], record["agents"], record["pixels"], record["physics"], record["renderer"],
         record["device"], "failed" if rate is None else f"{rate:,.0f}", "-" if ms is None else f"{ms:.2f}",
-        "-" if peak is None else f"{peak / 2**20:,.0f}",
+        "-" if peak is None else f"{peak / 2**20:,.0f}", "yes" if record.get("cuda_graph") else "no",
     ])
 
 
@@ -268,6 +313,8 @@ def add_command(subparsers) -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default auto")
     parser.add_argument("--json", help="write the figures to this file as a list of records")
     parser.add_argument("--env", nargs="+", choices=list(ENVS), help="also time the full step of these envs")
+    parser.add_argument("--no-graph", dest="graph", action="store_false",
+                        help="on CUDA, run steps eagerly instead of replaying them from a CUDA graph")
     parser.set_defaults(run=run)
 
 
@@ -290,7 +337,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_row(["-" * w for w in WIDTHS]))
     records = run_bench(configs, args.envs, pairs, device, geometries, env_names,
                         seconds=2.0 if device.type == "cuda" else 1.0,
-                        report=lambda record: print(format_record(record), flush=True))
+                        report=lambda record: print(format_record(record), flush=True), graph=args.graph)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(records, indent=1) + "\n")

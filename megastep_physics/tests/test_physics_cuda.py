@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 from parity import assert_close, compare, home_scene, momentum, random_scene, random_velocities
-from test_soak import soak
+from soak_common import soak
 
 from megastep_core import BackendUnavailableError, get_plugin_manager, make_backend
 from megastep_core.builtin import plugins_table

@@ -3,12 +3,13 @@ import math
 
 import pytest
 import torch
-from conftest import box_walls
-from test_stop_physics import RADIUS, STOP, scene
+from physics_scenes import RADIUS, box_walls, scene
 
 from megastep_core import make_backend
 from megastep_core.testing import devices
 from megastep_physics import DEFAULT_MARGIN, SlidePhysics
+
+STOP = RADIUS + DEFAULT_MARGIN
 
 
 @pytest.mark.parametrize("device", devices())

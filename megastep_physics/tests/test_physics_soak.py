@@ -5,39 +5,8 @@ closer than its radius to a wall along the way, and ends clear of the other
 agents. The count of failures must be zero: at least 200,000 agent-steps on
 the CPU, and 10 million on a GPU.
 """
-import time
-
 import pytest
-import torch
-from physics_checks import Checker, legs_of
-from soak_common import momentum_actions, soak_world
-
-from megastep_core import make_backend
-
-DT = 0.1
-
-
-def soak(homes, name, n_envs, n_agents, n_steps, device, options=None):
-    """Runs the soak; returns the failures counted and the physics' share of the seconds."""
-    scenery, agents = soak_world(homes, n_envs, n_agents, device)
-    physics = make_backend("physics", name, device=torch.device(device), **(options or {}))
-    check = Checker(scenery)
-    generator = torch.Generator(device).manual_seed(0)
-    failures = {"crossings": 0, "penetrations": 0, "overlaps": 0}
-    physics_seconds = 0.0
-    for _ in range(n_steps):
-        momentum_actions(agents, DT, generator)
-        before = agents.positions.clone()
-        start = time.perf_counter()
-        physics.step(scenery, agents, DT)
-        if device != "cpu":
-            torch.cuda.synchronize()
-        physics_seconds += time.perf_counter() - start
-        legs = legs_of(before, agents.positions, getattr(physics, "paths", None))
-        failures["crossings"] += check.crossings(legs)
-        failures["penetrations"] += check.penetrations(legs)
-        failures["overlaps"] += check.overlaps(agents.positions)
-    return failures, physics_seconds
+from soak_common import soak
 
 
 @pytest.mark.slow

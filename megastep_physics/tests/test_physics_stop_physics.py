@@ -3,30 +3,13 @@ import math
 
 import pytest
 import torch
-from conftest import box_walls, room
+from physics_scenes import RADIUS, box_walls, room, scene
 
-from megastep_core import Agents, World, build_scenery, make_backend
+from megastep_core import World, make_backend
 from megastep_core.testing import devices
 from megastep_physics import DEFAULT_MARGIN, TorchPhysics
 
-RADIUS = 0.106
 STOP = RADIUS + DEFAULT_MARGIN
-
-
-def scene(positions, velocity, walls=None, angles=None, angvelocity=None, device="cpu"):
-    """One env per row of ``positions`` (``(E, A, 2)``), in a 4 x 3 m box unless ``walls`` are given."""
-    positions = torch.as_tensor(positions, dtype=torch.float32, device=device)
-    n_envs, n_agents = positions.shape[:2]
-    geometry = room(box_walls() if walls is None else walls)
-    scenery = build_scenery([geometry] * n_envs, n_agents, RADIUS, device=device)
-    agents = Agents.zeros(n_envs, n_agents, device)
-    agents.positions.copy_(positions)
-    agents.velocity.copy_(torch.as_tensor(velocity, dtype=torch.float32, device=device))
-    if angles is not None:
-        agents.angles.copy_(torch.as_tensor(angles, dtype=torch.float32, device=device))
-    if angvelocity is not None:
-        agents.angvelocity.copy_(torch.as_tensor(angvelocity, dtype=torch.float32, device=device))
-    return scenery, agents
 
 
 @pytest.mark.parametrize("device", devices())

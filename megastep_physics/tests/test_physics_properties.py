@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import box_walls, room
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from physics_checks import Checker, agent_gaps, legs_of
+from physics_scenes import box_walls, room
 
 from megastep_core import Agents, build_scenery, make_backend
 

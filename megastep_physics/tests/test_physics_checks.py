@@ -1,7 +1,7 @@
 """The soak's and the property tests' checks catch what they are meant to catch."""
 import torch
-from conftest import box_walls, room
 from physics_checks import Checker, legs_of
+from physics_scenes import box_walls, room
 
 from megastep_core import build_scenery
 
