@@ -336,12 +336,16 @@ def demos() -> None:
             started = time.perf_counter()
             subprocess.run(command, check=True, env={**os.environ, "MPLBACKEND": "Agg"})
             frames = imageio.mimread(Path(folder) / f"{env}.mp4", memtest=False)[::2]
-            # two thirds of the demo's size, resampled smoothly so that thin walls and text survive
+            # two thirds of the demo's size, resampled smoothly so that thin walls and text survive, in one
+            # palette of 64 colours without dithering, so that what does not move stays the same from frame
+            # to frame and compresses to almost nothing
             height, width = frames[0].shape[:2]
             size = (width * 2 // 3, height * 2 // 3)
-            frames = [np.asarray(Image.fromarray(frame).resize(size, Image.LANCZOS)) for frame in frames]
+            images = [Image.fromarray(frame).resize(size, Image.LANCZOS) for frame in frames]
+            palette = images[len(images) // 2].quantize(64, method=Image.Quantize.MEDIANCUT)
+            images = [image.quantize(palette=palette, dither=Image.Dither.NONE) for image in images]
             path = OUT / f"demo_{env}.gif"
-            imageio.mimsave(path, frames, duration=200, loop=0, subrectangles=True)
+            images[0].save(path, save_all=True, append_images=images[1:], duration=200, loop=0, optimize=True)
             print(f"wrote {path.relative_to(REPO)} ({path.stat().st_size / 1024:.0f} KiB, "
                   f"{time.perf_counter() - started:.0f} s)")
 

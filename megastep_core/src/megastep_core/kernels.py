@@ -76,26 +76,16 @@ def load_module(package: str, filename: str, options: Sequence[str] = DEFAULT_OP
     return module
 
 
-class _StreamHandle:
-    """A raw ``cudaStream_t`` in the CUDA stream protocol (``__cuda_stream__``) that CuPy 14 reads."""
-
-    def __init__(self, pointer: int):
-        self.pointer = pointer
-
-    def __cuda_stream__(self):
-        return (0, self.pointer)
-
-
 @functools.cache
 def _external_stream(pointer: int, device: int):
-    """torch's stream ``pointer`` as a CuPy stream (cached: wrapping costs microseconds per launch)."""
+    """torch's stream ``pointer`` as a CuPy stream, cached: wrapping costs microseconds per launch.
+
+    ``ExternalStream`` only records the pointer, which also makes it safe to
+    create while the stream is being captured into a CUDA graph. CuPy 14
+    deprecates it in favour of ``Stream.from_external``, which may query the
+    stream (not allowed during capture), so it is kept, with its warning silenced.
+    """
     cupy = _import_cupy()
-    from_external = getattr(cupy.cuda.Stream, "from_external", None)
-    if from_external is not None:  # CuPy >= 14; ExternalStream is deprecated there
-        try:
-            return from_external(_StreamHandle(pointer))
-        except Exception:
-            pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         return cupy.cuda.ExternalStream(pointer, device)

@@ -123,21 +123,29 @@ def capture(step: Callable[[], object], device: torch.device, warmup: int = 3) -
     A step whose backends never wait on the GPU from the host (the ``cuda``
     backends) captures: replaying it costs one launch instead of dozens, which
     is what keeps small batches from being bound by launch overhead. A step
-    that synchronises (a host read of a device value) cannot, and runs eagerly.
+    that synchronises (a host read of a device value) cannot, and runs
+    eagerly. That is found out before capturing, with torch's sync debug
+    mode, because a capture that fails half-way can leave the CUDA context
+    unusable.
     """
     side = torch.cuda.Stream(device)
     side.wait_stream(torch.cuda.current_stream(device))
     with torch.cuda.stream(side):  # warm-up off the default stream, as capture requires
         for _ in range(warmup):
             step()
-    torch.cuda.current_stream(device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    try:
-        with torch.cuda.graph(graph):
+        previous = torch.cuda.get_sync_debug_mode()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
             step()
-    except RuntimeError:
-        torch.cuda.synchronize(device)
-        return None
+        except RuntimeError:
+            return None
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    torch.cuda.current_stream(device).wait_stream(side)
+    torch.cuda.synchronize(device)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=side):
+        step()
     return graph.replay
 
 
@@ -268,7 +276,9 @@ def run_bench(configs: Sequence[str], envs: Sequence[int] | None, pairs: Sequenc
             else:
                 build = env_builder(env_name, config, geometries, size, physics, renderer, device, seed, final)
             try:
-                per_step, peak, graphed = measure(build, device, seconds, graph)
+                # env steps run eagerly: their resets and deferred action checks read device
+                # values on the host now and then, which a CUDA graph cannot replay
+                per_step, peak, graphed = measure(build, device, seconds, graph and env_name is None)
                 record = _record(label, size, config.agents, config.pixels, physics, renderer, device, per_step, peak,
                                  graphed)
             except (MegastepError, RuntimeError, ValueError) as error:  # out of memory, backend missing, ...

@@ -11,9 +11,9 @@ Walls are handled first, for each agent alone. Agents are then resolved
 together, since whether ``i`` hits ``j`` depends on where ``j`` stops, which
 depends on the others:
 
-1. Every agent starts with ``t = 1``. Each round, each agent's ``t`` becomes
-   the smallest of itself and its stop times against every other agent's
-   truncated path (:func:`megastep_physics.sweep.disc_stop_times` on each
+1. Every agent starts with ``t``, the time at which the walls stop it (1 if
+   none does). Each round, each agent's ``t`` becomes the smallest of itself
+   and its stop times against every other agent's truncated path (:func:`megastep_physics.sweep.disc_stop_times` on each
    stretch where both move in straight lines). ``t`` only ever decreases;
    when a round changes nothing, no truncated path brings two agents within
    the hit radius, because any such contact would start while one of them is
