@@ -33,7 +33,6 @@ import contextlib
 import importlib
 import importlib.util
 import io
-import os
 import re
 import shutil
 import subprocess

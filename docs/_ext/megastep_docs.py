@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+from pathlib import Path
 
 from docutils import nodes
 from docutils.statemachine import StringList
@@ -120,6 +121,34 @@ class MegastepCommands(SphinxDirective):
         return node.children
 
 
+class ImagesOfFolder(SphinxDirective):
+    """``.. megastep-images:: _static/training``: a figure for every PNG in a folder of the docs, by name.
+
+    Pictures that other jobs drop into the folder (training curves) appear without editing the page;
+    each one's caption is its file name, underscores read as spaces. The directive's content, if any,
+    is shown before them, and only when there is a picture to show.
+    """
+
+    required_arguments = 1
+    has_content = True
+
+    def run(self):
+        if not hasattr(self.env, "megastep_command_docs"):
+            self.env.megastep_command_docs = set()
+        self.env.megastep_command_docs.add(self.env.docname)
+        folder = Path(self.env.srcdir) / self.arguments[0]
+        images = sorted(folder.glob("*.png"))
+        lines = [*self.content, ""] if images else []
+        for image in images:
+            caption = image.stem.replace("_", " ")
+            lines += [f".. figure:: /{self.arguments[0]}/{image.name}", f"   :alt: {caption}", "   :width: 80%", "",
+                      f"   {caption}", ""]
+        node = nodes.section()
+        node.document = self.state.document
+        nested_parse_with_titles(self.state, StringList(lines, source=str(folder)), node)
+        return node.children
+
+
 def resolve_reexport(app, env, node, contnode):
     """Resolves ``pkg.Name`` to the entry of the object ``pkg.Name`` is, where it was documented by its home module."""
     if node.get("refdomain") != "py":
@@ -148,12 +177,13 @@ def resolve_reexport(app, env, node, contnode):
 
 
 def always_outdated(app, env, added, changed, removed):
-    """The pages with a ``megastep-commands`` directive, which an incremental build must read again."""
+    """The pages whose content comes from code or a folder, which an incremental build must read again."""
     return sorted(getattr(env, "megastep_command_docs", set()) - set(removed))
 
 
 def setup(app):
     app.add_directive("megastep-commands", MegastepCommands)
+    app.add_directive("megastep-images", ImagesOfFolder)
     app.connect("env-get-outdated", always_outdated)
     app.connect("missing-reference", resolve_reexport)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
