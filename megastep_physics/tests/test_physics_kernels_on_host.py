@@ -56,3 +56,17 @@ def test_poisoned_outputs_are_caught(library):
 
     with pytest.raises(AssertionError, match="unwritten"):
         compare(reference, Lazy(), scenery, agents, 1, random_velocities)
+
+
+def test_wall_arguments_for_a_gpu_point_into_tensors_that_are_kept():
+    # the launch gets raw pointers: each must belong to a tensor the backend keeps alive
+    from megastep_physics.cuda.backend import wall_arguments
+    from megastep_physics.walls import WallTable
+
+    scenery, _ = random_scene(np.random.default_rng(0), 3, 1, "cpu")
+    kept, passed = wall_arguments(WallTable.build(scenery), on_host=False)
+    assert len(kept) == len(passed)
+    for tensor, pointer in zip(kept, passed):
+        if isinstance(tensor, torch.Tensor):
+            assert int(pointer) == tensor.data_ptr() and tensor.is_contiguous()
+            assert tensor.dtype in (torch.float32, torch.int32)

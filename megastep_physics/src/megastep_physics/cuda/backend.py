@@ -26,11 +26,13 @@ SHARED_LIMIT = 48 * 1024
 """Bytes of shared memory a block may use without opting in."""
 
 
-def wall_arguments(walls: WallTable, on_host: bool) -> tuple:
+def wall_arguments(walls: WallTable, on_host: bool) -> tuple[tuple, tuple]:
     """The kernels' wall parameters, from ``wall_data`` to ``reach_limit``, made once per table.
 
-    For a GPU they are converted to what the launch passes (device pointers, 32-bit numbers)
-    here, rather than at every step. The caller keeps the tuple, and with it the int32 copies.
+    :returns: the parameters as tensors and numbers, and as the launch passes them: for a GPU,
+        device pointers and 32-bit numbers, converted here rather than at every step. The caller
+        must keep the first tuple as long as it uses the second: it holds the int32 copies that
+        the pointers point into.
     """
     def int32(tensor):
         return tensor.int().contiguous()
@@ -41,10 +43,10 @@ def wall_arguments(walls: WallTable, on_host: bool) -> tuple:
         int32(walls.cell_walls), float(walls.cell), float(walls.reach - REACH_SLACK),
     )
     if on_host:
-        return arguments
+        return arguments, arguments
     # as megastep_core.kernels.Kernel converts them: pointer, int, float
     convert = {torch.Tensor: lambda t: np.uint64(t.data_ptr()), bool: np.int32, int: np.int32, float: np.float32}
-    return tuple(convert[type(a) if type(a) in convert else torch.Tensor](a) for a in arguments)
+    return arguments, tuple(convert[type(a) if type(a) in convert else torch.Tensor](a) for a in arguments)
 
 
 class CudaPhysics:
@@ -71,7 +73,7 @@ class CudaPhysics:
         self.record_paths = bool(record_paths)
         self.paths = None
         self.walls = WallCache()
-        self._table, self._wall_arguments = None, ()
+        self._table, self._wall_tensors, self._wall_arguments = None, (), ()
         self._checked = None
         self.name = "slide_step" if self.slide else "stop_step"
         self.on_host = launcher is not None
@@ -114,7 +116,8 @@ class CudaPhysics:
         self._check(scenery, agents, dt)
         walls = self.walls(scenery)
         if walls is not self._table:
-            self._table, self._wall_arguments = walls, wall_arguments(walls, self.on_host)
+            self._wall_tensors, self._wall_arguments = wall_arguments(walls, self.on_host)
+            self._table = walls
         n_envs, n_agents = agents.n_envs, agents.n_agents
         radius, margin = scenery.agent_radius, self.margin
         radii = (radius + margin, radius + margin / 2, 2 * radius + margin, 2 * radius + margin / 2)
