@@ -52,9 +52,12 @@ def build(folder: Path) -> ctypes.CDLL | str:
 class HostKernel:
     """Runs a kernel of the host library, called like ``megastep_core.kernels.Kernel``."""
 
+    SHARED_FLOATS = 1 << 16  # the size of `memory` in host_shim.h
+
     def __init__(self, library: ctypes.CDLL, name: str):
         self.function = getattr(library, f"launch_{name}")
         self.function.restype = None
+        self.shared = np.ctypeslib.as_array((ctypes.c_float * self.SHARED_FLOATS).in_dll(library, "memory"))
 
     @staticmethod
     def _argument(value):
@@ -70,5 +73,9 @@ class HostKernel:
         raise TypeError(f"no host conversion for {type(value).__name__}")
 
     def __call__(self, grid, block, *args, shared_mem=0):
-        assert shared_mem <= 4 * (1 << 16), "more shared memory than the shim holds"
+        """Launches; fails if the kernel wrote shared memory beyond the ``shared_mem`` bytes asked for."""
+        assert shared_mem % 4 == 0 and shared_mem <= 4 * self.SHARED_FLOATS, "more shared memory than the shim holds"
+        beyond = self.shared[shared_mem // 4 :]
+        beyond[:] = -12345.0
         self.function(ctypes.c_uint(int(grid)), ctypes.c_uint(int(block)), *(self._argument(a) for a in args))
+        assert (beyond == -12345.0).all(), f"the kernel wrote shared memory beyond the {shared_mem} bytes it was given"

@@ -87,7 +87,8 @@ class CudaPhysics:
         if n_agents > 1024:
             raise ValueError(f"the CUDA physics runs at most 1024 agents per env, got {n_agents}")
         breakpoints = self.sub_contacts + 2 if self.slide else 2
-        per_thread = (5 * breakpoints + 2 + 3 * (breakpoints + 1)) * 4  # see Shared in physics.cu
+        # see Shared in physics.cu; alone in its env, an agent needs no room for the agent rounds
+        per_thread = (5 * breakpoints + (2 + 3 * (breakpoints + 1) if n_agents > 1 else 0)) * 4
         envs_per_block = max(1, min(THREADS // n_agents, SHARED_LIMIT // (per_thread * n_agents)))
         threads = envs_per_block * n_agents
         shared = threads * per_thread
