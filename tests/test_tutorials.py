@@ -33,8 +33,6 @@ def run_page(page: str, folder: Path, cache: Path, *flags: str) -> subprocess.Co
     env = {**os.environ, "MEGASTEP_CACHE": str(cache), "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
     # the pages' batches are tiny: one thread each is fastest, and keeps a busy machine from thrashing
     env.setdefault("OMP_NUM_THREADS", "1")
-    # the tests' own folder must not shadow anything the page imports
-    env.pop("PYTHONPATH", None)
     return subprocess.run([sys.executable, str(RUNNER), str(DOCS / page), *flags], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=600)
 

@@ -141,7 +141,9 @@ def body_lines(agents: Agents, agent_radius: float) -> torch.Tensor:
 
     Line 0 of each agent is its front face; the corners run counter-clockwise.
     """
-    offsets = torch.tensor([-45.0, 45.0, 135.0, 225.0], device=agents.angles.device)
+    # corners at -45, 45, 135 and 225 degrees from the heading; made on the device, since a
+    # tensor made from host data each step is a host-to-device copy that a CUDA graph cannot hold
+    offsets = 90.0 * torch.arange(BODY_LINES, device=agents.angles.device) - 45.0
     corners = torch.deg2rad(agents.angles[..., None] + offsets)
     points = agents.positions[..., None, :] + agent_radius * torch.stack([corners.cos(), corners.sin()], -1)
     lines = torch.stack([points, points.roll(-1, dims=-2)], -2)  # (E, A, M, 2, 2)

@@ -137,7 +137,10 @@ def capture(step: Callable[[], object], device: torch.device, warmup: int = 3) -
         torch.cuda.set_sync_debug_mode("error")
         try:
             step()
-        except RuntimeError:
+        except RuntimeError as error:
+            reason = str(error).strip().splitlines()[0]
+            print(f"megastep bench: running eagerly, the step cannot be captured in a CUDA graph: {reason}",
+                  file=sys.stderr)
             return None
         finally:
             torch.cuda.set_sync_debug_mode(previous)
