@@ -9,34 +9,35 @@ import torch
 
 from megastep_envs.train import checkpoint
 
-# each process trains on its own envs and saves what it ended with; then again without averaging the
-# gradients, which shows that the processes saw different samples and that the all-reduce is what agrees them
+# each process trains on its own envs and saves what it ended with; run again without averaging the
+# gradients, it shows that the processes saw different samples and that the all-reduce is what agrees them.
+# The two runs are two torchrun launches: a process group is set up once per launch.
 RANK_SCRIPT = textwrap.dedent("""
     import dataclasses, os, sys, torch
     from megastep_envs.train import distributed, ppo
-    out, rank = sys.argv[1], os.environ["RANK"]
+    out, mode, rank = sys.argv[1], sys.argv[2], os.environ["RANK"]
+    if mode == "alone":
+        distributed.average_gradients = lambda process, parameters: None
+        ppo.distributed.check_parameters_agree = lambda process, module: None
     config = dataclasses.replace(ppo.defaults("minimal"), envs=4, steps=8, total_steps=2 * 4 * 8 * 3, hidden=16,
                                  device="cpu")
     result = ppo.train("minimal", config, progress=False, env_options={"lifespan": (8, 16)})
-    torch.save(result.model.state_dict(), f"{out}/rank{rank}.pt")
-    distributed.average_gradients = lambda process, parameters: None
-    ppo.distributed.check_parameters_agree = lambda process, module: None
-    alone = ppo.train("minimal", config, progress=False, env_options={"lifespan": (8, 16)})
-    torch.save(alone.model.state_dict(), f"{out}/alone{rank}.pt")
+    torch.save(result.model.state_dict(), f"{out}/{mode}{rank}.pt")
 """)
 
 
 def torchrun(*arguments, cwd):
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           *arguments], cwd=cwd, env=environment, capture_output=True, text=True, timeout=300)
+                           *arguments], cwd=cwd, env=environment, capture_output=True, text=True, timeout=240)
 
 
 def test_two_gloo_processes_keep_identical_parameters(tmp_path):
     script = tmp_path / "rank.py"
     script.write_text(RANK_SCRIPT)
-    done = torchrun(str(script), str(tmp_path), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
+    for mode in ("rank", "alone"):
+        done = torchrun(str(script), str(tmp_path), mode, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     for name, value in ranks[0].items():
         assert torch.equal(value, ranks[1][name]), f"{name} differs between the ranks"
