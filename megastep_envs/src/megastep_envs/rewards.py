@@ -133,7 +133,8 @@ class NewTexels:
         first = torch.ones_like(ordered, dtype=torch.bool)
         first[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
         new = first & (ordered < self.n_texels) & ~self.seen[ordered]
-        self.seen[ordered] = True
+        # index_fill_ takes its value as a scalar; ``seen[ordered] = True`` would copy a host tensor each step
+        self.seen.index_fill_(0, ordered.reshape(-1), True)
         agent = pixel // (cameras * rays)
         reward = torch.zeros(n_envs, n_agents, device=world.device).scatter_add_(1, agent, new.float())
         return self.scale * reward / (cameras * rays)
