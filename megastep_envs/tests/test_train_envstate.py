@@ -59,7 +59,7 @@ def test_static_tensors_are_not_saved(room):
     tracker = EnvState(env)
     run(env, 5)
     saved = tracker.state_dict()["tensors"]
-    assert ".world.agents.positions" in saved and ".reward.seen" in saved
+    assert ".world.agents.positions" in saved and ".reward.stamps" in saved
     assert not any("textures" in name or "baked" in name for name in saved)
 
 

@@ -93,7 +93,7 @@ class Explorer(Env):
     def task_state(self, e: int) -> dict[str, Any]:
         """``stale`` steps, and ``seen`` ``(N, 2)``: the centres of the wall texels seen this episode (metres)."""
         state: dict[str, Any] = {"stale": int(self.stale[e])}
-        if isinstance(self.reward, NewTexels) and self.reward.seen is not None:
+        if isinstance(self.reward, NewTexels) and self.reward.stamps is not None:
             state["seen"] = seen_texel_centres(self.world, self.reward, e)
         return state
 
@@ -104,8 +104,7 @@ def seen_texel_centres(world, reward: NewTexels, e: int) -> np.ndarray:
     first, last = int(scenery.lines.starts[e]), int(scenery.lines.ends[e])
     lines = scenery.lines.vals[first:last].cpu()
     widths = scenery.textures.widths[first:last].cpu()
-    start = int(scenery.textures.starts[first])
-    seen = reward.seen[start : start + int(widths.sum())].cpu()
+    seen = reward.seen(e).cpu()
     line = torch.repeat_interleave(torch.arange(len(widths)), widths)
     local = torch.arange(len(line)) - (widths.cumsum(0) - widths)[line]
     direction = lines[:, 1] - lines[:, 0]
