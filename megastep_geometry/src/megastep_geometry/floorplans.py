@@ -186,18 +186,20 @@ def _contacts(rects) -> list[tuple[int, int, int, int, int, int]]:
     return found
 
 
+def _root(parent: list[int], a: int) -> int:
+    """The root of ``a``'s set in the union-find forest ``parent``, halving the path on the way."""
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
 def _connected(n: int, edges) -> bool:
     parent = list(range(n))
 
-    def root(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
     for a, b in edges:
-        parent[root(a)] = root(b)
-    return len({root(a) for a in range(n)}) == 1
+        parent[_root(parent, a)] = _root(parent, b)
+    return len({_root(parent, a) for a in range(n)}) == 1
 
 
 def _remove_corner(rng, rects, corridor, width, depth):
@@ -272,20 +274,14 @@ def _attempt(rng, name: str, resolution: float) -> Home | None:
     weights = rng.random(len(borders)) + np.array([0.0 if corridor_room in (a, b) else 0.7 for a, b, *_ in borders])
     parent = list(range(n_rooms))
 
-    def root(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
     openings = []
     arch_allowed = rng.random() < 0.5
     for order in np.argsort(weights):
         a, b, axis, line, start, end = borders[order]
-        tree = root(a) != root(b)
+        tree = _root(parent, a) != _root(parent, b)
         if not tree and ((a, b) in {(o[0], o[1]) for o in openings} or rng.random() > 0.08):
             continue
-        parent[root(a)] = root(b)
+        parent[_root(parent, a)] = _root(parent, b)
         length = end - start
         if arch_allowed and tree and corridor_room not in (a, b) and length >= 30 and rng.random() < 0.3:
             arch_allowed = False
