@@ -45,7 +45,7 @@ def _wall_groups(walls: WallTable, positions: torch.Tensor, moves: torch.Tensor,
     return candidate_walls(walls, positions.reshape(-1, 2), geometry, reach)
 
 
-def _radii(agent_radius: float, margin: float) -> tuple[float, float, float, float]:
+def contact_radii(agent_radius: float, margin: float) -> tuple[float, float, float, float]:
     """Stop and hit radii against walls, then against other agents (centre to centre), in metres."""
     return agent_radius + margin, agent_radius + margin / 2, 2 * agent_radius + margin, 2 * agent_radius + margin / 2
 
@@ -67,7 +67,7 @@ def stop_step(
     :param margin: metres left between a stopped agent and what stopped it.
     :returns: new ``(E, A, 2)`` positions, ``(E, A)`` progress, and ``(E, A)`` bool: stopped short.
     """
-    wall_stop, wall_hit, agent_stop, agent_hit = _radii(agent_radius, margin)
+    wall_stop, wall_hit, agent_stop, agent_hit = contact_radii(agent_radius, margin)
     moves = velocity * torch.tensor(dt, dtype=torch.float32)
     groups = _wall_groups(walls, positions, moves, wall_stop)
     stops, _ = first_wall_contact(groups, positions.reshape(-1, 2), moves.reshape(-1, 2), wall_stop, wall_hit)
@@ -127,7 +127,7 @@ def slide_step(
         if ``record_path``, ``(E, A, sub_contacts + 2, 2)`` metres: the corners of each agent's
         path, from its start to its end (repeated where it met fewer walls), else None.
     """
-    wall_stop, wall_hit, agent_stop, agent_hit = _radii(agent_radius, margin)
+    wall_stop, wall_hit, agent_stop, agent_hit = contact_radii(agent_radius, margin)
     dt = torch.tensor(dt, dtype=torch.float32)  # zero-dimensional: see sweep.ZERO
     intended = velocity * dt
     n_agents = positions.shape[1]

@@ -14,6 +14,7 @@ from megastep_core.kernels import kernel
 
 from ..backends import DEFAULT_MARGIN, DEFAULT_SUB_CONTACTS, check_margin, check_state, check_sub_contacts
 from ..candidates import REACH_SLACK
+from ..steps import contact_radii
 from ..walls import WallCache, WallTable
 
 KERNEL_OPTIONS = ("-std=c++17", "--fmad=false")
@@ -121,7 +122,7 @@ class CudaPhysics:
             self._table = walls
         n_envs, n_agents = agents.n_envs, agents.n_agents
         radius, margin = scenery.agent_radius, self.margin
-        radii = (radius + margin, radius + margin / 2, 2 * radius + margin, 2 * radius + margin / 2)
+        radii = contact_radii(radius, margin)  # the reference's contact rule, so both stop alike
         progress = self._output(n_envs, n_agents, device=scenery.device)
         blocks, threads, shared = self._launch_shape(n_envs, n_agents)
         state = (walls.env_order, n_envs, n_agents, agents.positions, agents.velocity, agents.angles,
