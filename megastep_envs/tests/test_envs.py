@@ -87,7 +87,7 @@ def test_new_texels_pays_the_first_agent_to_see_a_texel_and_ignores_bodies(room)
     reward_plugin._prepare(env.world)
     # both agents look at the same wall; the union of what they see is paid once, split between them
     texel = reward_plugin.texels(env.world, env.last_render)
-    distinct = torch.unique(texel[texel < reward_plugin.n_texels]).numel()
+    distinct = torch.unique(texel[env.last_render.indices >= env.world.scenery.n_body_lines]).numel()
     assert reward.sum().item() == pytest.approx(distinct / 512) and (reward > 0).all()
 
 
@@ -285,3 +285,75 @@ def test_out_of_range_actions_on_the_gpu_are_reported_a_few_steps_later(room):
         for _ in range(200):
             env.step(torch.tensor([0, 9], device="cuda"))
             torch.cuda.synchronize()
+
+
+def snapshot(step):
+    """A step's tensors, cloned: a graphed env overwrites them on its next step."""
+    obs, reward, terminated, truncated, info = step
+    tensors = [*obs.values(), reward, terminated, truncated, *info["final_obs"].values(), info["_final_obs"],
+               info["episode"]["r"], info["episode"]["l"]]
+    return [t.clone() for t in tensors]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["minimal", "explorer", "pointgoal", "deathmatch"])
+def test_steps_replayed_from_a_cuda_graph_match_eager_steps(name, pillar_room):
+    def run(cuda_graph):
+        env = make(name, 8, geometries=[pillar_room], device="cuda", lifespan=(2, 4), seed=3, cuda_graph=cuda_graph)
+        env.reset()
+        actions = [env.sample_actions() for _ in range(12)]  # the env's own generator: the same in both runs
+        trace = [snapshot(env.step(a)) for a in actions]
+        return env, trace
+
+    graphed, replayed = run(True)
+    eager, expected = run(False)
+    assert graphed.graphed and not eager.graphed
+    for step, (got, want) in enumerate(zip(replayed, expected)):
+        for a, b in zip(got, want):
+            assert torch.equal(a, b), f"step {step}"
+    assert torch.equal(graphed.world.agents.positions, eager.world.agents.positions)
+    state = graphed.state(0)  # the render and observations it shows are the last replay's
+    assert np.array_equal(state["obs"]["rgb"], eager.state(0)["obs"]["rgb"])
+
+
+@pytest.mark.gpu
+def test_a_graphed_env_still_reports_bad_actions(room):
+    env = build("minimal", room, n_envs=2, device="cuda", physics="cuda", renderer="cuda", cuda_graph=True)
+    env.reset()
+    for _ in range(3):
+        env.step(env.sample_actions())
+    assert env.graphed
+    with pytest.raises(ActionError, match="shape"):
+        env.step(torch.zeros(3, dtype=torch.int64, device="cuda"))
+    with pytest.raises(ActionError, match=r"integers in \[0, 7\)"):
+        for _ in range(200):
+            env.step(torch.tensor([0, 9], device="cuda"))
+            torch.cuda.synchronize()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name, agents", [("explorer", 1), ("deathmatch", 3)])
+def test_the_new_texels_kernels_pay_as_the_torch_reference(name, agents, pillar_room):
+    def run(backend):
+        options = {"n_agents": agents} if agents > 1 else {}
+        env = make(name, 6, geometries=[pillar_room], device="cuda", lifespan=(3, 5), seed=2, reward="new_texels",
+                   reward_options={"backend": backend}, **options)
+        env.reset()
+        rewards = [env.step(env.sample_actions()).reward.clone() for _ in range(10)]
+        return env, rewards
+
+    fused, paid = run("cuda")
+    reference, expected = run("torch")
+    assert fused.reward._kernels is not None and reference.reward._kernels is None
+    assert sum(float(r.sum()) for r in expected) > 0
+    for step, (a, b) in enumerate(zip(paid, expected)):
+        assert torch.equal(a, b), f"step {step}"
+    assert torch.equal(fused.reward.stamps, reference.reward.stamps)
+
+
+def test_new_texels_refuses_an_unknown_backend(room):
+    with pytest.raises(ValueError, match="backend must be one of"):
+        build("explorer", room, reward_options={"backend": "fast"})
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="backend='cuda' cannot run here"):
+            build("explorer", room, reward_options={"backend": "cuda"}).reset()

@@ -81,8 +81,8 @@ def test_seeded_spawns_repeat_and_cover_the_room(make_world):
 
 
 def test_crowded_envs_fall_back_to_separated_points(make_world, monkeypatch):
-    """With no re-draws at all, 8 agents in a 1.2 m room collide often; the fallback keeps them apart."""
-    monkeypatch.setattr(spawners, "RESAMPLE_ROUNDS", 0)
+    """With a single try, 4 agents in a 1.2 m room collide often; the fallback keeps them apart."""
+    monkeypatch.setattr(spawners, "PLACEMENT_TRIES", 1)
     world = make_world([toys.box(1.2, 1.2)] * 20, n_agents=4)
     make_backend("spawner", "random", seed=3)(world, _all(world))
     _check_safe(world)

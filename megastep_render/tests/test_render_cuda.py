@@ -157,6 +157,31 @@ def test_a_captured_graph_follows_the_agents(method):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("method", ["fan", "grid"])
+@pytest.mark.parametrize("n_agents", [1, 4])
+def test_a_masked_render_redraws_only_the_masked_envs(method, n_agents):
+    from megastep_core import draw_bodies
+
+    scenery, agents = scene(bench_homes(4), n_agents, "cuda", seed=5)
+    renderer = make_backend("renderer", "cuda", device=torch.device("cuda"), method=method)
+    renderer.bake(scenery)
+    out = renderer.render(scenery, agents, TWO_CAMERAS)
+    before = to_cpu(out)
+    agents.angles.add_(23.0)
+    agents.positions.add_(0.02)
+    draw_bodies(scenery, agents)
+    mask = torch.tensor([True, False, False, True], device="cuda")
+    renderer.render_into(out, scenery, agents, TWO_CAMERAS, mask)
+    expected = renderer.render(scenery, agents, TWO_CAMERAS)
+    for field in ("indices", "locations", "dots", "distances", "screen"):
+        got, old, new = getattr(out, field), getattr(before, field), getattr(expected, field)
+        assert torch.equal(got[mask], new[mask]), field
+        assert torch.equal(got[~mask].cpu(), old[~mask.cpu()]), field
+    with pytest.raises(ValueError, match="mask must be"):
+        renderer.render_into(out, scenery, agents, TWO_CAMERAS, mask[:2])
+
+
+@pytest.mark.gpu
 def test_the_torch_renderer_stays_within_memory_for_4096_envs_of_400_lines():
     homes = [h for h in bench_homes() if len(h.walls) > 300]
     walls = np.concatenate([homes[0].walls, homes[1].walls[:400 - len(homes[0].walls)] + 30.0])

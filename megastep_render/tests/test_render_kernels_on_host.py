@@ -124,6 +124,25 @@ def test_rendering_matches_the_reference(host_renderer, n_agents):
     assert_renders_match(out, reference.render(scenery, agents, cameras))
 
 
+FIELDS = ("indices", "locations", "dots", "distances", "screen")
+
+
+@pytest.mark.parametrize("n_agents", [1, 3])
+def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents):
+    cameras = [Camera(pixels=24, fov=70)]
+    scenery, agents = scene(bench_homes(3), n_agents=n_agents, seed=7)
+    reference = TorchRenderer()
+    reference.bake(scenery)
+    out = host_renderer.render(scenery, agents, cameras)
+    before = {name: getattr(out, name).clone() for name in FIELDS}
+    agents.angles.add_(40.0)  # every agent turns; only env 1 is rendered again
+    host_renderer.render_into(out, scenery, agents, cameras, torch.tensor([False, True, False]))
+    for name in FIELDS:
+        assert torch.equal(getattr(out, name)[0::2], before[name][0::2]), name
+    expected = reference.render(scenery, agents, cameras)
+    assert_renders_match(*(type(r)(**{n: getattr(r, n)[1:2] for n in FIELDS}) for r in (out, expected)))
+
+
 def test_agents_close_together_and_a_ray_along_a_wall(host_renderer):
     # agents nearly touching, and rays that run exactly along the grid lines and walls
     positions = [[[1.0, 1.5], [1.25, 1.5], [1.0, 1.75]]]

@@ -59,6 +59,18 @@ class Renderer(Protocol):
 
 
 @runtime_checkable
+class MaskedRenderer(Renderer, Protocol):
+    """A renderer that can re-render some envs in place (optional: :meth:`World.rerender` falls back without it)."""
+
+    def render_into(
+        self, out: Render, scenery: Scenery, agents: Agents, cameras: list[Camera], mask: torch.Tensor | None = None
+    ) -> None:
+        """Writes what every camera sees into the tensors of ``out``; with ``mask`` (``(E,)`` bool), only the
+        rows of the envs where it is True, leaving the others as they are."""
+        ...
+
+
+@runtime_checkable
 class Reward(Protocol):
     def reset(self, env, mask: torch.Tensor) -> None:
         """Forgets the episode of the envs where ``mask`` (``(E,)`` bool) is True."""

@@ -103,6 +103,28 @@ class World:
         """What every camera sees now, ``(E, A, C, R)``."""
         return self.renderer.render(self.scenery, self.agents, self.cameras)
 
+    def rerender(self, render: Render, mask: torch.Tensor) -> Render:
+        """Renders again, into ``render``, the envs where ``mask`` (``(E,)`` bool) is True; the others keep their rows.
+
+        This is how an env shows the first frame of the episodes that just
+        began without paying for a second full render: a renderer with a
+        ``render_into`` method (:class:`~megastep_core.protocols.MaskedRenderer`)
+        touches only the masked envs; any other renders every env and the
+        masked rows are copied over.
+
+        :returns: ``render``, updated in place.
+        """
+        render_into = getattr(self.renderer, "render_into", None)
+        if render_into is not None:
+            render_into(render, self.scenery, self.agents, self.cameras, mask)
+            return render
+        fresh = self.render()
+        for name in ("indices", "locations", "dots", "distances", "screen"):
+            old, new = getattr(render, name), getattr(fresh, name)
+            rows = mask.view(-1, *[1] * (old.dim() - 1))
+            old.copy_(torch.where(rows, new, old))
+        return render
+
     def __repr__(self) -> str:
         return (
             f"World(envs={self.n_envs}, agents={self.n_agents}, cameras={self.cameras}, "

@@ -43,18 +43,31 @@ that is, from the final observation where the lifespan cut the episode, from
 nothing where it terminated; and it carries no return or recurrent state
 across a step where ``terminated | truncated``.
 
-Producing both observations of a resetting env takes a second render on steps
-where some env reset. ``final_observations=False`` skips it: then the ``obs``
-of an env that just finished *is* its final observation (``info["final_obs"]``
-is ``obs`` itself, so the bootstrap above still reads the right values), and
-the first action of the new episode is chosen seeing that stale frame; the
-env's state has been reset all the same. It saves a render per step for the
-price of one stale frame per episode.
+Producing both observations of a resetting env takes a second render of the
+envs that reset (:meth:`~megastep_core.World.rerender`, which the ``cuda``
+renderer does for little more than a launch) and observing every env twice.
+``final_observations=False`` skips both: then the ``obs`` of an env that just
+finished *is* its final observation (``info["final_obs"]`` is ``obs``
+itself, so the bootstrap above still reads the right values), and the first
+action of the new episode is chosen seeing that stale frame; the env's state
+has been reset all the same.
 
 The order inside a step is: check actions, move (physics), render, reward,
 task update (which may terminate episodes), lifespans (which may truncate
 them), observe, record statistics, reset the envs that finished, and render
 their new observations.
+
+CUDA graphs
+-----------
+
+With ``cuda_graph=True`` on a GPU, the step is captured in a CUDA graph on its
+second call and replayed from then on (:mod:`megastep_envs.graphs`): one
+launch instead of a hundred-odd, which is what lets a few thousand envs run at
+the GPU's speed rather than Python's. Everything a step returns is then the
+*same* tensors each step, overwritten by the next one: clone what you keep.
+Envs written on :class:`Env` get this for free as long as they update their
+state in place (``tensor.copy_(...)``, ``add_``, ``masked_fill_``) rather than
+rebinding attributes, and never read a device value on the host in a step.
 """
 from __future__ import annotations
 
@@ -69,6 +82,7 @@ from megastep_core import Camera, Geometry, Render, World, get_plugin_manager
 from megastep_core.spaces import Dict
 
 from .checks import ActionCheck
+from .graphs import StepGraph, cuda_generators
 from .lifespans import Lifespans
 
 
@@ -120,6 +134,8 @@ class Env:
     :param fps: steps per simulated second.
     :param final_observations: render resetting envs twice per step to give both their final
         and their first observation (True), or once (False); see the module docs.
+    :param cuda_graph: on a GPU, replay steps from a CUDA graph (see the module docs: the
+        returned tensors are then overwritten by the next step). Ignored on the CPU.
     :param reward_options: keywords for the reward plugin.
     :param spawner_options: keywords for the spawner plugin.
     """
@@ -143,6 +159,7 @@ class Env:
         seed: int = 0,
         fps: float = 10.0,
         final_observations: bool = True,
+        cuda_graph: bool = False,
         reward_options: Mapping[str, Any] | None = None,
         spawner_options: Mapping[str, Any] | None = None,
     ):
@@ -166,7 +183,8 @@ class Env:
         generator = lambda offset: torch.Generator(device=self.device).manual_seed(self.seed * 1000 + offset)
         self.lifespans = Lifespans(self.n_envs, *lifespan, device=self.device, generator=generator(1))
         self.action_generator = generator(2)
-        self.task_generator = generator(3)
+        self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
+        self._graph: StepGraph | None = None
         self.lengths = torch.zeros(self.n_envs, dtype=torch.int64, device=self.device)
         self.returns = torch.zeros(self.n_envs, self.n_agents, device=self.device)
         self.movement = None
@@ -227,16 +245,32 @@ class Env:
         """Starts a new episode in every env and returns the first observations."""
         if self.movement is None or not self.observations:
             raise TypeError(f"{type(self).__name__} must set self.movement and self.observations in its __init__")
-        self._check = ActionCheck(self.action_space, self.batch, self.device)
+        if self._check is None:  # made once: a captured step reads its flag where it is
+            self._check = ActionCheck(self.action_space, self.batch, self.device)
+            if self.cuda_graph:
+                self._graph = StepGraph(self._advance, self._generators)
         self._reset(torch.ones(self.n_envs, dtype=torch.bool, device=self.device))
-        obs = self._observe(self.world.render())
-        return Reset(self._squeeze(obs), {})
+        self.last_render = self.world.render()
+        self.last_obs = self._observe(self.last_render)
+        return Reset(self._squeeze(self.last_obs), {})
 
     def step(self, actions: torch.Tensor) -> Step:
         """Takes one step in every env with ``actions`` of shape :attr:`batch`; see the module docs."""
         if self._check is None:
             raise RuntimeError("call reset() before the first step()")
-        actions = self._check(actions)
+        actions = self._check.validate(actions)
+        step, self.last_render, self.last_obs = (self._graph or self._advance)(actions)
+        self.last_reward = step.reward
+        return step
+
+    @property
+    def graphed(self) -> bool:
+        """Whether steps are now replayed from a CUDA graph."""
+        return self._graph is not None and self._graph.captured
+
+    def _advance(self, actions: torch.Tensor) -> tuple[Step, Render, dict[str, torch.Tensor]]:
+        """The step itself, on checked actions: what a CUDA graph captures. Never waits on the GPU."""
+        actions = self._check.sanitize(actions)
         self.movement(actions if self.multi_agent else actions[:, None])
         render = self.world.render()
         reward = self.reward(self, render)
@@ -244,19 +278,24 @@ class Env:
         self.lengths += 1
         self.returns += reward
         truncated = self.lifespans.expired(self.lengths) & ~terminated
-        obs = self._observe(render)
+        obs = final = self._observe(render)
         done = terminated | truncated
         info = {
-            "final_obs": self._squeeze(obs),
+            "final_obs": self._squeeze(final),
             "_final_obs": done,
             "episode": {"r": self._squeeze_one(self.returns.clone()), "l": self.lengths.clone()},
             "_episode": done,
         }
         self._reset(done)
         if self.final_observations and (self.device.type != "cpu" or bool(done.any())):
-            obs = self._observe(self.world.render())
-        self.last_reward = reward
-        return Step(self._squeeze(obs), self._squeeze_one(reward), terminated, truncated, info)
+            obs = self._observe(self.world.rerender(render, done))
+        step = Step(self._squeeze(obs), self._squeeze_one(reward), terminated, truncated, info)
+        return step, render, obs
+
+    def _generators(self) -> list[torch.Generator]:
+        """The CUDA generators a step draws from, for :class:`~megastep_envs.graphs.StepGraph`."""
+        parts = (self, self.lifespans, self.spawner, self.reward, self.movement, *self.observations.values())
+        return cuda_generators(*parts)
 
     def _reset(self, mask: torch.Tensor) -> None:
         # resetting no env changes nothing; a CPU can tell for free, a GPU would stall to find out
@@ -270,9 +309,7 @@ class Env:
         self.returns.masked_fill_(mask[:, None], 0.0)
 
     def _observe(self, render: Render) -> dict[str, torch.Tensor]:
-        self.last_render = render
-        self.last_obs = {name: module(render) for name, module in self.observations.items()}
-        return self.last_obs
+        return {name: module(render) for name, module in self.observations.items()}
 
     def _squeeze_one(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.multi_agent else x[:, 0]

@@ -16,7 +16,9 @@ minimal-like       1       64      130  1,024  4,096  16,384  65,536
 statistics) of that env, built with its config's agents, pixels and fov, on
 the same layouts; its rows are named after the env (``explorer``), and
 ``explorer:one-render`` is the same env with ``final_observations=False``
-(see :mod:`megastep_envs.base`). Each figure is envs x agents x steps over
+(see :mod:`megastep_envs.base`). On CUDA both kinds of step are replayed from
+a CUDA graph unless ``--no-graph`` is given: the engine step by :func:`capture`,
+the env step by the env itself (``cuda_graph=True``). Each figure is envs x agents x steps over
 seconds, after warm-up steps, with the GPU synchronised before the clock
 starts and after it stops; peak GPU memory counts everything allocated from
 building the world to the end of the timing.
@@ -110,6 +112,23 @@ class EngineStep:
         self.movement(actions)
         render = self.world.render()
         return self.rgb(render), self.depth(render)
+
+
+class EnvStep:
+    """The full step of an env, with actions cycled from a pool drawn up front, as in :class:`EngineStep`."""
+
+    def __init__(self, env):
+        self.env = env
+        self.actions = torch.stack([env.sample_actions() for _ in range(ACTION_POOL)])
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.env.step(self.actions[self.calls % ACTION_POOL])
+
+    @property
+    def graphed(self) -> bool:
+        return self.env.graphed
 
 
 def _sync(device: torch.device) -> None:
@@ -222,10 +241,12 @@ def measure(build: Callable[[], Callable[[], object]], device: torch.device,
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     step = build()
-    replay = capture(step, device) if graph and device.type == "cuda" else None
+    # an env captures its own step (cuda_graph=True), after its first eager one
+    own = isinstance(step, EnvStep)
+    replay = capture(step, device) if graph and device.type == "cuda" and not own else None
     per_step = time_step(replay or step, device, seconds=seconds)
     peak = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
-    graphed = replay is not None
+    graphed = step.graphed if own else replay is not None
     del step, replay
     return per_step, peak, graphed
 
@@ -241,14 +262,14 @@ def engine_builder(config: Config, geometries, envs: int, physics: str, renderer
 
 
 def env_builder(name: str, config: Config, geometries, envs: int, physics: str, renderer: str, device, seed: int,
-                final_observations: bool):
+                final_observations: bool, graph: bool = True):
     def build():
         options = {"n_agents": config.agents} if ENVS[name].multi_agent else {}
         env = env_class(name)(envs, geometries=geometries, pixels=config.pixels, fov=config.fov, device=device,
                               physics=physics, renderer=renderer, seed=seed,
-                              final_observations=final_observations, **options)
+                              final_observations=final_observations, cuda_graph=graph, **options)
         env.reset()
-        return lambda: env.step(env.sample_actions())
+        return EnvStep(env)
 
     return build
 
@@ -277,11 +298,10 @@ def run_bench(configs: Sequence[str], envs: Sequence[int] | None, pairs: Sequenc
             if env_name is None:
                 build = engine_builder(config, geometries, size, physics, renderer, device, seed)
             else:
-                build = env_builder(env_name, config, geometries, size, physics, renderer, device, seed, final)
+                build = env_builder(env_name, config, geometries, size, physics, renderer, device, seed, final,
+                                    graph)
             try:
-                # env steps run eagerly: their resets and deferred action checks read device
-                # values on the host now and then, which a CUDA graph cannot replay
-                per_step, peak, graphed = measure(build, device, seconds, graph and env_name is None)
+                per_step, peak, graphed = measure(build, device, seconds, graph)
                 record = _record(label, size, config.agents, config.pixels, physics, renderer, device, per_step, peak,
                                  graphed)
             except (MegastepError, RuntimeError, ValueError) as error:  # out of memory, backend missing, ...

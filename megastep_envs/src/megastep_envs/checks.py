@@ -104,6 +104,10 @@ class ActionCheck:
 
     def __call__(self, actions) -> torch.Tensor:
         """Returns ``actions`` ready to use, or raises :class:`ActionError` naming what was expected."""
+        return self.sanitize(self.validate(actions))
+
+    def validate(self, actions) -> torch.Tensor:
+        """Checks what the host knows (type, shape, device, dtype) and any flag read back; returns ``actions``."""
         if not torch.is_tensor(actions):
             raise ActionError(
                 f"actions must be a torch.Tensor of shape {self.shape} on {self.device}, got {type(actions).__name__}"
@@ -112,14 +116,21 @@ class ActionCheck:
             raise ActionError(f"actions must have shape {self.shape}, got {tuple(actions.shape)}")
         if not same_device(actions.device, self.device):
             raise ActionError(f"actions must be on the env's device {self.device}, got {actions.device}")
-        self.values.poll()
         if isinstance(self.space, Discrete):
             if actions.dtype.is_floating_point or actions.dtype.is_complex or actions.dtype == torch.bool:
                 raise ActionError(f"actions must be an integer tensor (like torch.int64), got {actions.dtype}")
-            self.values.record(((actions < 0) | (actions >= self.space.n)).any())
-            return actions.long().clamp(0, self.space.n - 1)
-        if not actions.dtype.is_floating_point:
+        elif not actions.dtype.is_floating_point:
             raise ActionError(f"actions must be a floating-point tensor (like torch.float32), got {actions.dtype}")
+        self.values.poll()
+        return actions
+
+    def sanitize(self, actions: torch.Tensor) -> torch.Tensor:
+        """Notes out-of-range values (raising at once on the CPU) and clamps them: device work only,
+        so that it can be captured in a CUDA graph with the rest of the step."""
+        if isinstance(self.space, Discrete):
+            clamped = actions.long().clamp(0, self.space.n - 1)
+            self.values.record((clamped != actions).any())
+            return clamped
         assert isinstance(self.space, Box)
         finite = torch.isfinite(actions)
         self.values.record((~finite | (actions < self.space.low) | (actions > self.space.high)).any())

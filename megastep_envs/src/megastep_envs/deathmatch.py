@@ -84,17 +84,17 @@ class Deathmatch(Env):
         }
 
     def reset_task(self, mask: torch.Tensor) -> None:
-        self.health = torch.where(mask[:, None], 1.0, self.health)
-        self.deaths = torch.where(mask[:, None], 0, self.deaths)
+        self.health.masked_fill_(mask[:, None], 1.0)
+        self.deaths.masked_fill_(mask[:, None], 0)
 
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
         """Wounds the agents that were hit or are off the map, and respawns the dead. Never terminates."""
         targets = centre_targets(self.world, render)
         wounds = torch.zeros_like(self.health).scatter_add_(1, targets.clamp_min(0), (targets >= 0).float())
         outside = ~self.occupancy.free(self.world.agents.positions)
-        self.health = self.health - self.damage * wounds - self.outside_damage * outside.float()
+        self.health.sub_(self.damage * wounds + self.outside_damage * outside.float())
         dead = self.health <= 0
-        self.deaths = self.deaths + dead.long()
+        self.deaths.add_(dead.long())
         self.respawn(dead)
         return torch.zeros(self.n_envs, dtype=torch.bool, device=self.device)
 
@@ -114,7 +114,8 @@ class Deathmatch(Env):
         self.spawner(self.world, dead.any(-1))
         separation = 2 * self.world.agent_radius + RESPAWN_MARGIN
         others = ~torch.eye(self.n_agents, dtype=torch.bool, device=self.device)
-        crowded = ((torch.cdist(agents.positions, before.positions) < separation) & others).any(-1)
+        gaps = (agents.positions[:, :, None] - before.positions[:, None]).norm(dim=-1)  # (E, A, A)
+        crowded = ((gaps < separation) & others).any(-1)
         moved = dead & ~crowded
         keep = lambda new, old: torch.where(moved.view(*moved.shape, *[1] * (new.dim() - 2)), new, old)
         agents.positions.copy_(keep(agents.positions, before.positions))
@@ -122,7 +123,7 @@ class Deathmatch(Env):
         agents.velocity.copy_(keep(agents.velocity, before.velocity))
         agents.angvelocity.copy_(keep(agents.angvelocity, before.angvelocity))
         self.world.place()
-        self.health = torch.where(moved, 1.0, self.health)
+        self.health.masked_fill_(moved, 1.0)
 
     def task_state(self, e: int) -> dict[str, Any]:
         """``health`` ``(A,)`` and ``deaths`` ``(A,)`` this episode."""

@@ -87,7 +87,7 @@ class Explorer(Env):
 
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
         """Counts the steps since the agent last earned anything; terminates after ``patience`` of them."""
-        self.stale = torch.where(reward.sum(-1) > 0, 0, self.stale + 1)
+        self.stale.add_(1).masked_fill_(reward.sum(-1) > 0, 0)
         return self.stale >= self.patience
 
     def task_state(self, e: int) -> dict[str, Any]:

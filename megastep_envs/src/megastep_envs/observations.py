@@ -54,7 +54,9 @@ class RGB:
         self.space = Box((len(world.cameras), 3, _pixels(world, subsample)), 0.0, 1.0)
 
     def __call__(self, render: Render) -> torch.Tensor:
-        return downsample(render.screen, self.subsample, dim=-2).transpose(-1, -2)
+        rgb = downsample(render.screen, self.subsample, dim=-2)
+        # without subsampling that is the render itself, which a step may render into again
+        return (rgb.clone() if rgb is render.screen else rgb).transpose(-1, -2)
 
 
 class Depth:
@@ -80,9 +82,10 @@ class Depth:
         self.space = Box((len(world.cameras), _pixels(world, subsample)), 0.0, 1.0)
 
     def __call__(self, render: Render) -> torch.Tensor:
-        # a miss is +inf metres away, which clamps to 0 without NaN
-        depth = ((self.max_depth - render.distances) / (self.max_depth - self.near)).clamp(0.0, 1.0)
-        return downsample(depth, self.subsample, dim=-1)
+        # depth is linear in the clamped distance, so the mean is taken first, on 1/subsample the values;
+        # a miss is +inf metres away, which clamps to max_depth and reads 0
+        distance = downsample(render.distances.clamp(self.near, self.max_depth), self.subsample, dim=-1)
+        return (self.max_depth - distance) / (self.max_depth - self.near)
 
 
 class IMU:
@@ -99,12 +102,10 @@ class IMU:
 
     def __call__(self, render: Render | None = None) -> torch.Tensor:
         agents = self.world.agents
-        angles = torch.deg2rad(agents.angles)
-        cos, sin = angles.cos(), angles.sin()
-        vx, vy = agents.velocity.unbind(-1)
-        forward = vx * cos + vy * sin
-        leftward = -vx * sin + vy * cos
-        return torch.stack([torch.deg2rad(agents.angvelocity), forward, leftward], -1)
+        # (forward, leftward) is the world velocity turned by minus the heading: a complex product
+        heading = torch.polar(torch.ones_like(agents.angles), torch.deg2rad(agents.angles).neg_())
+        local = torch.view_as_real(torch.view_as_complex(agents.velocity.float().contiguous()) * heading)
+        return torch.cat([torch.deg2rad(agents.angvelocity)[..., None], local], -1)
 
 
 class Computed:

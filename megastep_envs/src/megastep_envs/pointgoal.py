@@ -92,9 +92,8 @@ class PointGoal(Env):
         goals = agents.positions.clone()
         self.spawner(self.world, mask)
         relative = to_agent_frame(goals - agents.positions, agents.angles)
-        # new tensors rather than in-place writes: the observations already returned must not change
-        self.goals = torch.where(mask[:, None, None], goals, self.goals)
-        self.goal_at_spawn = torch.where(mask[:, None, None], relative, self.goal_at_spawn)
+        self.goals.copy_(torch.where(mask[:, None, None], goals, self.goals))
+        self.goal_at_spawn.copy_(torch.where(mask[:, None, None], relative, self.goal_at_spawn))
 
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
         """Terminates the episodes whose agent is within ``success_radius`` of its goal."""

@@ -80,46 +80,75 @@ class NewTexels:
     the pixels of the agent's image (``C * R``), so it is comparable across
     image widths. Only static walls count, not other agents' bodies.
 
-    Options: ``scale`` (multiplies the reward, default 1).
+    Options: ``scale`` (multiplies the reward, default 1); ``backend``:
+    ``"torch"``, ``"cuda"`` (the fused kernels of :mod:`megastep_envs.cuda`,
+    which pay exactly the same), or ``"auto"`` (the default: ``cuda`` where the
+    world is on a GPU and CuPy can run).
 
     Each texel of the scenery carries a stamp: the episode of its env in which
-    it was last seen (plus one spare slot that misses write to, so that a single
-    scatter needs no mask). A texel is new when its stamp is not its env's
-    current episode. Resetting an env then only counts its episode on, instead
-    of clearing every texel it has (280 M texels at 65,536 homes).
+    it was last seen. A texel is new when its stamp is not its env's current
+    episode. Resetting an env then only counts its episode on, instead of
+    clearing every texel it has (280 M texels at 65,536 homes).
+
+    A step takes no sort and no host sync: every pixel showing a new texel
+    writes a claim, ``pixel - P`` (below any episode), into the texel's stamp
+    with an atomic minimum; the pixel that finds its own claim there is the
+    first to show it and pays; then the texels are stamped with the episode.
+    Every other pixel writes a no-op claim to the texel it shows, so that no
+    address takes more atomics than the pixels that show it.
     """
+
+    NO_CLAIM = torch.iinfo(torch.int32).max
+    BACKENDS = ("auto", "torch", "cuda")
 
     def __init__(self, options: Mapping[str, Any]):
         self.scale = _float_option(options, "scale", 1.0)
+        self.backend = options.get("backend", "auto")
+        if self.backend not in self.BACKENDS:
+            raise ValueError(f"reward option backend must be one of {self.BACKENDS}, got {self.backend!r}")
         self.stamps: torch.Tensor | None = None
+        self._kernels: dict | None = None
         self._world = None
 
     def _prepare(self, world: World) -> None:
         scenery = world.scenery
         lines, textures = scenery.lines, scenery.textures
         self.line_starts = lines.starts
-        self.texel_starts = textures.starts
-        self.texel_widths = textures.widths
-        self.line_lengths = (lines.vals[:, 1] - lines.vals[:, 0]).norm(dim=-1)
+        # per line: its first and last texel, and texels per unit of location along it
+        first = textures.starts
+        self.line_texels = torch.stack([first, first + textures.widths - 1], -1)
+        self.texels_along = (lines.vals[:, 1] - lines.vals[:, 0]).norm(dim=-1) / scenery.texel_size
         cumulative = torch.cat([textures.widths.new_zeros(1), textures.widths.cumsum(0)])
         self.env_texel_starts = cumulative[lines.starts]
         self.env_texel_ends = cumulative[lines.ends]
-        self.n_texels = int(textures.vals.shape[0])
+        # (E,) float: the wall texels of each env, after its agents' bodies
+        self.env_texels = (self.env_texel_ends - cumulative[lines.starts + scenery.n_body_lines]).float()
         # episodes start at 1 and stamps at 0, so that nothing is seen yet
-        self.stamps = torch.zeros(self.n_texels + 1, dtype=torch.int32, device=world.device)
+        self.stamps = torch.zeros(int(textures.vals.shape[0]), dtype=torch.int32, device=world.device)
         self.episodes = torch.ones(world.n_envs, dtype=torch.int32, device=world.device)
+        self._kernels = self._load_kernels(world.device)
         self._world = world
 
+    def _load_kernels(self, device: torch.device) -> dict | None:
+        """The fused kernels, or None for the torch path, as ``backend`` and the device say."""
+        if self.backend == "torch" or (self.backend == "auto" and device.type != "cuda"):
+            return None
+        from megastep_core.kernels import cupy_unavailable_reason, kernel
+
+        reason = "the world is not on a CUDA device" if device.type != "cuda" else cupy_unavailable_reason()
+        if reason is not None:
+            if self.backend == "cuda":
+                raise ValueError(f"reward option backend='cuda' cannot run here: {reason}; use 'torch' or 'auto'")
+            return None
+        return {name: kernel("megastep_envs.cuda", "new_texels.cu", name) for name in ("claim_texels", "pay_texels")}
+
     def texels(self, world: World, render: Render) -> torch.Tensor:
-        """``(E, A, C, R)`` int64: the global texel each pixel shows, or the spare slot for a miss or a body."""
-        scenery = world.scenery
+        """``(E, A, C, R)`` int64: the global texel each pixel shows (for a miss, one of its env's first line)."""
         index = render.indices
-        wall = index >= scenery.n_body_lines
-        line = self.line_starts.view(-1, 1, 1, 1) + index.clamp_min(0)
-        width = self.texel_widths[line]
-        along = (render.locations * self.line_lengths[line] / scenery.texel_size).long()
-        texel = self.texel_starts[line] + torch.minimum(along.clamp_min(0), width - 1)
-        return torch.where(wall, texel, self.n_texels)
+        line = index.clamp_min(0) + self.line_starts.view(-1, 1, 1, 1)
+        span = self.line_texels[line]
+        along = (render.locations * self.texels_along[line]).long()
+        return torch.minimum(span[..., 0] + along, span[..., 1])
 
     def seen(self, e: int) -> torch.Tensor:
         """``(T_e,)`` bool: which texels of env ``e`` (all its lines', in order) were seen this episode."""
@@ -136,18 +165,41 @@ class NewTexels:
         if self._world is not world:
             self._prepare(world)
         n_envs, n_agents, cameras, rays = render.indices.shape
-        texel = self.texels(world, render).reshape(n_envs, -1)
-        # sort each env's pixels so that pixels showing one texel are neighbours; the first of them pays
-        ordered, pixel = texel.sort(dim=-1, stable=True)
-        first = torch.ones_like(ordered, dtype=torch.bool)
-        first[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-        episode = self.episodes[:, None].expand_as(ordered)
-        new = first & (ordered < self.n_texels) & (self.stamps[ordered] != episode)
-        # every pixel of a texel writes the same stamp; the spare slot takes any
-        self.stamps.index_put_((ordered.reshape(-1),), episode.reshape(-1))
-        agent = pixel // (cameras * rays)
-        reward = torch.zeros(n_envs, n_agents, device=world.device).scatter_add_(1, agent, new.float())
-        return self.scale * reward / (cameras * rays)
+        paid = self._paid_cuda(world, render) if self._kernels is not None else self._paid_torch(world, render)
+        reward = paid.view(n_envs, n_agents, cameras * rays).sum(-1, dtype=torch.float32)
+        return reward.mul_(self.scale / (cameras * rays))
+
+    def _paid_torch(self, world: World, render: Render) -> torch.Tensor:
+        """``(E, P)`` bool: the pixels that pay, stamping what they show. The reference."""
+        n_envs = render.indices.shape[0]
+        texel = self.texels(world, render).view(n_envs, -1)
+        pixels = texel.shape[1]
+        wall = (render.indices >= world.scenery.n_body_lines).view(n_envs, pixels)
+        episode = self.episodes[:, None]
+        stamp = self.stamps[texel]
+        fresh = wall & (stamp != episode)
+        rank = torch.arange(pixels, dtype=torch.int32, device=world.device) - pixels
+        claim = torch.where(fresh, rank, self.NO_CLAIM)
+        self.stamps.scatter_reduce_(0, texel.view(-1), claim.view(-1), "amin")
+        paid = fresh & (self.stamps[texel] == claim)
+        # bodies' texels (and the texel a miss points at) keep their stamps
+        self.stamps.index_copy_(0, texel.view(-1), torch.where(wall, episode, stamp).view(-1))
+        return paid
+
+    def _paid_cuda(self, world: World, render: Render) -> torch.Tensor:
+        """As :meth:`_paid_torch`, in two kernel launches."""
+        n_envs = render.indices.shape[0]
+        total = render.indices.numel()
+        pixels = total // n_envs
+        claimed = torch.empty(total, dtype=torch.int32, device=world.device)
+        paid = torch.empty(total, dtype=torch.bool, device=world.device)
+        blocks = (total + 255) // 256
+        self._kernels["claim_texels"](
+            blocks, 256, render.indices, render.locations, self.line_starts, self.line_texels, self.texels_along,
+            self.episodes, self.stamps, claimed, n_envs, pixels, world.scenery.n_body_lines,
+        )
+        self._kernels["pay_texels"](blocks, 256, claimed, self.episodes, self.stamps, paid, n_envs, pixels)
+        return paid
 
 
 class GoalReached:

@@ -27,9 +27,10 @@ MAX_POINTS = 2048
 """Most candidate points kept per geometry: enough to spread spawns over a home,
 few enough that thousands of geometries fit on a GPU."""
 
-RESAMPLE_ROUNDS = 8
-"""How many times agents that landed too close to another agent are re-drawn
-before an env falls back to its geometry's precomputed separated points."""
+PLACEMENT_TRIES = 8
+"""Placements of all of an env's agents drawn at once; the first whose agents are
+all far enough apart is taken, and an env with none falls back to its
+geometry's precomputed separated points."""
 
 
 def _unique_geometries(geometries) -> tuple[list[Geometry], np.ndarray]:
@@ -77,6 +78,7 @@ class _Candidates:
     :ivar counts: ``(G,)`` int64, real points per geometry.
     :ivar fallback: ``(G, A, 2)`` float32 metres, ``A`` points per geometry pairwise separated.
     :ivar env_geometry: ``(E,)`` int64, each env's geometry.
+    :ivar env_counts: ``(E,)`` int64, real points of each env's geometry.
     """
 
     def __init__(self, world, clearance: float, separation: float, max_points: int, seed: int):
@@ -108,6 +110,7 @@ class _Candidates:
         self.counts = torch.as_tensor(counts, dtype=torch.int64, device=device)
         self.fallback = torch.as_tensor(np.stack(fallback), dtype=torch.float32, device=device)
         self.env_geometry = torch.as_tensor(env_ids, device=device)
+        self.env_counts = self.counts[self.env_geometry]
 
 
 def same_device(one, two) -> bool:
@@ -162,9 +165,12 @@ class RandomSpawner(_SeededSpawner):
 
     A point is safe when it is at least the agent radius plus ``margin`` from
     every wall; agents of one env are at least twice the radius plus
-    ``margin`` apart. Agents that land too close to another are re-drawn
-    :data:`RESAMPLE_ROUNDS` times, all envs at once; an env still crowded after
-    that gets its geometry's precomputed separated points.
+    ``margin`` apart. With several agents, :data:`PLACEMENT_TRIES` placements
+    of them all are drawn at once and the first well-separated one is taken;
+    an env with none gets its geometry's precomputed separated points. (A
+    fixed number of tries, all drawn in one go, rather than "until done":
+    asking "done?" would sync with the GPU, and a loop of re-draws would be a
+    few kernels per round on every step of every env.)
 
     Options: ``margin`` (metres, default :data:`DEFAULT_MARGIN`), ``seed``
     (an int for a private generator; else torch's global one), ``max_points``
@@ -196,28 +202,20 @@ class RandomSpawner(_SeededSpawner):
         _check_mask(world, mask)
         table = self.candidates(world)
         n_envs, n_agents, device = world.n_envs, world.n_agents, world.device
-        geometry = table.env_geometry[:, None].expand(n_envs, n_agents)
-        counts = table.counts[geometry]
-
-        def draw() -> torch.Tensor:
-            index = (self._random((n_envs, n_agents), device) * counts).long().clamp_max(counts - 1)
-            return table.points[geometry, index]
-
-        positions = draw()
-        if n_agents > 1:
+        tries = PLACEMENT_TRIES if n_agents > 1 else 1
+        counts = table.env_counts[:, None, None]
+        index = (self._random((n_envs, tries, n_agents), device) * counts).long().clamp_max(counts - 1)
+        points = table.points[table.env_geometry[:, None, None], index]  # (E, T, A, 2)
+        if n_agents == 1:
+            positions = points[:, 0]
+        else:
             separation = 2 * world.agent_radius + self.margin
-            # agent j is re-drawn when it is too close to an agent i < j; the loop runs a fixed
-            # number of rounds rather than until done, since asking "done?" would sync with the GPU
-            earlier = torch.ones(n_agents, n_agents, dtype=torch.bool, device=device).triu(1)
-            def too_close(points):  # (E, A, A): agent i < j closer than the separation to agent j
-                gaps = (points[:, :, None, :] - points[:, None, :, :]).norm(dim=-1)
-                return (gaps < separation) & earlier
-
-            for _ in range(RESAMPLE_ROUNDS):
-                crowded = too_close(positions).any(1)
-                positions = torch.where(crowded[..., None], draw(), positions)
-            crowded = too_close(positions).any((1, 2))
-            positions = torch.where(crowded[:, None, None], table.fallback[table.env_geometry], positions)
+            gaps = (points[:, :, :, None] - points[:, :, None]).norm(dim=-1)  # (E, T, A, A)
+            apart = ((gaps >= separation) | torch.eye(n_agents, dtype=torch.bool, device=device)).flatten(2).all(-1)
+            first = apart.int().argmax(1)  # the first try whose agents are apart, or 0 if none is
+            positions = points[torch.arange(n_envs, device=device), first]
+            fallback = table.fallback[table.env_geometry]
+            positions = torch.where(apart.any(1)[:, None, None], positions, fallback)
         _place(world, mask, positions, self._angles(n_envs, n_agents, device))
 
 

@@ -202,11 +202,12 @@ extern "C" __global__ void light_bodies(
     const int* __restrict__ env_layout, const float4* __restrict__ grids, const int4* __restrict__ grid_shapes,
     const int* __restrict__ cell_starts, const float4* __restrict__ entry_lines,
     const int* __restrict__ entry_ids, const float4* __restrict__ lights, const int2* __restrict__ light_ranges,
-    int n_envs, int n_agents, int body_lines) {
+    const bool* __restrict__ env_mask, int n_envs, int n_agents, int body_lines) {
     int i = (blockIdx.x * blockDim.x + threadIdx.x) / 32;
     int lane = threadIdx.x % 32;
     if (i >= n_envs * n_agents) return;  // the whole warp leaves together
     int env = i / n_agents, agent = i % n_agents;
+    if (env_mask != nullptr && !env_mask[env]) return;  // as does a warp whose env is not re-rendered
     const float4* body = lines + line_starts[env] + agent * body_lines;
     // as lighting.body_centres: first end points summed in line order, over M
     float cx = body[0].x, cy = body[0].y;
@@ -373,8 +374,9 @@ extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
     const float4* __restrict__ entry_lines, const int* __restrict__ entry_ids, const float4* __restrict__ walls,
     const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases, const float4* __restrict__ texels,
     const int* __restrict__ env_layout, const long long* __restrict__ line_starts,
-    const long long* __restrict__ env_texel_starts, const int* __restrict__ body_texels, int n_envs,
-    int n_agents, int n_cameras, int n_rays, int body_lines, float near, float texel_size) {
+    const long long* __restrict__ env_texel_starts, const int* __restrict__ body_texels,
+    const bool* __restrict__ env_mask, int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines,
+    float near, float texel_size) {
     // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31
     int ray = blockIdx.x * blockDim.x + threadIdx.x;
     if (ray >= n_envs * n_agents * n_cameras * n_rays) return;
@@ -384,6 +386,7 @@ extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
     int ea = view / n_cameras;
     int agent = ea % n_agents;
     int env = ea / n_agents;
+    if (env_mask != nullptr && !env_mask[env]) return;  // its pixels keep what they hold
 
     float px = positions[2 * ea], py = positions[2 * ea + 1];
     float dx, dy;
@@ -453,8 +456,8 @@ extern "C" __global__ void render_fan(
     const float4* __restrict__ walls, const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases,
     const float4* __restrict__ texels, const int* __restrict__ env_layout,
     const long long* __restrict__ line_starts, const long long* __restrict__ env_texel_starts,
-    const int* __restrict__ body_texels, int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines,
-    int words, float near, float texel_size) {
+    const int* __restrict__ body_texels, const bool* __restrict__ env_mask, int n_envs, int n_agents,
+    int n_cameras, int n_rays, int body_lines, int words, float near, float texel_size) {
     extern __shared__ unsigned int shared[];
     unsigned int* masks = shared;                              // [words][blockDim.x]
     float4* cache = (float4*)(shared + words * blockDim.x);   // [32 * words] lines: (ax, ay, ex, ey)
@@ -467,6 +470,8 @@ extern "C" __global__ void render_fan(
     int ea = view / n_cameras;
     int agent = ea % n_agents;
     int env = ea / n_agents;
+    // the whole block leaves together, before any barrier
+    if (env_mask != nullptr && !env_mask[env]) return;
     int layout = env_layout[env];
     int n_body_lines = n_agents * body_lines;
     // with one agent per env every body line is its own: none is a candidate

@@ -5,6 +5,7 @@ import math
 import weakref
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 
 from megastep_core import Agents, BackendUnavailableError, Camera, Render, Scenery
@@ -159,14 +160,23 @@ class CudaRenderer:
         return out
 
     @torch.no_grad()
-    def render_into(self, out: Render, scenery: Scenery, agents: Agents, cameras: Sequence[Camera]) -> None:
+    def render_into(self, out: Render, scenery: Scenery, agents: Agents, cameras: Sequence[Camera],
+                    mask: torch.Tensor | None = None) -> None:
         """Like :meth:`render`, into the tensors of ``out`` (as :func:`empty_render` makes them).
 
-        Every element of ``out`` is written. The launches read ``agents`` and
-        ``scenery.lines`` where they are, so a captured graph of this call
-        sees them move (see :meth:`capture`).
+        Every element of ``out`` is written, or with ``mask`` (``(E,)`` bool)
+        only the rows of the envs where it is True: the others keep what they
+        held, and their threads leave at once, so re-rendering the few envs
+        that just reset costs little more than a launch. The launches read
+        ``agents`` and ``scenery.lines`` where they are, so a captured graph of
+        this call sees them move (see :meth:`capture`).
         """
         cameras = check_render_arguments(scenery, agents, cameras)
+        if mask is not None and (mask.dtype != torch.bool or tuple(mask.shape) != (scenery.n_envs,)
+                                 or not mask.is_contiguous() or mask.device != scenery.device):
+            raise ValueError(f"mask must be a contiguous ({scenery.n_envs},) bool tensor on {scenery.device}, "
+                             f"got {tuple(mask.shape)} {mask.dtype} on {mask.device}")
+        env_mask = np.uint64(0) if mask is None else mask  # a null pointer: every env
         tables = self.tables(scenery)
         device = scenery.device
         n_envs, n_agents = agents.angles.shape
@@ -187,7 +197,7 @@ class CudaRenderer:
         if n_agents > 1:
             self.kernels["light_bodies"](
                 blocks(32 * n_envs * n_agents), BLOCK, bodies, lines,
-                *tables.pointers(*SHADOW_TABLES), n_envs, n_agents, scenery.body_lines,
+                *tables.pointers(*SHADOW_TABLES), env_mask, n_envs, n_agents, scenery.body_lines,
             )
         angles_of_rays, fans = self._rays_of(cameras, device, float(scenery.agent_radius))
         fan = self._fan_layout(tables, scenery, n_rays) if self.method == "fan" else None
@@ -197,7 +207,7 @@ class CudaRenderer:
             out.indices, out.locations, out.dots, out.distances, out.screen, agents.positions, agents.angles,
             angles_of_rays,
         )
-        sizes = (n_envs, n_agents, n_cameras, n_rays, scenery.body_lines)
+        sizes = (env_mask, n_envs, n_agents, n_cameras, n_rays, scenery.body_lines)
         if fan is not None:
             threads, words, shared = fan
             parts = -(-n_rays // threads)

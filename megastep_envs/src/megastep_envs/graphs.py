@@ -1,0 +1,122 @@
+"""Replaying an env's step from a CUDA graph, so that thousands of small kernels cost one launch.
+
+An env step is a hundred-odd PyTorch operations. Launched one by one from
+Python they cost 3-5 ms of host time per step whatever the batch, which is
+more than the GPU work itself up to tens of thousands of envs. Captured once
+in a CUDA graph and replayed, they cost one launch. This works because every
+step of a megastep env is the same sequence of operations on the same
+tensors: it never asks the GPU a question it must wait for (resets and
+respawns are masked, not branched), and its state is updated in place.
+
+:class:`StepGraph` wraps a function of one tensor (the actions): the first
+call runs it eagerly (first uses may set things up: compile kernels, build
+tables); the second runs it eagerly again, checking with torch's sync debug
+mode that it never waits on the GPU; the third captures it and replays the
+capture; every later call copies the actions into the captured input and
+replays. A step
+that does synchronise (a third-party plugin might) stays eager, with a
+warning that says why.
+
+The cost to the user: what a replayed step returns is the same tensors each
+time, overwritten by the next step. Clone what you keep across steps.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+
+def cuda_generators(*owners: Any) -> list[torch.Generator]:
+    """The CUDA generators that ``owners`` hold as attributes, each once.
+
+    A graph replays random draws correctly only from generators registered
+    with it before capture; the env's modules and plugins keep theirs as
+    attributes, created at their first use (which the eager first step is).
+    """
+    found: dict[int, torch.Generator] = {}
+    for owner in owners:
+        for value in vars(owner).values() if hasattr(owner, "__dict__") else ():
+            if isinstance(value, torch.Generator) and value.device.type == "cuda":
+                found[id(value)] = value
+    return list(found.values())
+
+
+class StepGraph:
+    """``function(actions)`` replayed from a CUDA graph from its third call on.
+
+    :param function: takes an actions tensor and returns any structure of
+        tensors; it must update state in place and never synchronise.
+    :param generators: called before capture; the CUDA generators ``function`` draws from.
+    """
+
+    def __init__(self, function: Callable[[torch.Tensor], Any], generators: Callable[[], Iterable[torch.Generator]]):
+        self.function = function
+        self.generators = generators
+        self.calls = 0
+        self.eager_reason: str | None = None
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.actions: torch.Tensor | None = None
+        self.output: Any = None
+        self._stream: torch.cuda.Stream | None = None
+
+    @property
+    def captured(self) -> bool:
+        """Whether steps are now replayed from the graph."""
+        return self.graph is not None
+
+    def __call__(self, actions: torch.Tensor) -> Any:
+        if self.graph is not None:
+            self.actions.copy_(actions)
+            self.graph.replay()
+            return self.output
+        self.calls += 1
+        if self.eager_reason is not None or self.calls == 1:
+            return self.function(actions)
+        if self.calls == 2:
+            return self._checked(actions)
+        return self._capture(actions)
+
+    def _checked(self, actions: torch.Tensor) -> Any:
+        """Runs a step eagerly on a side stream (as capture wants), noting any host-device synchronisation."""
+        if not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
+            self._give_up(f"torch {torch.__version__} cannot replay a graph's draws from the env's own generators")
+            return self.function(actions)
+        device = actions.device
+        self._stream = torch.cuda.Stream(device)
+        self._stream.wait_stream(torch.cuda.current_stream(device))
+        previous = torch.cuda.get_sync_debug_mode()
+        with torch.cuda.stream(self._stream), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                output = self.function(actions)
+            finally:
+                torch.cuda.set_sync_debug_mode(previous)
+        torch.cuda.current_stream(device).wait_stream(self._stream)
+        syncs = [w for w in caught if "synchroniz" in str(w.message)]
+        for warning in caught:
+            if warning not in syncs:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        if syncs:
+            self._give_up(f"a step waits on the GPU ({str(syncs[0].message).strip().splitlines()[0]})")
+        return output
+
+    def _capture(self, actions: torch.Tensor) -> Any:
+        device = actions.device
+        self.actions = actions.clone()
+        graph = torch.cuda.CUDAGraph()
+        for generator in self.generators():
+            graph.register_generator_state(generator)
+        torch.cuda.synchronize(device)
+        with torch.cuda.graph(graph, stream=self._stream):
+            self.output = self.function(self.actions)
+        self.graph = graph
+        graph.replay()
+        return self.output
+
+    def _give_up(self, reason: str) -> None:
+        self.eager_reason = reason
+        warnings.warn(f"megastep: running env steps eagerly, not from a CUDA graph: {reason}", stacklevel=4)
