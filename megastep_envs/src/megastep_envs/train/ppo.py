@@ -139,8 +139,9 @@ def make_env(env_name: str, config: Hyperparameters, seed: int, device: torch.de
     """The env to train on; ``options`` are further keywords of its class (``lifespan``, ``pixels``, ...)."""
     from megastep_envs.registry import make
 
+    options = {"cuda_graph": device.type == "cuda", **(options or {})}
     return make(env_name, config.envs, device=device, physics=config.physics, renderer=config.renderer, seed=seed,
-                **(options or {}))
+                **options)
 
 
 def per_agent(env, x: torch.Tensor) -> torch.Tensor:
@@ -312,7 +313,8 @@ def train(
                         final_value = model(final_obs, memory, torch.zeros_like(starts)[None])[1][0]
                         reward = reward + config.gamma * final_value * truncated
                     rollout.store(t, obs, starts, action, logits, value, reward, terminated | truncated)
-                    obs, starts = observe(env, step.obs), terminated | truncated
+                    # a copy: a step replayed from a CUDA graph overwrites what the last one returned
+                    obs, starts = {k: v.clone() for k, v in observe(env, step.obs).items()}, terminated | truncated
                     done = step.info["_episode"]
                     returns = step.info["episode"]["r"]
                     returns = returns.mean(-1) if returns.dim() == 2 else returns  # per env, over its agents
