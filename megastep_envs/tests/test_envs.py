@@ -357,3 +357,21 @@ def test_new_texels_refuses_an_unknown_backend(room):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="backend='cuda' cannot run here"):
             build("explorer", room, reward_options={"backend": "cuda"}).reset()
+
+
+@pytest.mark.gpu
+def test_an_env_graphs_its_step_in_a_fresh_process():
+    # torch warns once per process that its sync debug mode is a prototype; that notice is not a wait
+    import subprocess
+    import sys
+
+    code = (
+        "from megastep_envs import Minimal\n"
+        "env = Minimal(16, device='cuda', cuda_graph=True)\n"
+        "env.reset()\n"
+        "for _ in range(4):\n"
+        "    env.step(env.sample_actions())\n"
+        "assert env.graphed, env._graph.eager_reason\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
