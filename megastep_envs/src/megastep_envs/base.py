@@ -61,7 +61,8 @@ CUDA graphs
 -----------
 
 With ``cuda_graph=True`` on a GPU, the step is captured in a CUDA graph on its
-second call and replayed from then on (:mod:`megastep_envs.graphs`): one
+third call (after one eager step that sets things up and one checked for
+waits on the GPU) and replayed from then on (:mod:`megastep_envs.graphs`): one
 launch instead of a hundred-odd, which is what lets a few thousand envs run at
 the GPU's speed rather than Python's. Everything a step returns is then the
 *same* tensors each step, overwritten by the next one: clone what you keep.

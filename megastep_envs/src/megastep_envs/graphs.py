@@ -1,4 +1,4 @@
-"""Replaying an env's step from a CUDA graph, so that thousands of small kernels cost one launch.
+"""Replaying an env's step from a CUDA graph, so that its hundred-odd small kernels cost one launch.
 
 An env step is a hundred-odd PyTorch operations. Launched one by one from
 Python they cost 3-5 ms of host time per step whatever the batch, which is
@@ -13,9 +13,8 @@ call runs it eagerly (first uses may set things up: compile kernels, build
 tables); the second runs it eagerly again, checking with torch's sync debug
 mode that it never waits on the GPU; the third captures it and replays the
 capture; every later call copies the actions into the captured input and
-replays. A step
-that does synchronise (a third-party plugin might) stays eager, with a
-warning that says why.
+replays. A step that does synchronise (a third-party plugin might) stays
+eager, with a warning that says why.
 
 The cost to the user: what a replayed step returns is the same tensors each
 time, overwritten by the next step. Clone what you keep across steps.
@@ -34,7 +33,7 @@ def cuda_generators(*owners: Any) -> list[torch.Generator]:
 
     A graph replays random draws correctly only from generators registered
     with it before capture; the env's modules and plugins keep theirs as
-    attributes, created at their first use (which the eager first step is).
+    attributes, created at their first use (a reset, or the first eager step).
     """
     found: dict[int, torch.Generator] = {}
     for owner in owners:

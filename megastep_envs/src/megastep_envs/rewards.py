@@ -136,6 +136,8 @@ class NewTexels:
         from megastep_core.kernels import cupy_unavailable_reason, kernel
 
         reason = "the world is not on a CUDA device" if device.type != "cuda" else cupy_unavailable_reason()
+        if reason is None and len(self.stamps) >= 2**31:
+            reason = f"the kernels index texels with 32-bit ints, and the scenery has {len(self.stamps):,}"
         if reason is not None:
             if self.backend == "cuda":
                 raise ValueError(f"reward option backend='cuda' cannot run here: {reason}; use 'torch' or 'auto'")
