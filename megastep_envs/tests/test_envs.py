@@ -375,3 +375,15 @@ def test_an_env_graphs_its_step_in_a_fresh_process():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_a_cloned_step_shares_no_tensor_with_the_step(room):
+    env = build("explorer", room, n_envs=2)
+    env.reset()
+    step = env.step(env.sample_actions())
+    copy = step.clone()
+    pairs = [(step.obs[k], copy.obs[k]) for k in step.obs] + [(step.reward, copy.reward),
+             (step.info["final_obs"]["rgb"], copy.info["final_obs"]["rgb"]),
+             (step.info["episode"]["l"], copy.info["episode"]["l"])]
+    for original, cloned in pairs:
+        assert torch.equal(original, cloned) and original.data_ptr() != cloned.data_ptr()

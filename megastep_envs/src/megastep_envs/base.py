@@ -87,6 +87,14 @@ from .graphs import StepGraph, cuda_generators
 from .lifespans import Lifespans
 
 
+def _cloned(value):
+    if torch.is_tensor(value):
+        return value.clone()
+    if isinstance(value, dict):
+        return {key: _cloned(item) for key, item in value.items()}
+    return value
+
+
 class Step(NamedTuple):
     """What :meth:`Env.step` returns; see the module's docs for the meaning of each field."""
 
@@ -95,6 +103,11 @@ class Step(NamedTuple):
     terminated: torch.Tensor
     truncated: torch.Tensor
     info: dict[str, Any]
+
+    def clone(self) -> Step:
+        """A copy of every tensor: what to keep from an env with ``cuda_graph=True``, whose next step
+        overwrites these."""
+        return Step(*(_cloned(field) for field in self))
 
 
 class Reset(NamedTuple):

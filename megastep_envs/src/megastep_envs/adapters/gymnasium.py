@@ -67,7 +67,8 @@ class MegastepVectorEnv(gymnasium.vector.VectorEnv):
     :param env: the env's name (``minimal``, ``explorer``, ``pointgoal``, ``deathmatch``).
     :param num_envs: sub-envs; for Deathmatch, agents (homes times agents per home).
     :param seed: seeds layouts, spawns and lifespans; ``reset(seed=...)`` rebuilds the env with another.
-    :param options: anything the env's class takes (``device``, ``physics``, ``renderer``, ``n_agents``, ...).
+    :param options: anything the env's class takes (``device``, ``physics``, ``renderer``, ``n_agents``,
+        ``cuda_graph``: with it, each step's results are cloned, since the graph overwrites them, ...).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -126,6 +127,8 @@ class MegastepVectorEnv(gymnasium.vector.VectorEnv):
         if actions.shape != (self.num_envs,):
             raise ValueError(f"actions must have shape ({self.num_envs},), got {tuple(actions.shape)}")
         step = self.env.step(actions.reshape(self.env.batch))
+        if self.env.cuda_graph:  # a vector env's results are the caller's to keep
+            step = step.clone()
         done = step.info["_episode"]
         now = time.perf_counter()
         info = {

@@ -118,6 +118,8 @@ class MegastepTorchRLEnv(EnvBase):
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
         action = tensordict.get(("agents", "action") if self.multi_agent else "action")
         step = self.env.step(action)
+        if self.env.cuda_graph:  # collectors keep what a step returns
+            step = step.clone()
         # the true final observation of a finished episode; the reset that follows gets the new first one
         result = self._observations(step.info["final_obs"])
         self._first, self._finished = step.obs, step.terminated | step.truncated
