@@ -113,12 +113,16 @@ class StepGraph:
         for generator in self.generators():
             graph.register_generator_state(generator)
         torch.cuda.synchronize(device)
-        with torch.cuda.graph(graph, stream=self._stream):
-            self.output = self.function(self.actions)
-        self.graph = graph
+        try:
+            with torch.cuda.graph(graph, stream=self._stream):
+                output = self.function(self.actions)
+        except RuntimeError as error:  # an operation a graph cannot hold; capture ran no kernel
+            self._give_up(f"capturing the step failed ({str(error).strip().splitlines()[0]})")
+            return self.function(actions)
+        self.graph, self.output = graph, output
         graph.replay()
         return self.output
 
     def _give_up(self, reason: str) -> None:
         self.eager_reason = reason
-        warnings.warn(f"megastep: running env steps eagerly, not from a CUDA graph: {reason}", stacklevel=4)
+        warnings.warn(f"megastep: running env steps eagerly, not from a CUDA graph: {reason}", stacklevel=5)
