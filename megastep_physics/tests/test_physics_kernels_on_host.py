@@ -1,21 +1,19 @@
-"""The CUDA kernels' logic, checked on the CPU: ``physics.cu`` compiled as plain C++ and run
-against the torch reference on random rooms and the benchmark homes."""
+"""The CUDA kernels' logic, checked on the CPU: ``physics.cu`` compiled as plain C++
+(:mod:`megastep_core.host_kernels`) and run against the torch reference on random rooms and the
+benchmark homes."""
 import numpy as np
 import pytest
 import torch
-from host_kernels import HostKernel, build
 from parity import assert_close, compare, home_scene, momentum, random_scene, random_velocities
 
+from megastep_core.host_kernels import HostKernel, library_or_skip
 from megastep_physics import SlidePhysics, TorchPhysics
 from megastep_physics.cuda import CudaPhysics
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    built = build(tmp_path_factory.mktemp("kernels"))
-    if isinstance(built, str):
-        pytest.skip(built)
-    return built
+    return library_or_skip("megastep_physics.cuda", "physics.cu", tmp_path_factory.mktemp("kernels"))
 
 
 def pair(library, slide: bool):

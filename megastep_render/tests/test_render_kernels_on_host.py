@@ -1,17 +1,10 @@
-"""The CUDA kernels' logic, checked on the CPU: ``render.cu`` compiled as plain C++ (``host_shim.h``),
-each kernel run one thread at a time, against the torch reference.
+"""The CUDA kernels' logic, checked on the CPU: ``render.cu`` compiled as plain C++
+(:mod:`megastep_core.host_kernels`), against the torch reference.
 
 This catches mistakes in the kernels on machines without a GPU; the ``gpu``
 tests check the real thing.
 """
 from __future__ import annotations
-
-import ctypes
-import re
-import shutil
-import subprocess
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,69 +13,13 @@ from render_scenes import assert_renders_match, bench_homes, box, scene
 
 import megastep_render.cuda.renderer as cuda_renderer
 from megastep_core import Camera
+from megastep_core.host_kernels import HostKernel, library_or_skip
 from megastep_render import TorchRenderer
-
-HERE = Path(__file__).parent
-
-
-KERNEL = re.compile(r'extern "C" __global__ void (?:__launch_bounds__\([^)]*\) )?(\w+)\((.*?)\)\s*\{', re.S)
-
-
-def launchers(source: str) -> str:
-    """C++ functions ``launch_NAME(grid, block, ...)`` that run each kernel of ``source`` on the CPU."""
-    out = []
-    for name, parameters in KERNEL.findall(source):
-        parameters = " ".join(parameters.split())
-        names = [p.split()[-1].lstrip("*") for p in parameters.split(",")]
-        out.append(
-            f'extern "C" void launch_{name}(unsigned int grid, unsigned int block, {parameters}) {{\n'
-            f'    launch(grid, block, [&] {{ {name}({", ".join(names)}); }});\n}}\n'
-        )
-    return "\n".join(out)
 
 
 @pytest.fixture(scope="module")
 def host_library(tmp_path_factory):
-    compiler = shutil.which("g++")
-    if compiler is None:
-        pytest.skip("needs g++ to compile the kernels for the CPU")
-    source = resources.files("megastep_render.cuda").joinpath("render.cu").read_text()
-    folder = tmp_path_factory.mktemp("kernels")
-    program = folder / "render_host.cpp"
-    program.write_text(f'#include "{HERE / "host_shim.h"}"\n{source}\n{launchers(source)}')
-    library = folder / "render_host.so"
-    command = [compiler, "-std=c++20", "-O1", "-ffp-contract=off", "-fPIC", "-shared", "-pthread", str(program),
-               "-o", str(library)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        if "barrier" in result.stderr and "No such file" in result.stderr:
-            pytest.skip("this g++ lacks C++20's <barrier>")
-        raise AssertionError(result.stderr)
-    return ctypes.CDLL(str(library))
-
-
-class HostKernel:
-    """Runs a kernel of the host library like ``megastep_core.kernels.Kernel``."""
-
-    def __init__(self, library, name):
-        self.function = getattr(library, f"launch_{name}")
-
-    @staticmethod
-    def _argument(value):
-        if isinstance(value, torch.Tensor):
-            assert value.is_contiguous() and value.device.type == "cpu"
-            return ctypes.c_void_p(value.data_ptr())
-        if isinstance(value, np.uint64):  # a device address, converted ahead
-            return ctypes.c_void_p(int(value))
-        if isinstance(value, bool | int):
-            return ctypes.c_int(int(value))
-        if isinstance(value, float):
-            return ctypes.c_float(value)
-        raise TypeError(type(value))
-
-    def __call__(self, grid, block, *args, shared_mem=0):
-        assert shared_mem <= 4 << 16, "more shared memory than the shim has"
-        self.function(ctypes.c_uint(grid), ctypes.c_uint(block), *(self._argument(a) for a in args))
+    return library_or_skip("megastep_render.cuda", "render.cu", tmp_path_factory.mktemp("kernels"))
 
 
 @pytest.fixture

@@ -1,0 +1,35 @@
+"""Explorer's fused reward kernels (``new_texels.cu``) compiled for the CPU
+(:mod:`megastep_core.host_kernels`), against the torch reference: the same pay and the same stamps."""
+import pytest
+import torch
+
+from megastep_core.host_kernels import HostKernel, library_or_skip
+from megastep_envs import make
+from megastep_envs.rewards import NewTexels
+
+KERNELS = ("claim_texels", "pay_texels")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    return library_or_skip("megastep_envs.cuda", "new_texels.cu", tmp_path_factory.mktemp("kernels"))
+
+
+def run(name, agents, geometry):
+    options = {"n_agents": agents} if agents > 1 else {}
+    env = make(name, 4, geometries=[geometry], physics="torch", renderer="torch", lifespan=(3, 5), seed=2,
+               reward="new_texels", **options)
+    env.reset()
+    return env, [env.step(env.sample_actions()).reward.clone() for _ in range(8)]
+
+
+@pytest.mark.parametrize("name, agents", [("explorer", 1), ("deathmatch", 3)])
+def test_the_kernels_pay_as_the_torch_reference(library, monkeypatch, name, agents, pillar_room):
+    reference, expected = run(name, agents, pillar_room)
+    monkeypatch.setattr(NewTexels, "_load_kernels", lambda self, device: {k: HostKernel(library, k) for k in KERNELS})
+    fused, paid = run(name, agents, pillar_room)
+    assert fused.reward._kernels is not None and reference.reward._kernels is None
+    assert sum(float(r.sum()) for r in expected) > 0
+    for step, (a, b) in enumerate(zip(paid, expected)):
+        assert torch.equal(a, b), f"step {step}"
+    assert torch.equal(fused.reward.stamps, reference.reward.stamps)
