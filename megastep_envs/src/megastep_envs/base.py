@@ -87,12 +87,11 @@ from .graphs import StepGraph, cuda_generators
 from .lifespans import Lifespans
 
 
-def _cloned(value):
-    if torch.is_tensor(value):
-        return value.clone()
+def _cloned(value, tensors: bool = True):
+    """``value`` with its dicts copied, and its tensors too if ``tensors``."""
     if isinstance(value, dict):
-        return {key: _cloned(item) for key, item in value.items()}
-    return value
+        return {key: _cloned(item, tensors) for key, item in value.items()}
+    return value.clone() if tensors and torch.is_tensor(value) else value
 
 
 class Step(NamedTuple):
@@ -275,7 +274,8 @@ class Env:
         actions = self._check.validate(actions)
         step, self.last_render, self.last_obs = (self._graph or self._advance)(actions)
         self.last_reward = step.reward
-        return step
+        # a replay hands back the captured dicts themselves: the caller gets its own, holding the same tensors
+        return Step(*(_cloned(field, tensors=False) for field in step)) if self._graph is not None else step
 
     @property
     def graphed(self) -> bool:
