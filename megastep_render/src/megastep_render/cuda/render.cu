@@ -62,23 +62,22 @@ __device__ __forceinline__ float boundary(const Grid& g, float origin, float low
     return (lowest + (float)(i + (step > 0)) * g.cell - origin) * inv_d;
 }
 
+// Clips [t0, t1] to the slab low <= p + t * d <= high of one axis; false if a ray parallel to it lies outside.
+__device__ __forceinline__ bool clip_axis(float p, float d, float inv_d, float low, float high, float& t0,
+                                          float& t1) {
+    if (d == 0.0f) return !(p < low || p > high);
+    float ta = (low - p) * inv_d, tb = (high - p) * inv_d;
+    t0 = fmaxf(t0, fminf(ta, tb));
+    t1 = fminf(t1, fmaxf(ta, tb));
+    return true;
+}
+
 // Clips [t0, t1] to the grid and finds the first cell; false if the ray misses the grid.
 __device__ bool walk_start(const Grid& g, float px, float py, float dx, float dy, float& t0, float& t1, Walk& w) {
     float hx = g.x0 + g.nx * g.cell, hy = g.y0 + g.ny * g.cell;
     w.inv_dx = dx != 0.0f ? quick_div(1.0f, dx) : INF;
     w.inv_dy = dy != 0.0f ? quick_div(1.0f, dy) : INF;
-    if (dx != 0.0f) {
-        float ta = (g.x0 - px) * w.inv_dx, tb = (hx - px) * w.inv_dx;
-        t0 = fmaxf(t0, fminf(ta, tb));
-        t1 = fminf(t1, fmaxf(ta, tb));
-    } else if (px < g.x0 || px > hx) {
-        return false;
-    }
-    if (dy != 0.0f) {
-        float ta = (g.y0 - py) * w.inv_dy, tb = (hy - py) * w.inv_dy;
-        t0 = fmaxf(t0, fminf(ta, tb));
-        t1 = fminf(t1, fmaxf(ta, tb));
-    } else if (py < g.y0 || py > hy) {
+    if (!clip_axis(px, dx, w.inv_dx, g.x0, hx, t0, t1) || !clip_axis(py, dy, w.inv_dy, g.y0, hy, t0, t1)) {
         return false;
     }
     if (!(t0 <= t1)) return false;
