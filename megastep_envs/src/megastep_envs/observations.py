@@ -88,6 +88,14 @@ class Depth:
         return (self.max_depth - distance) / (self.max_depth - self.near)
 
 
+def to_agent_frame(vectors: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """World-frame ``(..., 2)`` vectors to ``(forward, leftward)`` in the frame of agents facing ``angles`` degrees."""
+    radians = torch.deg2rad(angles)
+    cos, sin = radians.cos(), radians.sin()
+    x, y = vectors.unbind(-1)
+    return torch.stack([x * cos + y * sin, -x * sin + y * cos], -1)
+
+
 class IMU:
     """What an inertial sensor would tell: ``(E, A, 3)`` of angular velocity (radians per second,
     counter-clockwise) and the velocity in the agent's own frame (forward, leftward; metres per second).
@@ -102,9 +110,7 @@ class IMU:
 
     def __call__(self, render: Render | None = None) -> torch.Tensor:
         agents = self.world.agents
-        # (forward, leftward) is the world velocity turned by minus the heading: a complex product
-        heading = torch.polar(torch.ones_like(agents.angles), torch.deg2rad(agents.angles).neg_())
-        local = torch.view_as_real(torch.view_as_complex(agents.velocity.float().contiguous()) * heading)
+        local = to_agent_frame(agents.velocity, agents.angles)
         return torch.cat([torch.deg2rad(agents.angvelocity)[..., None], local], -1)
 
 

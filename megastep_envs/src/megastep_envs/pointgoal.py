@@ -23,15 +23,7 @@ from megastep_core.spaces import Box
 from .base import Env
 from .explorer import sample_homes
 from .movement import ACTIONS, SimpleMovement
-from .observations import IMU, RGB, Computed, Depth
-
-
-def to_agent_frame(vectors: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """World-frame ``(..., 2)`` vectors to ``(forward, leftward)`` in the frame of agents facing ``angles`` degrees."""
-    radians = torch.deg2rad(angles)
-    cos, sin = radians.cos(), radians.sin()
-    x, y = vectors.unbind(-1)
-    return torch.stack([x * cos + y * sin, -x * sin + y * cos], -1)
+from .observations import IMU, RGB, Computed, Depth, to_agent_frame
 
 
 class PointGoal(Env):
