@@ -172,6 +172,27 @@ def test_envs_reset_themselves_at_the_end_of_their_lifespan(room, final_observat
         assert not torch.equal(result.obs["rgb"], fresh)
 
 
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize("name", ["explorer", "deathmatch"])
+def test_only_the_envs_that_reset_show_a_new_first_observation(name, device, pillar_room):
+    backends = "cuda" if device == "cuda" else "torch"
+    env = build(name, pillar_room, n_envs=6, lifespan=(2, 5), device=device, physics=backends, renderer=backends)
+    env.reset()
+    for _ in range(12):
+        result = env.step(env.sample_actions())
+        done = result.info["_final_obs"]
+        if done.any() and not done.all():
+            break
+    else:
+        pytest.fail("no step reset some envs and not others")
+    fresh = env._observe(env.world.render())  # the observations of the state the envs are in now
+    for key, obs in result.obs.items():
+        final = result.info["final_obs"][key]
+        assert torch.equal(obs[~done], final[~done]), key
+        torch.testing.assert_close(obs[done], env._squeeze(fresh)[key][done], rtol=0, atol=1e-6, msg=key)
+        assert not torch.equal(obs[done], final[done]) or key == "health", key
+
+
 def test_explorer_terminates_after_patience_steps_without_new_wall(room):
     env = build("explorer", room, n_envs=2, patience=4, spawner="fixed",
                 spawner_options={"points": [[1.0, 1.5]], "angles": [0.0]})

@@ -65,8 +65,10 @@ FIELDS = ("indices", "locations", "dots", "distances", "screen")
 
 
 @pytest.mark.parametrize("n_agents", [1, 3])
-def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents):
-    cameras = [Camera(pixels=24, fov=70)]
+def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, monkeypatch):
+    # one block of 256 threads for up to 1,152 rays: each thread strides over several
+    monkeypatch.setattr(cuda_renderer, "masked_grid_blocks", lambda n_rays, device: 1)
+    cameras = [Camera(pixels=128, fov=70)]
     scenery, agents = scene(bench_homes(3), n_agents=n_agents, seed=7)
     reference = TorchRenderer()
     reference.bake(scenery)

@@ -135,3 +135,32 @@ def kernel(package: str, filename: str, name: str, options: Sequence[str] = DEFA
         return Kernel(module.get_function(name), name)
     except Exception as error:
         raise KernelError(f"{package}/{filename} has no kernel {name!r} ({error})") from error
+
+
+BACKENDS = ("auto", "torch", "cuda")
+"""The values of a ``backend`` option of a module with both a torch path and fused kernels."""
+
+
+def optional_kernels(backend: str, device, package: str, filename: str, names: Sequence[str],
+                     what: str) -> dict[str, Kernel] | None:
+    """The kernels ``names`` of ``package``/``filename`` for a module's ``backend`` option, or None for its torch path.
+
+    ``"torch"`` is None; ``"auto"`` is the kernels where ``device`` is a CUDA
+    device and CuPy can run, else None; ``"cuda"`` is the kernels, or a
+    ValueError saying why they cannot run here. Modules with such an option
+    keep their torch code as the reference and the CPU path; their kernels
+    compute the same thing in fewer launches.
+
+    :param what: how the option is named in errors, as ``"reward option backend"``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"{what} must be one of {BACKENDS}, got {backend!r}")
+    device = torch.device(device)
+    if backend == "torch" or (backend == "auto" and device.type != "cuda"):
+        return None
+    reason = "the world is not on a CUDA device" if device.type != "cuda" else cupy_unavailable_reason()
+    if reason is not None:
+        if backend == "cuda":
+            raise ValueError(f"{what}='cuda' cannot run here: {reason}; use 'torch' or 'auto'")
+        return None
+    return {name: kernel(package, filename, name) for name in names}

@@ -45,7 +45,9 @@ across a step where ``terminated | truncated``.
 
 Producing both observations of a resetting env takes a second render of the
 envs that reset (:meth:`~megastep_core.World.rerender`, which the ``cuda``
-renderer does for little more than a launch) and observing every env twice.
+renderer does for little more than a launch) and observing them again: a
+module with ``refresh`` (RGB and Depth on CUDA) observes only those envs and
+copies the others' pixels; any other module observes every env again.
 ``final_observations=False`` skips both: then the ``obs`` of an env that just
 finished *is* its final observation (``info["final_obs"]`` is ``obs``
 itself, so the bootstrap above still reads the right values), and the first
@@ -85,6 +87,7 @@ from megastep_core.spaces import Dict
 from .checks import ActionCheck
 from .graphs import StepGraph, cuda_generators
 from .lifespans import Lifespans
+from .observations import where_envs
 
 
 def _cloned(value, tensors: bool = True):
@@ -92,6 +95,14 @@ def _cloned(value, tensors: bool = True):
     if isinstance(value, dict):
         return {key: _cloned(item, tensors) for key, item in value.items()}
     return value.clone() if tensors and torch.is_tensor(value) else value
+
+
+def _refresh(module, render: Render, mask: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """An observation module's ``refresh`` where it has one (see :mod:`megastep_envs.observations`)."""
+    refresh = getattr(module, "refresh", None)
+    if refresh is not None:
+        return refresh(render, mask, previous)
+    return where_envs(mask, module(render), previous)
 
 
 class Step(NamedTuple):
@@ -302,7 +313,7 @@ class Env:
         }
         self._reset(done)
         if self.final_observations and (self.device.type != "cpu" or bool(done.any())):
-            obs = self._observe(self.world.rerender(render, done))
+            obs = self._observe(self.world.rerender(render, done), done, final)
         step = Step(self._squeeze(obs), self._squeeze_one(reward), terminated, truncated, info)
         return step, render, obs
 
@@ -322,8 +333,12 @@ class Env:
         self.lengths.masked_fill_(mask, 0)
         self.returns.masked_fill_(mask[:, None], 0.0)
 
-    def _observe(self, render: Render) -> dict[str, torch.Tensor]:
-        return {name: module(render) for name, module in self.observations.items()}
+    def _observe(self, render: Render, mask: torch.Tensor | None = None,
+                 previous: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Every observation of ``render``; with ``mask``, only in those envs, ``previous`` in the others."""
+        if mask is None:
+            return {name: module(render) for name, module in self.observations.items()}
+        return {name: _refresh(module, render, mask, previous[name]) for name, module in self.observations.items()}
 
     def _squeeze_one(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.multi_agent else x[:, 0]

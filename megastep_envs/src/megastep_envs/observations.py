@@ -3,7 +3,11 @@
 An env renders once per step and hands the same render to every observation
 module, so adding depth to an RGB env costs no second render. Each module has
 a ``space`` (per-agent shape, see :mod:`megastep_core.spaces`) and is called
-with the render; it returns ``(E, A, ...)`` tensors.
+with the render; it returns ``(E, A, ...)`` tensors. A module may also have
+``refresh(render, mask, previous)``: the observation in the envs where
+``mask`` is True, ``previous`` elsewhere. An env calls it to show the first
+frame of the envs that just reset; a module without it is observed in every
+env again, and ``previous`` kept where ``mask`` is False.
 
 The renderer casts ``R`` rays per camera; observations average groups of
 ``subsample`` neighbouring rays into one pixel (``W = R / subsample``), which
@@ -13,10 +17,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import ClassVar
 
+import numpy as np
 import torch
 
 from megastep_core import Render, World
+from megastep_core.kernels import optional_kernels
 from megastep_core.spaces import Box
 
 
@@ -42,24 +49,90 @@ def downsample(values: torch.Tensor, subsample: int, dim: int) -> torch.Tensor:
     return values.reshape(shape).mean(dim + 1)
 
 
-class RGB:
+def where_envs(mask: torch.Tensor, fresh: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """``fresh`` in the envs where ``mask`` (``(E,)`` bool) is True, ``previous`` elsewhere (both ``(E, ...)``)."""
+    return torch.where(mask.view(-1, *[1] * (fresh.dim() - 1)), fresh, previous)
+
+
+class PooledRays:
+    """What :class:`RGB` and :class:`Depth` share: pixels pooling ``subsample`` rays each, computed two ways.
+
+    The torch code (:meth:`pool`) is the reference and the CPU path. On a
+    GPU the fused kernels of ``megastep_envs/cuda/observations.cu`` compute
+    the same in one pass over the render (``backend``: ``"auto"``, the
+    default, uses them where the world is on CUDA and CuPy can run;
+    ``"torch"`` or ``"cuda"`` choose).
+
+    Both also *refresh* an observation: :meth:`refresh` observes only the envs
+    that just reset and copies every other env's pixels from the same step's
+    observation before the resets, which costs a copy rather than a second
+    pass over every env's rays.
+    """
+
+    kernel_name: ClassVar[str]
+
+    def __init__(self, world: World, subsample: int, backend: str):
+        self.subsample = int(subsample)
+        self.pixels = _pixels(world, subsample)
+        kernels = optional_kernels(backend, world.device, "megastep_envs.cuda", "observations.cu",
+                                   [self.kernel_name], "observation option backend")
+        self._kernel = None if kernels is None else kernels[self.kernel_name]
+
+    def pool(self, render: Render) -> torch.Tensor:
+        """The observation of every env, by torch ops: ``(E, A, *space.shape)``."""
+        raise NotImplementedError
+
+    def _launch_arguments(self, render: Render) -> tuple:
+        """The kernel's source tensor and its trailing arguments."""
+        raise NotImplementedError
+
+    def __call__(self, render: Render) -> torch.Tensor:
+        return self.refresh(render)
+
+    def refresh(self, render: Render, mask: torch.Tensor | None = None,
+                previous: torch.Tensor | None = None) -> torch.Tensor:
+        """The observation of ``render`` in the envs where ``mask`` (``(E,)`` bool) is True and
+        ``previous`` (``(E, A, *space.shape)``) elsewhere; with no mask, of every env."""
+        if self._kernel is None:
+            fresh = self.pool(render)
+            return fresh if mask is None else where_envs(mask, fresh, previous)
+        n_envs, n_agents, n_cameras, _ = render.distances.shape
+        out = torch.empty((n_envs, n_agents, *self.space.shape), device=render.distances.device)
+        source, *extra = self._launch_arguments(render)
+        views = n_envs * n_agents * n_cameras
+        null = np.uint64(0)  # a null pointer: every env is observed
+        self._kernel(
+            -(-views * self.pixels // 256), 256, source, null if mask is None else mask,
+            null if mask is None else previous.contiguous(), out, views, n_agents * n_cameras, self.pixels,
+            self.subsample, *extra,
+        )
+        return out
+
+
+class RGB(PooledRays):
     """The colour each camera sees: ``(E, A, C, 3, W)`` linear RGB in [0, 1], channels before pixels.
 
     :param world: the world whose render is observed.
     :param subsample: rays averaged into one pixel.
+    :param backend: ``"auto"``, ``"torch"`` or ``"cuda"`` (see :class:`PooledRays`).
     """
 
-    def __init__(self, world: World, subsample: int = 4):
-        self.subsample = int(subsample)
-        self.space = Box((len(world.cameras), 3, _pixels(world, subsample)), 0.0, 1.0)
+    kernel_name = "observe_rgb"
 
-    def __call__(self, render: Render) -> torch.Tensor:
+    def __init__(self, world: World, subsample: int = 4, backend: str = "auto"):
+        super().__init__(world, subsample, backend)
+        self.space = Box((len(world.cameras), 3, self.pixels), 0.0, 1.0)
+
+    def pool(self, render: Render) -> torch.Tensor:
         rgb = downsample(render.screen, self.subsample, dim=-2)
         # without subsampling that is the render itself, which a step may render into again
         return (rgb.clone() if rgb is render.screen else rgb).transpose(-1, -2)
 
+    def _launch_arguments(self, render: Render) -> tuple:
+        return (render.screen,)
 
-class Depth:
+
+class Depth(PooledRays):
     """How near the hit of each pixel is: ``(E, A, C, W)``, 1 at the near plane falling linearly to 0 at ``max_depth``.
 
     The near plane is the agent's radius (no wall can be nearer); anything
@@ -68,32 +141,37 @@ class Depth:
     :param world: the world whose render is observed.
     :param subsample: rays averaged into one pixel.
     :param max_depth: metres at which depth reaches 0.
+    :param backend: ``"auto"``, ``"torch"`` or ``"cuda"`` (see :class:`PooledRays`).
     """
 
-    def __init__(self, world: World, subsample: int = 4, max_depth: float = 10.0):
+    kernel_name = "observe_depth"
+
+    def __init__(self, world: World, subsample: int = 4, max_depth: float = 10.0, backend: str = "auto"):
         max_depth = float(max_depth)
         if not (math.isfinite(max_depth) and max_depth > world.agent_radius):
             raise ValueError(
                 f"max_depth must be finite metres beyond the agent radius {world.agent_radius}, got {max_depth}"
             )
-        self.subsample = int(subsample)
+        super().__init__(world, subsample, backend)
         self.near = world.agent_radius
         self.max_depth = max_depth
-        self.space = Box((len(world.cameras), _pixels(world, subsample)), 0.0, 1.0)
+        self.space = Box((len(world.cameras), self.pixels), 0.0, 1.0)
 
-    def __call__(self, render: Render) -> torch.Tensor:
+    def pool(self, render: Render) -> torch.Tensor:
         # depth is linear in the clamped distance, so the mean is taken first, on 1/subsample the values;
         # a miss is +inf metres away, which clamps to max_depth and reads 0
         distance = downsample(render.distances.clamp(self.near, self.max_depth), self.subsample, dim=-1)
         return (self.max_depth - distance) / (self.max_depth - self.near)
 
+    def _launch_arguments(self, render: Render) -> tuple:
+        return render.distances, float(self.near), self.max_depth
+
 
 def to_agent_frame(vectors: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     """World-frame ``(..., 2)`` vectors to ``(forward, leftward)`` in the frame of agents facing ``angles`` degrees."""
-    radians = torch.deg2rad(angles)
-    cos, sin = radians.cos(), radians.sin()
-    x, y = vectors.unbind(-1)
-    return torch.stack([x * cos + y * sin, -x * sin + y * cos], -1)
+    # a rotation by -angle is a product with exp(-i angle): four kernels on a GPU rather than a dozen
+    turn = torch.exp(torch.deg2rad(angles) * -1j)
+    return torch.view_as_real(torch.view_as_complex(vectors.contiguous()) * turn)
 
 
 class IMU:

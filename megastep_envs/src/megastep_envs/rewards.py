@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from megastep_core import Render, World
+from megastep_core.kernels import BACKENDS, optional_kernels
 
 
 def _float_option(options: Mapping[str, Any], key: str, default: float) -> float:
@@ -81,8 +82,8 @@ class NewTexels:
     image widths. Only static walls count, not other agents' bodies.
 
     Options: ``scale`` (multiplies the reward, default 1); ``backend``:
-    ``"torch"``, ``"cuda"`` (the fused kernels of :mod:`megastep_envs.cuda`,
-    which pay exactly the same), or ``"auto"`` (the default: ``cuda`` where the
+    ``"torch"``, ``"cuda"`` (the fused kernel of :mod:`megastep_envs.cuda`,
+    which pays exactly the same), or ``"auto"`` (the default: ``cuda`` where the
     world is on a GPU and CuPy can run).
 
     Each texel of the scenery carries a stamp: the episode of its env in which
@@ -96,16 +97,19 @@ class NewTexels:
     first to show it and pays; then the texels are stamped with the episode.
     Every other pixel writes a no-op claim to the texel it shows, so that no
     address takes more atomics than the pixels that show it.
+
+    A texel belongs to one env, so claims race only between the pixels of one
+    env. The kernel gives each env one block, which claims, waits at a block
+    barrier, pays and counts each agent's paying pixels: one launch a step.
     """
 
     NO_CLAIM = torch.iinfo(torch.int32).max
-    BACKENDS = ("auto", "torch", "cuda")
 
     def __init__(self, options: Mapping[str, Any]):
         self.scale = _float_option(options, "scale", 1.0)
         self.backend = options.get("backend", "auto")
-        if self.backend not in self.BACKENDS:
-            raise ValueError(f"reward option backend must be one of {self.BACKENDS}, got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"reward option backend must be one of {BACKENDS}, got {self.backend!r}")
         self.stamps: torch.Tensor | None = None
         self._kernels: dict | None = None
         self._world = None
@@ -130,19 +134,14 @@ class NewTexels:
         self._world = world
 
     def _load_kernels(self, device: torch.device) -> dict | None:
-        """The fused kernels, or None for the torch path, as ``backend`` and the device say."""
-        if self.backend == "torch" or (self.backend == "auto" and device.type != "cuda"):
-            return None
-        from megastep_core.kernels import cupy_unavailable_reason, kernel
-
-        reason = "the world is not on a CUDA device" if device.type != "cuda" else cupy_unavailable_reason()
-        if reason is None and len(self.stamps) >= 2**31:
-            reason = f"the kernels index texels with 32-bit ints, and the scenery has {len(self.stamps):,}"
-        if reason is not None:
-            if self.backend == "cuda":
-                raise ValueError(f"reward option backend='cuda' cannot run here: {reason}; use 'torch' or 'auto'")
-            return None
-        return {name: kernel("megastep_envs.cuda", "new_texels.cu", name) for name in ("claim_texels", "pay_texels")}
+        """The fused kernel, or None for the torch path, as ``backend`` and the device say."""
+        too_many = len(self.stamps) >= 2**31
+        backend = "torch" if too_many and self.backend == "auto" else self.backend
+        if too_many and backend == "cuda":
+            raise ValueError(f"reward option backend='cuda' cannot run here: the kernel indexes texels with 32-bit "
+                             f"ints, and the scenery has {len(self.stamps):,}; use 'torch' or 'auto'")
+        return optional_kernels(backend, device, "megastep_envs.cuda", "new_texels.cu", ["new_texels"],
+                                "reward option backend")
 
     def texels(self, world: World, render: Render) -> torch.Tensor:
         """``(E, A, C, R)`` int64: the global texel each pixel shows (for a miss, one of its env's first line)."""
@@ -166,8 +165,10 @@ class NewTexels:
         world = env.world
         if self._world is not world:
             self._prepare(world)
+        if self._kernels is not None:
+            return self._reward_cuda(world, render)
         n_envs, n_agents, cameras, rays = render.indices.shape
-        paid = self._paid_cuda(world, render) if self._kernels is not None else self._paid_torch(world, render)
+        paid = self._paid_torch(world, render)
         reward = paid.view(n_envs, n_agents, cameras * rays).sum(-1, dtype=torch.float32)
         return reward.mul_(self.scale / (cameras * rays))
 
@@ -188,20 +189,18 @@ class NewTexels:
         self.stamps.index_copy_(0, texel.view(-1), torch.where(wall, episode, stamp).view(-1))
         return paid
 
-    def _paid_cuda(self, world: World, render: Render) -> torch.Tensor:
-        """As :meth:`_paid_torch`, in two kernel launches."""
-        n_envs = render.indices.shape[0]
-        total = render.indices.numel()
-        pixels = total // n_envs
-        claimed = torch.empty(total, dtype=torch.int32, device=world.device)
-        paid = torch.empty(total, dtype=torch.bool, device=world.device)
-        blocks = (total + 255) // 256
-        self._kernels["claim_texels"](
-            blocks, 256, render.indices, render.locations, self.line_starts, self.line_texels, self.texels_along,
-            self.episodes, self.stamps, claimed, n_envs, pixels, world.scenery.n_body_lines,
+    def _reward_cuda(self, world: World, render: Render) -> torch.Tensor:
+        """``(E, A)`` float32: the reward, as :meth:`__call__` makes it from :meth:`_paid_torch`, in one launch."""
+        n_envs, n_agents, cameras, rays = render.indices.shape
+        claimed = torch.empty(render.indices.numel(), dtype=torch.int32, device=world.device)
+        reward = torch.empty(n_envs, n_agents, dtype=torch.float32, device=world.device)
+        threads = 256  # a power of two: the kernel sums each agent's count over the block as a tree
+        self._kernels["new_texels"](
+            n_envs, threads, render.indices, render.locations, self.line_starts, self.line_texels, self.texels_along,
+            self.episodes, self.stamps, claimed, reward, n_agents, cameras * rays, world.scenery.n_body_lines,
+            self.scale / (cameras * rays), shared_mem=4 * threads,
         )
-        self._kernels["pay_texels"](blocks, 256, claimed, self.episodes, self.stamps, paid, n_envs, pixels)
-        return paid
+        return reward
 
 
 class GoalReached:

@@ -1,8 +1,12 @@
-"""CUDA kernels for the hottest parts of the built-in envs, where PyTorch alone would take many passes.
+"""CUDA kernels for the hottest parts of the built-in env modules, where PyTorch alone would take many passes.
 
-Only :class:`~megastep_envs.rewards.NewTexels` has one: over 16 M pixels its
-twenty-odd PyTorch operations cost 1.5 ms a step on an H100, the fused pair of
-kernels in ``new_texels.cu`` a tenth of that. The PyTorch code stays the
-reference (and the CPU path); the GPU tests check that both pay the same.
-Nothing here imports CuPy until a kernel is first launched.
+- ``new_texels.cu``: :class:`~megastep_envs.rewards.NewTexels` in one launch, a block per env;
+  over 16 M pixels its twenty-odd PyTorch operations cost 1.5 ms a step on an H100.
+- ``observations.cu``: :class:`~megastep_envs.observations.RGB` and
+  :class:`~megastep_envs.observations.Depth` in one pass over the render each, and their refresh
+  of only the envs that just reset.
+
+The PyTorch code of each module stays the reference (and the CPU path); tests
+compile the kernels for the CPU (:mod:`megastep_core.host_kernels`) and, on a
+GPU, compare both. Nothing here imports CuPy until a kernel is first launched.
 """

@@ -1,44 +1,67 @@
-// The new_texels reward (megastep_envs.rewards.NewTexels) in two passes over the pixels, one thread each.
+// The new_texels reward (megastep_envs.rewards.NewTexels) in one launch: one block per env.
 // As the reference: a pixel showing a wall texel whose stamp is not its env's episode claims the texel
 // with an atomic minimum of (pixel - P) < 0; the pixel whose claim stays is the first to show the texel,
-// pays, and stamps it with the episode. Only the winner writes in the second pass, so a loser reads either
-// a claim or the episode, never its own claim: no barrier is needed between reads and the write.
+// pays, and stamps it with the episode. A texel belongs to one env, so claims race only between pixels
+// of one env: a block holds them all, and a __syncthreads() between claiming and paying replaces a
+// second launch. Only the winner writes while paying, so a loser reads either a claim or the episode,
+// never its own claim: no barrier is needed between the reads and the writes of the second pass.
 
-// Pass 1: the texel each pixel shows, and a claim on it if it is new; claimed[p] is the texel or -1.
-extern "C" __global__ void claim_texels(
+// The sum of `value` over the block (blockDim.x a power of two), in thread 0; `partial` holds blockDim.x
+// words. The count is summed in shared memory rather than with atomicAdd, which the host shim lacks.
+__device__ unsigned int block_sum(unsigned int value, unsigned int* partial) {
+    partial[threadIdx.x] = value;
+    __syncthreads();
+    for (unsigned int half = blockDim.x / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+        __syncthreads();
+    }
+    // only thread 0 reads partial[0] now, and only it writes that word next: the next sum needs no barrier first
+    return partial[0];
+}
+
+// Block e pays env e: reward[e * n_agents + a] = (pixels of agent a that pay) * factor, with factor
+// scale / agent_pixels. The env's pixels are the P = n_agents * agent_pixels entries from e * P of
+// indices and locations (agent a's are [a * agent_pixels, (a + 1) * agent_pixels)); claimed (E * P)
+// is scratch: the texel each pixel claimed, or -1. Launch with 4 * blockDim.x bytes of shared memory.
+extern "C" __global__ void new_texels(
     const long long* __restrict__ indices, const float* __restrict__ locations,
     const long long* __restrict__ line_starts, const long long* __restrict__ line_texels,
     const float* __restrict__ texels_along, const int* __restrict__ episodes, int* __restrict__ stamps,
-    int* __restrict__ claimed, int n_envs, int pixels, int n_body_lines) {
-    int p = blockIdx.x * blockDim.x + threadIdx.x;  // E * P < 2**31: checked by the caller
-    if (p >= n_envs * pixels) return;
-    int env = p / pixels;
-    long long index = indices[p];
-    if (index < n_body_lines) {  // a miss (-1) or an agent's body
-        claimed[p] = -1;
-        return;
-    }
-    long long line = line_starts[env] + index;
-    // as the reference: (location * texels along the line) truncated, within the line's texels
-    long long along = (long long)__fmul_rn(locations[p], texels_along[line]);
-    long long texel = min(line_texels[2 * line] + along, line_texels[2 * line + 1]);
-    if (stamps[texel] == episodes[env]) {
-        claimed[p] = -1;
-        return;
-    }
-    atomicMin(stamps + texel, p - env * pixels - pixels);
-    claimed[p] = (int)texel;
-}
+    int* __restrict__ claimed, float* __restrict__ reward, int n_agents, int agent_pixels, int n_body_lines,
+    float factor) {
+    extern __shared__ unsigned int shared[];
+    int env = blockIdx.x;
+    int pixels = n_agents * agent_pixels;
+    long long first = (long long)env * pixels;
+    int episode = episodes[env];
 
-// Pass 2: the pixel that finds its own claim pays and stamps the texel with the episode.
-extern "C" __global__ void pay_texels(
-    const int* __restrict__ claimed, const int* __restrict__ episodes, int* __restrict__ stamps,
-    bool* __restrict__ paid, int n_envs, int pixels) {
-    int p = blockIdx.x * blockDim.x + threadIdx.x;
-    if (p >= n_envs * pixels) return;
-    int texel = claimed[p];
-    int env = p / pixels;
-    bool wins = texel >= 0 && stamps[texel] == p - env * pixels - pixels;
-    if (wins) stamps[texel] = episodes[env];
-    paid[p] = wins;
+    for (int p = threadIdx.x; p < pixels; p += blockDim.x) {
+        long long index = indices[first + p];
+        int texel = -1;
+        if (index >= n_body_lines) {  // not a miss (-1) nor an agent's body
+            long long line = line_starts[env] + index;
+            // as the reference: (location * texels along the line) truncated, within the line's texels
+            long long along = (long long)__fmul_rn(locations[first + p], texels_along[line]);
+            long long shown = min(line_texels[2 * line] + along, line_texels[2 * line + 1]);
+            if (stamps[shown] != episode) {
+                atomicMin(stamps + shown, p - pixels);
+                texel = (int)shown;  // < 2**31: checked by the caller
+            }
+        }
+        claimed[first + p] = texel;
+    }
+    __syncthreads();  // every claim of the env is in before any is read
+
+    for (int a = 0; a < n_agents; ++a) {
+        unsigned int count = 0;
+        for (int p = a * agent_pixels + threadIdx.x; p < (a + 1) * agent_pixels; p += blockDim.x) {
+            int texel = claimed[first + p];
+            if (texel >= 0 && stamps[texel] == p - pixels) {
+                stamps[texel] = episode;
+                ++count;
+            }
+        }
+        unsigned int paid = block_sum(count, shared);
+        if (threadIdx.x == 0) reward[env * n_agents + a] = __fmul_rn((float)paid, factor);
+    }
 }

@@ -376,67 +376,71 @@ extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
     const long long* __restrict__ env_texel_starts, const int* __restrict__ body_texels,
     const bool* __restrict__ env_mask, int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines,
     float near, float texel_size) {
-    // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31
-    int ray = blockIdx.x * blockDim.x + threadIdx.x;
-    if (ray >= n_envs * n_agents * n_cameras * n_rays) return;
-    int r = ray % n_rays;
-    int view = ray / n_rays;
-    int camera = view % n_cameras;
-    int ea = view / n_cameras;
-    int agent = ea % n_agents;
-    int env = ea / n_agents;
-    if (env_mask != nullptr && !env_mask[env]) return;  // its pixels keep what they hold
+    // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31. A masked launch has fewer
+    // threads than rays, each striding over several: blocks of rays that are not re-rendered would otherwise
+    // still be scheduled, wave after wave, only to leave
+    unsigned int total = n_envs * n_agents * n_cameras * n_rays;  // unsigned: ray + stride stays below 2**32
+    for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+        int ray = (int)i;
+        int r = ray % n_rays;
+        int view = ray / n_rays;
+        int camera = view % n_cameras;
+        int ea = view / n_cameras;
+        int agent = ea % n_agents;
+        int env = ea / n_agents;
+        if (env_mask != nullptr && !env_mask[env]) continue;  // its pixels keep what they hold
 
-    float px = positions[2 * ea], py = positions[2 * ea + 1];
-    float dx, dy;
-    sincosf(radians(angles[ea] + ray_angles[camera * n_rays + r]), &dy, &dx);
+        float px = positions[2 * ea], py = positions[2 * ea + 1];
+        float dx, dy;
+        sincosf(radians(angles[ea] + ray_angles[camera * n_rays + r]), &dy, &dx);
 
-    Hit hit = no_hit();
-    float best = INF;  // hit's distance, for stopping the walk
-    int layout = env_layout[env];
-    Grid g = load_grid(grids, grid_shapes, layout);
-    float t0 = near, t1 = INF;
-    Walk w;
-    if (walk_start(g, px, py, dx, dy, t0, t1, w)) {
-        while (true) {
-            int cell = g.cell_base + w.iy * g.nx + w.ix;
-            int end = cell_starts[cell + 1];
-            for (int i = cell_starts[cell]; i < end; ++i) {
-                float4 l = entry_lines[i];
-                if (test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, entry_ids[i], hit)) {
-                    best = quick_div(hit.t_num, hit.denom);
+        Hit hit = no_hit();
+        float best = INF;  // hit's distance, for stopping the walk
+        int layout = env_layout[env];
+        Grid g = load_grid(grids, grid_shapes, layout);
+        float t0 = near, t1 = INF;
+        Walk w;
+        if (walk_start(g, px, py, dx, dy, t0, t1, w)) {
+            while (true) {
+                int cell = g.cell_base + w.iy * g.nx + w.ix;
+                int end = cell_starts[cell + 1];
+                for (int i = cell_starts[cell]; i < end; ++i) {
+                    float4 l = entry_lines[i];
+                    if (test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, entry_ids[i], hit)) {
+                        best = quick_div(hit.t_num, hit.denom);
+                    }
+                }
+                float exit = fminf(w.next_x, w.next_y);
+                // a hit inside the cells walked so far is nearer than anything beyond them
+                if (best <= exit || exit >= t1) break;
+                if (!walk_next(g, px, py, w)) break;
+            }
+        }
+
+        long long line_start = line_starts[env];
+        if (n_agents > 1) {
+            for (int b = 0; b < n_agents; ++b) {
+                if (b == agent) continue;
+                float4 body = bodies[env * n_agents + b];
+                float vx = body.x - px, vy = body.y - py;
+                float along = vx * dx + vy * dy;
+                float across = vx * dy - vy * dx;
+                if (across * across > body.z) continue;  // the ray's line misses the body's disc
+                float reach = sqrtf(body.z) * 1.0001f;
+                if (along + reach <= near || along - reach > best) continue;  // all before the near plane or after the hit
+                for (int m = 0; m < body_lines; ++m) {
+                    int id = b * body_lines + m;
+                    float4 l = lines[line_start + id];
+                    test_line(px, py, dx, dy, near, l.x, l.y, l.z - l.x, l.w - l.y, id, hit);
                 }
             }
-            float exit = fminf(w.next_x, w.next_y);
-            // a hit inside the cells walked so far is nearer than anything beyond them
-            if (best <= exit || exit >= t1) break;
-            if (!walk_next(g, px, py, w)) break;
         }
-    }
 
-    long long line_start = line_starts[env];
-    if (n_agents > 1) {
-        for (int b = 0; b < n_agents; ++b) {
-            if (b == agent) continue;
-            float4 body = bodies[env * n_agents + b];
-            float vx = body.x - px, vy = body.y - py;
-            float along = vx * dx + vy * dy;
-            float across = vx * dy - vy * dx;
-            if (across * across > body.z) continue;  // the ray's line misses the body's disc
-            float reach = sqrtf(body.z) * 1.0001f;
-            if (along + reach <= near || along - reach > best) continue;  // all before the near plane or after the hit
-            for (int m = 0; m < body_lines; ++m) {
-                int id = b * body_lines + m;
-                float4 l = lines[line_start + id];
-                test_line(px, py, dx, dy, near, l.x, l.y, l.z - l.x, l.w - l.y, id, hit);
-            }
-        }
+        long long pixel = ray;
+        shade_and_write(pixel, quick_div(hit.t_num, hit.denom), hit.id, px, py, dx, dy, env, layout, n_agents, body_lines,
+                        texel_size, indices, locations, dots, distances, screen, lines, textures, bodies, walls,
+                        wall_texels, wall_bases, texels, line_starts, env_texel_starts, body_texels);
     }
-
-    long long pixel = ray;
-    shade_and_write(pixel, quick_div(hit.t_num, hit.denom), hit.id, px, py, dx, dy, env, layout, n_agents, body_lines,
-                    texel_size, indices, locations, dots, distances, screen, lines, textures, bodies, walls,
-                    wall_texels, wall_bases, texels, line_starts, env_texel_starts, body_texels);
 }
 
 #define ANGLE_MARGIN 1e-3f

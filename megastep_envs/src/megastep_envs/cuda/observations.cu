@@ -1,0 +1,46 @@
+// The RGB and Depth observations (megastep_envs.observations) in one pass over the render each, one thread
+// per observed pixel: torch's reshape-mean-map chain reads and writes the full-width image several times.
+// A view is one camera of one agent (V = E * A * C of them, V / E per env); an observed pixel averages
+// `subsample` neighbouring rays, as the torch reference does (sum, then divide by the count).
+// With an env mask, only the envs where it is set are observed from the render; every other pixel is copied
+// from `previous`: that is how a step shows the first frame of the envs that just reset without observing
+// every env twice. A null mask observes every env.
+
+// screen (V, R, 3) -> out (V, 3, W), R = W * subsample: channels before pixels, as RGB returns them.
+extern "C" __global__ void observe_rgb(
+    const float* __restrict__ screen, const bool* __restrict__ env_mask, const float* __restrict__ previous,
+    float* __restrict__ out, int n_views, int views_per_env, int pixels, int subsample) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;  // V * W < 2**31: the renderer checks V * R
+    if (i >= n_views * pixels) return;
+    int view = i / pixels, w = i % pixels;
+    long long first = (long long)view * 3 * pixels + w;  // channel 0 of this pixel in out and previous
+    if (env_mask != nullptr && !env_mask[view / views_per_env]) {
+        for (int c = 0; c < 3; ++c) out[first + c * pixels] = previous[first + c * pixels];
+        return;
+    }
+    const float* rays = screen + (long long)i * subsample * 3;
+    float sum[3] = {0.0f, 0.0f, 0.0f};
+    for (int s = 0; s < subsample; ++s) {
+        for (int c = 0; c < 3; ++c) sum[c] += rays[3 * s + c];
+    }
+    for (int c = 0; c < 3; ++c) out[first + c * pixels] = __fdiv_rn(sum[c], (float)subsample);
+}
+
+// distances (V, R) metres -> out (V, W): the mean of the distances clamped to [near, max_depth], mapped
+// linearly to 1 at near and 0 at max_depth (a miss is +inf metres, which clamps to max_depth).
+extern "C" __global__ void observe_depth(
+    const float* __restrict__ distances, const bool* __restrict__ env_mask, const float* __restrict__ previous,
+    float* __restrict__ out, int n_views, int views_per_env, int pixels, int subsample, float near,
+    float max_depth) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_views * pixels) return;
+    if (env_mask != nullptr && !env_mask[i / pixels / views_per_env]) {
+        out[i] = previous[i];
+        return;
+    }
+    const float* rays = distances + (long long)i * subsample;
+    float sum = 0.0f;
+    for (int s = 0; s < subsample; ++s) sum += fminf(fmaxf(rays[s], near), max_depth);
+    float mean = __fdiv_rn(sum, (float)subsample);
+    out[i] = __fdiv_rn(max_depth - mean, max_depth - near);
+}

@@ -1,0 +1,52 @@
+"""The fused observation kernels (``observations.cu``) compiled for the CPU
+(:mod:`megastep_core.host_kernels`), against the torch reference."""
+import pytest
+import torch
+
+from megastep_core import Camera, World
+from megastep_core.host_kernels import HostKernel, library_or_skip
+from megastep_envs.bench import spawn
+from megastep_envs.observations import RGB, Depth, where_envs
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    return library_or_skip("megastep_envs.cuda", "observations.cu", tmp_path_factory.mktemp("kernels"))
+
+
+@pytest.fixture(scope="module")
+def render(pillar_room):
+    """A render of 3 envs x 2 agents x 2 cameras, with misses (inf) and hits at every distance."""
+    world = World([pillar_room] * 3, 2, [Camera(32, 90.0), Camera(32, 120.0, offset=180.0)], "torch", "torch", "cpu")
+    spawn(world, seed=1)
+    render = world.render()
+    render.distances[0, 0, 0, :5] = float("inf")
+    render.distances[1, 1, 1, 3:9] = 0.01  # nearer than the near plane
+    return world, render
+
+
+@pytest.mark.parametrize("make_module", [lambda w, b: RGB(w, 4, backend=b), lambda w, b: Depth(w, 8, 3.0, backend=b),
+                                         lambda w, b: RGB(w, 1, backend=b)])
+def test_the_kernels_observe_as_the_torch_reference(library, render, make_module):
+    world, render = render
+    reference = make_module(world, "torch")
+    fused = make_module(world, "torch")
+    fused._kernel = HostKernel(library, fused.kernel_name)
+    expected = reference(render)
+    got = fused(render)
+    assert got.shape == expected.shape == (3, 2, *reference.space.shape)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+
+    mask = torch.tensor([True, False, True])
+    previous = torch.rand_like(expected)
+    refreshed = fused.refresh(render, mask, previous)
+    assert torch.equal(refreshed[1], previous[1])  # an env not in the mask keeps its pixels exactly
+    torch.testing.assert_close(refreshed, where_envs(mask, expected, previous), rtol=1e-6, atol=1e-6)
+    assert torch.equal(reference.refresh(render, mask, previous), where_envs(mask, expected, previous))
+
+
+def test_an_unknown_observation_backend_is_refused(render):
+    with pytest.raises(ValueError, match=r"observation option backend must be one of \('auto', 'torch', 'cuda'\)"):
+        RGB(render[0], backend="fast")
+    with pytest.raises(ValueError, match="backend='cuda' cannot run here: the world is not on a CUDA device"):
+        Depth(render[0], backend="cuda")
