@@ -6,6 +6,14 @@ must not synchronise the host with the GPU: everything that needs the host
 (which points of each geometry are safe) is computed once, on first use, into
 one padded device tensor; after that each call is a fixed sequence of tensor
 operations on the device, whatever the mask holds.
+
+It cannot skip the envs that do not reset, either: envs reset themselves
+inside a CUDA-graph-captured step, so the spawner runs for every env on every
+step, and each of its kernels is paid every step. On CUDA the random spawner
+is therefore one fused kernel (``cuda/spawn.cu``) after its two draws of
+uniforms, plus :meth:`World.place`'s own, instead of some fifteen small
+kernels for one agent and forty-five for four; its PyTorch code stays the
+reference and the CPU path, and both spawn exactly the same agents.
 """
 from __future__ import annotations
 
@@ -17,6 +25,7 @@ import numpy as np
 import torch
 
 from megastep_core import Geometry, GeometryError
+from megastep_core.kernels import BACKENDS, optional_kernels
 
 from .masks import clear_mask, clear_points, free_cell_centres
 
@@ -174,7 +183,14 @@ class RandomSpawner(_SeededSpawner):
 
     Options: ``margin`` (metres, default :data:`DEFAULT_MARGIN`), ``seed``
     (an int for a private generator; else torch's global one), ``max_points``
-    (candidates kept per geometry, default :data:`MAX_POINTS`).
+    (candidates kept per geometry, default :data:`MAX_POINTS`); ``backend``:
+    ``"torch"``, ``"cuda"`` (the fused kernel of :mod:`megastep_geometry.cuda`,
+    which spawns exactly the same agents), or ``"auto"`` (the default: ``cuda``
+    where the world is on a GPU and CuPy can run).
+
+    Agents are apart when their squared distance is at least the squared
+    separation, both in float32: squares and sums round the same way in torch
+    and in the kernel, where torch's own ``norm`` may fuse them differently.
     """
 
     def __init__(self, options: Mapping[str, Any]):
@@ -185,12 +201,23 @@ class RandomSpawner(_SeededSpawner):
         self.max_points = int(options.get("max_points", MAX_POINTS))
         if self.max_points < 1:
             raise ValueError(f"max_points must be at least 1, got {self.max_points}")
+        self.backend = options.get("backend", "auto")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"spawner option backend must be one of {BACKENDS}, got {self.backend!r}")
         self._world = None
         self._candidates: _Candidates | None = None
+        self._kernel = None
+
+    def _load_kernel(self, device: torch.device):
+        """The fused kernel, or None for the torch path, as ``backend`` and the device say."""
+        kernels = optional_kernels(self.backend, device, "megastep_geometry.cuda", "spawn.cu", ["spawn_random"],
+                                   "spawner option backend")
+        return None if kernels is None else kernels["spawn_random"]
 
     def candidates(self, world) -> _Candidates:
-        """The world's safe points, computed on the first call for each world."""
+        """The world's safe points, computed on the first call for each world (with the kernel for its device)."""
         if self._world is None or self._world() is not world:
+            self._kernel = self._load_kernel(torch.device(world.device))
             radius = world.agent_radius
             self._candidates = _Candidates(
                 world, radius + self.margin, 2 * radius + self.margin, self.max_points, int(self.seed or 0)
@@ -203,20 +230,39 @@ class RandomSpawner(_SeededSpawner):
         table = self.candidates(world)
         n_envs, n_agents, device = world.n_envs, world.n_agents, world.device
         tries = PLACEMENT_TRIES if n_agents > 1 else 1
+        separation = 2 * world.agent_radius + self.margin
+        min_gap2 = float(np.float32(separation**2))  # exact in float32, so torch and the kernel compare alike
+        uniforms = self._random((n_envs, tries, n_agents), device)
+        if self._kernel is None:
+            positions = self._positions(table, uniforms, min_gap2)
+            _place(world, mask, positions, self._angles(n_envs, n_agents, device))
+            return
+        angle_uniforms = self._random((n_envs, n_agents), device)  # the draw of _angles; the kernel makes degrees
+        agents = world.agents
+        self._kernel(
+            (n_envs + 127) // 128, 128, mask.contiguous(), uniforms, angle_uniforms, table.points, table.env_geometry,
+            table.env_counts, table.fallback, agents.positions, agents.angles, agents.velocity, agents.angvelocity,
+            n_envs, n_agents, tries, table.points.shape[1], min_gap2,
+        )
+        world.place()
+
+    @staticmethod
+    def _positions(table: _Candidates, uniforms: torch.Tensor, min_gap2: float) -> torch.Tensor:
+        """``(E, A, 2)`` metres: each env's first placement of ``uniforms`` ``(E, T, A)`` whose agents are all
+        at least ``sqrt(min_gap2)`` metres apart, else its fallback points. The reference for the kernel."""
+        n_envs, _, n_agents = uniforms.shape
         counts = table.env_counts[:, None, None]
-        index = (self._random((n_envs, tries, n_agents), device) * counts).long().clamp_max(counts - 1)
+        index = (uniforms * counts).long().clamp_max(counts - 1)
         points = table.points[table.env_geometry[:, None, None], index]  # (E, T, A, 2)
         if n_agents == 1:
-            positions = points[:, 0]
-        else:
-            separation = 2 * world.agent_radius + self.margin
-            gaps = (points[:, :, :, None] - points[:, :, None]).norm(dim=-1)  # (E, T, A, A)
-            apart = ((gaps >= separation) | torch.eye(n_agents, dtype=torch.bool, device=device)).flatten(2).all(-1)
-            first = apart.int().argmax(1)  # the first try whose agents are apart, or 0 if none is
-            positions = points[torch.arange(n_envs, device=device), first]
-            fallback = table.fallback[table.env_geometry]
-            positions = torch.where(apart.any(1)[:, None, None], positions, fallback)
-        _place(world, mask, positions, self._angles(n_envs, n_agents, device))
+            return points[:, 0]
+        dx, dy = (points[:, :, :, None] - points[:, :, None]).unbind(-1)  # (E, T, A, A) each
+        apart = dx * dx + dy * dy >= min_gap2
+        apart = (apart | torch.eye(n_agents, dtype=torch.bool, device=apart.device)).flatten(2).all(-1)
+        first = apart.int().argmax(1)  # the first try whose agents are apart, or 0 if none is
+        positions = points[torch.arange(n_envs, device=apart.device), first]
+        fallback = table.fallback[table.env_geometry]
+        return torch.where(apart.any(1)[:, None, None], positions, fallback)
 
 
 class FixedSpawner(_SeededSpawner):
