@@ -9,7 +9,9 @@ a pale front face so that others can tell which way an agent is looking.
 """
 from __future__ import annotations
 
+import functools
 import math
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -136,22 +138,38 @@ def build_scenery(
     )
 
 
+@functools.cache
+def _corners(agent_radius: float, device: torch.device) -> torch.Tensor:
+    """``(M + 1,)`` complex64 metres: the body's corners around an agent at the origin facing 0 degrees,
+    at -45, 45, 135 and 225 degrees, the first repeated last so that the square closes exactly."""
+    radians = np.deg2rad(90.0 * np.arange(BODY_LINES) - 45.0)
+    corners = agent_radius * np.exp(1j * radians)
+    # kept on the device: a tensor made from host data each step is a host-to-device copy
+    # that a CUDA graph cannot hold
+    return torch.as_tensor(np.append(corners, corners[:1]), dtype=torch.complex64, device=device)
+
+
 def body_lines(agents: Agents, agent_radius: float) -> torch.Tensor:
     """``(E, A * M, 2, 2)`` metres: each agent's body, a square inscribed in its disc.
 
     Line 0 of each agent is its front face; the corners run counter-clockwise.
     """
-    # corners at -45, 45, 135 and 225 degrees from the heading; made on the device, since a
-    # tensor made from host data each step is a host-to-device copy that a CUDA graph cannot hold
-    offsets = 90.0 * torch.arange(BODY_LINES, device=agents.angles.device) - 45.0
-    corners = torch.deg2rad(agents.angles[..., None] + offsets)
-    points = agents.positions[..., None, :] + agent_radius * torch.stack([corners.cos(), corners.sin()], -1)
-    lines = torch.stack([points, points.roll(-1, dims=-2)], -2)  # (E, A, M, 2, 2)
-    return lines.flatten(1, 2)
+    # points as complex numbers: turning the corners to the agent's heading is one product, so a step
+    # redraws every body in a handful of kernels
+    heading = torch.exp(torch.deg2rad(agents.angles.float()) * 1j)
+    centres = torch.view_as_complex(agents.positions.float().contiguous())
+    corners = centres[..., None] + heading[..., None] * _corners(float(agent_radius), agents.angles.device)
+    lines = torch.stack([corners[..., :-1], corners[..., 1:]], -1)  # (E, A, M, 2) complex
+    return torch.view_as_real(lines).flatten(1, 2)
+
+
+_body_index: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def draw_bodies(scenery: Scenery, agents: Agents) -> None:
     """Moves the agents' body lines in ``scenery.lines`` to where ``agents`` are, in place."""
-    bodies = body_lines(agents, scenery.agent_radius)
-    index = scenery.lines.starts[:, None] + torch.arange(scenery.n_body_lines, device=scenery.device)
-    scenery.lines.vals[index] = bodies
+    index = _body_index.get(scenery)
+    if index is None:  # the lines of each env's bodies never move in the ragged table
+        index = scenery.lines.starts[:, None] + torch.arange(scenery.n_body_lines, device=scenery.device)
+        _body_index[scenery] = index
+    scenery.lines.vals[index] = body_lines(agents, scenery.agent_radius)

@@ -24,6 +24,8 @@ import torch
 from megastep_core import Render, World
 from megastep_core.kernels import BACKENDS, optional_kernels
 
+from .observations import to_agent_frame
+
 
 def _float_option(options: Mapping[str, Any], key: str, default: float) -> float:
     value = options.get(key, default)
@@ -66,11 +68,9 @@ class ForwardProgress:
 
     def __call__(self, env, render: Render) -> torch.Tensor:
         agents = env.world.agents
-        angles = torch.deg2rad(agents.angles)
-        heading = torch.stack([angles.cos(), angles.sin()], -1)
-        moved = ((agents.positions - self.previous) * heading).sum(-1)
+        forward = to_agent_frame(agents.positions - self.previous, agents.angles)[..., 0]
         self.previous.copy_(agents.positions)
-        return self.scale * moved / env.world.dt
+        return forward * (self.scale / env.world.dt)
 
 
 class NewTexels:

@@ -379,16 +379,19 @@ extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
     // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31. A masked launch has fewer
     // threads than rays, each striding over several: blocks of rays that are not re-rendered would otherwise
     // still be scheduled, wave after wave, only to leave
-    unsigned int total = n_envs * n_agents * n_cameras * n_rays;  // unsigned: ray + stride stays below 2**32
+    int per_env = n_agents * n_cameras * n_rays;
+    unsigned int total = n_envs * per_env;  // unsigned: ray + stride stays below 2**32
     for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
         int ray = (int)i;
+        int env = ray / per_env;
+        // most rays of a masked launch leave here, after one division: the rest of the index arithmetic,
+        // done for every ray, cost as much as re-rendering the few envs that reset
+        if (env_mask != nullptr && !env_mask[env]) continue;  // its pixels keep what they hold
         int r = ray % n_rays;
         int view = ray / n_rays;
         int camera = view % n_cameras;
         int ea = view / n_cameras;
         int agent = ea % n_agents;
-        int env = ea / n_agents;
-        if (env_mask != nullptr && !env_mask[env]) continue;  // its pixels keep what they hold
 
         float px = positions[2 * ea], py = positions[2 * ea + 1];
         float dx, dy;
