@@ -23,10 +23,13 @@ def run(name, agents, geometry):
     return env, [env.step(env.sample_actions()).reward.clone() for _ in range(8)]
 
 
+@pytest.mark.parametrize("claims", ["in shared memory", "in global memory"])
 @pytest.mark.parametrize("name, agents", [("explorer", 1), ("deathmatch", 3)])
-def test_the_kernel_pays_as_the_torch_reference(library, monkeypatch, name, agents, pillar_room):
+def test_the_kernel_pays_as_the_torch_reference(library, monkeypatch, name, agents, claims, pillar_room):
     reference, expected = run(name, agents, pillar_room)
     monkeypatch.setattr(NewTexels, "_load_kernels", lambda self, device: {KERNEL: HostKernel(library, KERNEL)})
+    if claims == "in global memory":
+        monkeypatch.setattr(NewTexels, "SHARED_CLAIMS", 0)
     fused, paid = run(name, agents, pillar_room)
     assert fused.reward._kernels is not None and reference.reward._kernels is None
     assert sum(float(r.sum()) for r in expected) > 0

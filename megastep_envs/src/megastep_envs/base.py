@@ -55,9 +55,11 @@ action of the new episode is chosen seeing that stale frame; the env's state
 has been reset all the same.
 
 The order inside a step is: check actions, move (physics), render, reward,
-task update (which may terminate episodes), lifespans (which may truncate
-them), observe, record statistics, reset the envs that finished, and render
-their new observations.
+task update (which may terminate episodes), episode bookkeeping
+(:class:`~megastep_envs.episodes.Episodes`: lifespans may truncate episodes;
+the lengths and returns of those that ended are recorded and their counts
+restarted), observe, respawn the agents and restart the task and reward of
+the envs that finished, and observe those envs again.
 
 CUDA graphs
 -----------
@@ -85,6 +87,7 @@ from megastep_core import Camera, Geometry, Render, World, get_plugin_manager
 from megastep_core.spaces import Dict
 
 from .checks import ActionCheck
+from .episodes import Episodes
 from .graphs import StepGraph, cuda_generators
 from .lifespans import Lifespans
 from .observations import where_envs
@@ -206,11 +209,10 @@ class Env:
         self.spawner = manager.make("spawner", spawner, spawner_options)
         generator = lambda offset: torch.Generator(device=self.device).manual_seed(self.seed * 1000 + offset)
         self.lifespans = Lifespans(self.n_envs, *lifespan, device=self.device, generator=generator(1))
+        self.episodes = Episodes(self.n_envs, self.n_agents, self.lifespans)
         self.action_generator = generator(2)
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
         self._graph: StepGraph | None = None
-        self.lengths = torch.zeros(self.n_envs, dtype=torch.int64, device=self.device)
-        self.returns = torch.zeros(self.n_envs, self.n_agents, device=self.device)
         self.movement = None
         self.observations: dict[str, Any] = {}
         self._check: ActionCheck | None = None
@@ -227,6 +229,16 @@ class Env:
     @property
     def n_agents(self) -> int:
         return self.world.n_agents
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """``(E,)`` int64: steps taken in each env's current episode."""
+        return self.episodes.lengths
+
+    @property
+    def returns(self) -> torch.Tensor:
+        """``(E, A)`` float: reward summed over each env's current episode."""
+        return self.episodes.returns
 
     @property
     def batch(self) -> tuple[int, ...]:
@@ -300,18 +312,15 @@ class Env:
         render = self.world.render()
         reward = self.reward(self, render)
         terminated = self.update(render, reward)
-        self.lengths += 1
-        self.returns += reward
-        truncated = self.lifespans.expired(self.lengths) & ~terminated
+        truncated, done, lengths, returns = self.episodes.step(reward, terminated)
         obs = final = self._observe(render)
-        done = terminated | truncated
         info = {
             "final_obs": self._squeeze(final),
             "_final_obs": done,
-            "episode": {"r": self._squeeze_one(self.returns.clone()), "l": self.lengths.clone()},
+            "episode": {"r": self._squeeze_one(returns), "l": lengths},
             "_episode": done,
         }
-        self._reset(done)
+        self._restart_task(done)  # the episodes restarted their counts already
         if self.final_observations and (self.device.type != "cpu" or bool(done.any())):
             obs = self._observe(self.world.rerender(render, done), done, final)
         step = Step(self._squeeze(obs), self._squeeze_one(reward), terminated, truncated, info)
@@ -323,15 +332,17 @@ class Env:
         return cuda_generators(*parts)
 
     def _reset(self, mask: torch.Tensor) -> None:
+        self._restart_task(mask)
+        self.episodes.restart(mask)
+
+    def _restart_task(self, mask: torch.Tensor) -> None:
+        """Spawns the agents and restarts the task and reward of the envs where ``mask`` is True."""
         # resetting no env changes nothing; a CPU can tell for free, a GPU would stall to find out
         if self.device.type == "cpu" and not bool(mask.any()):
             return
         self.spawner(self.world, mask)
         self.reset_task(mask)
         self.reward.reset(self, mask)
-        self.lifespans.reset(mask)
-        self.lengths.masked_fill_(mask, 0)
-        self.returns.masked_fill_(mask[:, None], 0.0)
 
     def _observe(self, render: Render, mask: torch.Tensor | None = None,
                  previous: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:

@@ -44,10 +44,12 @@ class Lifespans:
 
     def reset(self, mask: torch.Tensor) -> None:
         """Draws new limits for the envs where ``mask`` (``(E,)`` bool) is True, without a host sync."""
-        drawn = torch.randint(
-            self.low, self.high + 1, self.limits.shape, device=self.limits.device, generator=self.generator
-        )
-        self.limits.copy_(torch.where(mask, drawn, self.limits))
+        self.limits.copy_(torch.where(mask, self.draw(), self.limits))
+
+    def draw(self) -> torch.Tensor:
+        """``(E,)`` int64: a fresh limit for every env (what :meth:`reset` takes for the masked ones)."""
+        return torch.randint(self.low, self.high + 1, self.limits.shape, device=self.limits.device,
+                             generator=self.generator)
 
     def expired(self, lengths: torch.Tensor) -> torch.Tensor:
         """``(E,)`` bool: True where an episode of ``lengths`` steps (``(E,)`` int) has reached its limit."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
 from megastep_core import Render, World
@@ -104,6 +105,8 @@ class NewTexels:
     """
 
     NO_CLAIM = torch.iinfo(torch.int32).max
+    SHARED_CLAIMS = 8192
+    """Most pixels per env whose claims the kernel keeps in shared memory (32 KiB); beyond, in global memory."""
 
     def __init__(self, options: Mapping[str, Any]):
         self.scale = _float_option(options, "scale", 1.0)
@@ -192,13 +195,16 @@ class NewTexels:
     def _reward_cuda(self, world: World, render: Render) -> torch.Tensor:
         """``(E, A)`` float32: the reward, as :meth:`__call__` makes it from :meth:`_paid_torch`, in one launch."""
         n_envs, n_agents, cameras, rays = render.indices.shape
-        claimed = torch.empty(render.indices.numel(), dtype=torch.int32, device=world.device)
+        pixels = n_agents * cameras * rays
         reward = torch.empty(n_envs, n_agents, dtype=torch.float32, device=world.device)
         threads = 256  # a power of two: the kernel sums each agent's count over the block as a tree
+        # each pixel's claim waits for the barrier in shared memory, unless an env has too many pixels for it
+        in_shared = pixels <= self.SHARED_CLAIMS
+        scratch = np.uint64(0) if in_shared else torch.empty(n_envs * pixels, dtype=torch.int32, device=world.device)
         self._kernels["new_texels"](
             n_envs, threads, render.indices, render.locations, self.line_starts, self.line_texels, self.texels_along,
-            self.episodes, self.stamps, claimed, reward, n_agents, cameras * rays, world.scenery.n_body_lines,
-            self.scale / (cameras * rays), shared_mem=4 * threads,
+            self.episodes, self.stamps, scratch, reward, n_agents, cameras * rays, world.scenery.n_body_lines,
+            self.scale / (cameras * rays), shared_mem=4 * (threads + (pixels if in_shared else 0)),
         )
         return reward
 

@@ -21,19 +21,22 @@ __device__ unsigned int block_sum(unsigned int value, unsigned int* partial) {
 
 // Block e pays env e: reward[e * n_agents + a] = (pixels of agent a that pay) * factor, with factor
 // scale / agent_pixels. The env's pixels are the P = n_agents * agent_pixels entries from e * P of
-// indices and locations (agent a's are [a * agent_pixels, (a + 1) * agent_pixels)); claimed (E * P)
-// is scratch: the texel each pixel claimed, or -1. Launch with 4 * blockDim.x bytes of shared memory.
+// indices and locations (agent a's are [a * agent_pixels, (a + 1) * agent_pixels)). The texel each
+// pixel claimed (or -1) is kept between the passes in shared memory, after the blockDim.x words of the
+// sums: launch with 4 * (blockDim.x + P) bytes of it. Or, for envs of too many pixels for that, in
+// `scratch` (E * P ints; null for shared memory), with 4 * blockDim.x bytes.
 extern "C" __global__ void new_texels(
     const long long* __restrict__ indices, const float* __restrict__ locations,
     const long long* __restrict__ line_starts, const long long* __restrict__ line_texels,
     const float* __restrict__ texels_along, const int* __restrict__ episodes, int* __restrict__ stamps,
-    int* __restrict__ claimed, float* __restrict__ reward, int n_agents, int agent_pixels, int n_body_lines,
+    int* __restrict__ scratch, float* __restrict__ reward, int n_agents, int agent_pixels, int n_body_lines,
     float factor) {
     extern __shared__ unsigned int shared[];
     int env = blockIdx.x;
     int pixels = n_agents * agent_pixels;
     long long first = (long long)env * pixels;
     int episode = episodes[env];
+    int* claimed = scratch != nullptr ? scratch + first : (int*)shared + blockDim.x;
 
     for (int p = threadIdx.x; p < pixels; p += blockDim.x) {
         long long index = indices[first + p];
@@ -48,14 +51,14 @@ extern "C" __global__ void new_texels(
                 texel = (int)shown;  // < 2**31: checked by the caller
             }
         }
-        claimed[first + p] = texel;
+        claimed[p] = texel;
     }
     __syncthreads();  // every claim of the env is in before any is read
 
     for (int a = 0; a < n_agents; ++a) {
         unsigned int count = 0;
         for (int p = a * agent_pixels + threadIdx.x; p < (a + 1) * agent_pixels; p += blockDim.x) {
-            int texel = claimed[first + p];
+            int texel = claimed[p];
             if (texel >= 0 && stamps[texel] == p - pixels) {
                 stamps[texel] = episode;
                 ++count;

@@ -1,0 +1,72 @@
+"""Each env's episode so far: its length, its return, and when it must end.
+
+Every step counts one more step and the reward in every env, ends the
+episodes that terminated or reached their lifespan, reports their length and
+return, and starts the count anew. That is a dozen tiny tensor operations,
+and inside a CUDA-graph-captured step every one is a launch replayed on every
+step whatever the batch: at a thousand envs each costs about as much as the
+work itself. On a GPU the fused kernel of ``cuda/episodes.cu`` does it all in
+one launch after the draw of new lifespans; the torch code here is the
+reference and the CPU path, and both give the same numbers.
+"""
+from __future__ import annotations
+
+import torch
+
+from megastep_core.kernels import optional_kernels
+
+from .lifespans import Lifespans
+
+
+class Episodes:
+    """The lengths and returns of each env's current episode, and its :class:`Lifespans`.
+
+    :param n_envs: ``E``.
+    :param n_agents: ``A``.
+    :param lifespans: each episode's limit in steps.
+    :param backend: ``"auto"``, ``"torch"`` or ``"cuda"``: the fused kernel where the
+        device is CUDA and CuPy can run (``"auto"``), or the torch code.
+    :ivar lengths: ``(E,)`` int64, steps taken this episode.
+    :ivar returns: ``(E, A)`` float32, reward summed this episode.
+    """
+
+    def __init__(self, n_envs: int, n_agents: int, lifespans: Lifespans, backend: str = "auto"):
+        device = lifespans.limits.device
+        self.lifespans = lifespans
+        self.lengths = torch.zeros(n_envs, dtype=torch.int64, device=device)
+        self.returns = torch.zeros(n_envs, n_agents, device=device)
+        kernels = optional_kernels(backend, device, "megastep_envs.cuda", "episodes.cu", ["step_episodes"],
+                                   "episodes option backend")
+        self._kernel = None if kernels is None else kernels["step_episodes"]
+
+    def restart(self, mask: torch.Tensor) -> None:
+        """Starts a new episode, with a new lifespan, in the envs where ``mask`` (``(E,)`` bool) is True."""
+        if mask.device.type == "cpu" and not bool(mask.any()):
+            return  # free to ask on a CPU, and it leaves the lifespans' generator where it was
+        self.lifespans.reset(mask)
+        self.lengths.masked_fill_(mask, 0)
+        self.returns.masked_fill_(mask[:, None], 0.0)
+
+    def step(self, reward: torch.Tensor, terminated: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Counts a step that earned ``reward`` (``(E, A)``) and ended the envs where ``terminated`` (``(E,)`` bool);
+        restarts every episode that is over.
+
+        :returns: ``truncated`` and ``done`` (``(E,)`` bool: the lifespan ran out; the episode is over), and the
+            length ``(E,)`` and return ``(E, A)`` each episode had reached, meaningful where it is done.
+        """
+        if self._kernel is None:
+            self.lengths += 1
+            self.returns += reward
+            truncated = self.lifespans.expired(self.lengths) & ~terminated
+            done = terminated | truncated
+            lengths, returns = self.lengths.clone(), self.returns.clone()
+            self.restart(done)
+            return truncated, done, lengths, returns
+        n_envs, n_agents = self.returns.shape
+        truncated, done = (torch.empty(n_envs, dtype=torch.bool, device=reward.device) for _ in range(2))
+        lengths, returns = torch.empty_like(self.lengths), torch.empty_like(self.returns)
+        self._kernel(
+            -(-n_envs // 256), 256, self.lengths, self.returns, self.lifespans.limits, reward.float().contiguous(),
+            terminated.contiguous(), self.lifespans.draw(), truncated, done, lengths, returns, n_envs, n_agents,
+        )
+        return truncated, done, lengths, returns
