@@ -1,6 +1,7 @@
 """The parts envs are made of: movement, observations, lifespans, action checks, occupancy."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -158,3 +159,18 @@ def test_occupancy_tells_free_space_from_outside(room, pillar_room):
     grid = OccupancyGrid([room, pillar_room], "cpu")
     points = torch.tensor([[[1.5, 1.5], [-1.0, 1.0]], [[2.0, 2.0], [0.5, 0.5]]])
     assert grid.free(points).tolist() == [[True, False], [False, True]]
+
+
+def test_occupancy_agrees_with_each_mask_cell_by_cell(room, pillar_room):
+    geometries = [pillar_room, room, pillar_room]  # masks of different sizes, one stored twice
+    grid = OccupancyGrid(geometries, "cpu")
+    points = torch.rand(3, 500, 2, generator=torch.Generator().manual_seed(0)) * 12 - 4  # inside and far off
+    free = grid.free(points)
+    for e, geometry in enumerate(geometries):
+        cells = np.floor((points[e].numpy() - geometry.origin) / geometry.resolution).astype(int)
+        rows, columns = geometry.mask.shape
+        inside = (cells[:, 0] >= 0) & (cells[:, 1] >= 0) & (cells[:, 0] < columns) & (cells[:, 1] < rows)
+        expected = np.zeros(len(cells), dtype=bool)
+        expected[inside] = geometry.mask[cells[inside, 1], cells[inside, 0]]
+        assert np.array_equal(free[e].numpy(), expected)
+        assert expected.any() and not expected.all()

@@ -90,7 +90,6 @@ from .checks import ActionCheck
 from .episodes import Episodes
 from .graphs import StepGraph, cuda_generators
 from .lifespans import Lifespans
-from .observations import where_envs
 
 
 def _cloned(value, tensors: bool = True):
@@ -101,11 +100,11 @@ def _cloned(value, tensors: bool = True):
 
 
 def _refresh(module, render: Render, mask: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
-    """An observation module's ``refresh`` where it has one (see :mod:`megastep_envs.observations`)."""
+    """An observation module's ``refresh`` where it has one (see :mod:`megastep_envs.observations`); else the
+    module observes every env again, which gives ``previous`` in the envs that did not reset: nothing of
+    theirs changed since."""
     refresh = getattr(module, "refresh", None)
-    if refresh is not None:
-        return refresh(render, mask, previous)
-    return where_envs(mask, module(render), previous)
+    return module(render) if refresh is None else refresh(render, mask, previous)
 
 
 class Step(NamedTuple):

@@ -92,9 +92,9 @@ class Deathmatch(Env):
         targets = centre_targets(self.world, render)
         wounds = torch.zeros_like(self.health).scatter_add_(1, targets.clamp_min(0), (targets >= 0).float())
         outside = ~self.occupancy.free(self.world.agents.positions)
-        self.health.sub_(self.damage * wounds + self.outside_damage * outside.float())
+        self.health.sub_(wounds.mul_(self.damage).add_(outside, alpha=self.outside_damage))
         dead = self.health <= 0
-        self.deaths.add_(dead.long())
+        self.deaths.add_(dead)
         self.respawn(dead)
         return torch.zeros(self.n_envs, dtype=torch.bool, device=self.device)
 
@@ -113,15 +113,12 @@ class Deathmatch(Env):
         before = agents.clone()
         self.spawner(self.world, dead.any(-1))
         separation = 2 * self.world.agent_radius + RESPAWN_MARGIN
-        others = ~torch.eye(self.n_agents, dtype=torch.bool, device=self.device)
         gaps = (agents.positions[:, :, None] - before.positions[:, None]).norm(dim=-1)  # (E, A, A)
-        crowded = ((gaps < separation) & others).any(-1)
-        moved = dead & ~crowded
-        keep = lambda new, old: torch.where(moved.view(*moved.shape, *[1] * (new.dim() - 2)), new, old)
-        agents.positions.copy_(keep(agents.positions, before.positions))
-        agents.angles.copy_(keep(agents.angles, before.angles))
-        agents.velocity.copy_(keep(agents.velocity, before.velocity))
-        agents.angvelocity.copy_(keep(agents.angvelocity, before.angvelocity))
+        gaps.diagonal(dim1=1, dim2=2).fill_(separation)  # an agent's own old place never crowds it
+        moved = dead & (gaps >= separation).all(-1)
+        for field in ("positions", "angles", "velocity", "angvelocity"):
+            new, old = getattr(agents, field), getattr(before, field)
+            torch.where(moved.view(*moved.shape, *[1] * (new.dim() - 2)), new, old, out=new)
         self.world.place()
         self.health.masked_fill_(moved, 1.0)
 

@@ -7,7 +7,8 @@ with the render; it returns ``(E, A, ...)`` tensors. A module may also have
 ``refresh(render, mask, previous)``: the observation in the envs where
 ``mask`` is True, ``previous`` elsewhere. An env calls it to show the first
 frame of the envs that just reset; a module without it is observed in every
-env again, and ``previous`` kept where ``mask`` is False.
+env again (the envs that did not reset are as they were, so it gives them
+``previous`` again).
 
 The renderer casts ``R`` rays per camera; observations average groups of
 ``subsample`` neighbouring rays into one pixel (``W = R / subsample``), which

@@ -19,10 +19,11 @@ class OccupancyGrid:
 
     :param geometries: one per env (repeats share one stored mask).
     :param device: where the tables live.
-    :ivar masks: ``(G, H, W)`` bool, True where a cell is free; padding is False.
-    :ivar origins: ``(G, 2)`` metres, the corner of each mask's cell ``[0, 0]``.
-    :ivar resolutions: ``(G,)`` metres per cell.
+    :ivar masks: ``(G, H + 2, W + 2)`` bool, True where a cell is free: each mask with a border of
+        occupied cells around it, padded with occupied cells to the largest.
     :ivar env_geometry: ``(E,)`` int64, which mask each env uses.
+    :ivar env_origins: ``(E, 2)`` metres, the corner of each env's mask cell ``[0, 0]``.
+    :ivar env_resolutions: ``(E,)`` metres per cell of each env's mask.
     """
 
     def __init__(self, geometries: Sequence[Geometry], device="cpu"):
@@ -34,23 +35,22 @@ class OccupancyGrid:
                 unique.append(geometry)
         height = max(g.mask.shape[0] for g in unique)
         width = max(g.mask.shape[1] for g in unique)
-        masks = np.zeros((len(unique), height, width), dtype=bool)
+        # a point off a mask clamps onto the border, which is occupied: no bounds to check per lookup
+        masks = np.zeros((len(unique), height + 2, width + 2), dtype=bool)
         for g, geometry in enumerate(unique):
-            masks[g, : geometry.mask.shape[0], : geometry.mask.shape[1]] = geometry.mask
+            masks[g, 1 : geometry.mask.shape[0] + 1, 1 : geometry.mask.shape[1] + 1] = geometry.mask
         self.masks = torch.as_tensor(masks, device=device)
-        self.shapes = torch.as_tensor([g.mask.shape for g in unique], dtype=torch.int64, device=device)
-        self.origins = torch.as_tensor(np.stack([g.origin for g in unique]), dtype=torch.float32, device=device)
-        self.resolutions = torch.as_tensor([g.resolution for g in unique], dtype=torch.float32, device=device)
         self.env_geometry = torch.as_tensor([index[id(g)] for g in geometries], dtype=torch.int64, device=device)
+        self.env_origins = torch.as_tensor(np.stack([g.origin for g in geometries]), dtype=torch.float32,
+                                           device=device)
+        self.env_resolutions = torch.as_tensor([g.resolution for g in geometries], dtype=torch.float32,
+                                               device=device)
+        self._last_cell = torch.tensor([width + 1, height + 1], device=device)  # (column, row) of the far border
 
     def free(self, points: torch.Tensor) -> torch.Tensor:
         """``(E, ..., 2)`` metres to ``(E, ...)`` bool: True where a point lies in a free cell of its env's mask."""
-        extra = points.dim() - 2
-        geometry = self.env_geometry.view(-1, *([1] * extra)).expand(points.shape[:-1])
-        cells = torch.floor((points - self.origins[geometry]) / self.resolutions[geometry][..., None]).long()
+        envs = (-1, *[1] * (points.dim() - 2))
+        cells = torch.floor((points - self.env_origins.view(*envs, 2)) / self.env_resolutions.view(*envs, 1))
+        cells = (cells.long() + 1).clamp_(min=0).minimum(self._last_cell)  # shifted past the border
         column, row = cells.unbind(-1)
-        shape = self.shapes[geometry]
-        inside = (row >= 0) & (column >= 0) & (row < shape[..., 0]) & (column < shape[..., 1])
-        row = row.clamp(0, self.masks.shape[1] - 1)
-        column = column.clamp(0, self.masks.shape[2] - 1)
-        return inside & self.masks[geometry, row, column]
+        return self.masks[self.env_geometry.view(envs).expand(row.shape), row, column]

@@ -194,6 +194,13 @@ extern "C" __global__ void spread_baked(
     }
 }
 
+// The envs where mask is set, into env_list: their count first (zeroed by the caller), then their indices, in
+// no particular order (each env's rays are rendered alike whatever the order).
+extern "C" __global__ void list_envs(const bool* __restrict__ mask, int* __restrict__ env_list, int n_envs) {
+    int env = blockIdx.x * blockDim.x + threadIdx.x;
+    if (env < n_envs && mask[env]) env_list[1 + atomicAdd(env_list, 1)] = env;
+}
+
 // One warp per agent: the centre of its body, its bounding radius squared, and the light at its centre.
 // The warp's lanes test one light each; lane order adds them up in light order, as the reference does.
 extern "C" __global__ void light_bodies(
@@ -374,19 +381,18 @@ extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
     const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases, const float4* __restrict__ texels,
     const int* __restrict__ env_layout, const long long* __restrict__ line_starts,
     const long long* __restrict__ env_texel_starts, const int* __restrict__ body_texels,
-    const bool* __restrict__ env_mask, int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines,
+    const int* __restrict__ env_list, int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines,
     float near, float texel_size) {
-    // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31. A masked launch has fewer
-    // threads than rays, each striding over several: blocks of rays that are not re-rendered would otherwise
-    // still be scheduled, wave after wave, only to leave
+    // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31. With env_list (its count,
+    // then env indices, as list_envs writes it) only those envs' rays are rendered, by threads striding
+    // over them: launched over every ray instead, the blocks of envs that are not re-rendered were still
+    // scheduled wave after wave only to leave, and a thread striding over every ray met several of the
+    // envs to render in a row. Their pixels keep what they hold.
     int per_env = n_agents * n_cameras * n_rays;
-    unsigned int total = n_envs * per_env;  // unsigned: ray + stride stays below 2**32
+    unsigned int total = (env_list == nullptr ? n_envs : env_list[0]) * per_env;  // unsigned: i + stride < 2**32
     for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
-        int ray = (int)i;
-        int env = ray / per_env;
-        // most rays of a masked launch leave here, after one division: the rest of the index arithmetic,
-        // done for every ray, cost as much as re-rendering the few envs that reset
-        if (env_mask != nullptr && !env_mask[env]) continue;  // its pixels keep what they hold
+        int env = env_list == nullptr ? (int)i / per_env : env_list[1 + (int)i / per_env];
+        int ray = env * per_env + (int)i % per_env;
         int r = ray % n_rays;
         int view = ray / n_rays;
         int camera = view % n_cameras;

@@ -21,7 +21,7 @@ SOURCE = "render.cu"
 # division (__fdividef) by hand where 2 ulp do, and rounds the lighting explicitly (__fmul_rn, ...)
 OPTIONS = tuple(o for o in DEFAULT_OPTIONS if o != "--use_fast_math")
 BLOCK = 256
-KERNELS = ("bake_texels", "spread_baked", "light_bodies", "render_grid", "render_fan")
+KERNELS = ("bake_texels", "spread_baked", "light_bodies", "list_envs", "render_grid", "render_fan")
 METHODS = ("auto", "fan", "grid")
 # the tables each kernel reads, in the order of its parameters
 GRID_TABLES = ("grids", "grid_shapes", "cell_starts", "entry_lines", "entry_ids")
@@ -47,10 +47,12 @@ GRID_BLOCKS_PER_SM = 6
 
 
 def masked_grid_blocks(n_rays: int, device: torch.device) -> int:
-    """Blocks of a masked ``render_grid`` launch: two waves' worth at most, each thread striding over rays.
+    """Blocks of a masked ``render_grid`` launch: two waves' worth at most, each thread striding over the rays
+    of the listed envs.
 
-    Re-rendering the few envs that reset with a block per 256 rays of *every*
-    env cost 73 us at 65,536 envs on an H100, all of it scheduling blocks that leave at once.
+    Re-rendering the few envs that reset (a few hundred of 65,536 explorer envs on an H100) with a block per
+    256 rays of *every* env cost 73 us, scheduling blocks that leave at once; striding over every ray with
+    fewer blocks, 50 us, as a thread met several envs to render in a row.
     """
     sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
     return min(blocks(n_rays), 2 * GRID_BLOCKS_PER_SM * sms)
@@ -105,6 +107,7 @@ class CudaRenderer:
         self._tables: LayoutTables | None = None
         self._rays: dict[tuple, torch.Tensor] = {}
         self._body_buffer: torch.Tensor | None = None
+        self._list_buffer: torch.Tensor | None = None
 
     def _check(self, scenery: Scenery) -> None:
         if scenery.device.type != "cuda":
@@ -232,12 +235,22 @@ class CudaRenderer:
             )
         else:
             n_rays_all = out.indices.numel()
-            grid = blocks(n_rays_all) if mask is None else masked_grid_blocks(n_rays_all, device)
+            grid, env_list = blocks(n_rays_all), np.uint64(0)  # a null list: every env
+            if mask is not None:
+                grid, env_list = masked_grid_blocks(n_rays_all, device), self._env_list(n_envs, device)
+                env_list[:1].zero_()
+                self.kernels["list_envs"](blocks(n_envs), BLOCK, mask, env_list, n_envs)
             self.kernels["render_grid"](
                 grid, BLOCK, *common, lines, scenery.textures.vals, bodies,
-                *tables.pointers(*GRID_TABLES), *tables.pointers(*SHADING_TABLES), *sizes,
+                *tables.pointers(*GRID_TABLES), *tables.pointers(*SHADING_TABLES), env_list, *sizes[1:],
                 float(scenery.agent_radius), float(scenery.texel_size),
             )
+
+    def _env_list(self, n_envs: int, device) -> torch.Tensor:
+        """``(1 + E,)`` int32 for ``list_envs``: a count, then env indices; kept between frames."""
+        if self._list_buffer is None or len(self._list_buffer) != 1 + n_envs or self._list_buffer.device != device:
+            self._list_buffer = torch.zeros(1 + n_envs, dtype=torch.int32, device=device)
+        return self._list_buffer
 
     def _bodies(self, n: int, device) -> torch.Tensor:
         """``(n, 4)``: each agent's body centre, bounding radius squared and light, kept between frames."""
