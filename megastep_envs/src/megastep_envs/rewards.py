@@ -197,7 +197,9 @@ class NewTexels:
         n_envs, n_agents, cameras, rays = render.indices.shape
         pixels = n_agents * cameras * rays
         reward = torch.empty(n_envs, n_agents, dtype=torch.float32, device=world.device)
-        threads = 256  # a power of two: the kernel sums each agent's count over the block as a tree
+        # a power of two, as the kernel sums each agent's count over the block as a tree; 64 threads of
+        # 4 pixels at a time (ROUND) cover Explorer's 256 pixels in one round, and fill an SM with 32 blocks
+        threads = 64
         # each pixel's claim waits for the barrier in shared memory, unless an env has too many pixels for it
         in_shared = pixels <= self.SHARED_CLAIMS
         scratch = np.uint64(0) if in_shared else torch.empty(n_envs * pixels, dtype=torch.int32, device=world.device)

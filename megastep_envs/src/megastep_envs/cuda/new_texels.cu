@@ -6,6 +6,8 @@
 // second launch. Only the winner writes while paying, so a loser reads either a claim or the episode,
 // never its own claim: no barrier is needed between the reads and the writes of the second pass.
 
+#define ROUND 4
+
 // The sum of `value` over the block (blockDim.x a power of two), in thread 0; `partial` holds blockDim.x
 // words. The count is summed in shared memory rather than with atomicAdd, which the host shim lacks.
 __device__ unsigned int block_sum(unsigned int value, unsigned int* partial) {
@@ -38,20 +40,38 @@ extern "C" __global__ void new_texels(
     int episode = episodes[env];
     int* claimed = scratch != nullptr ? scratch + first : (int*)shared + blockDim.x;
 
-    for (int p = threadIdx.x; p < pixels; p += blockDim.x) {
-        long long index = indices[first + p];
-        int texel = -1;
-        if (index >= n_body_lines) {  // not a miss (-1) nor an agent's body
-            long long line = line_starts[env] + index;
-            // as the reference: (location * texels along the line) truncated, within the line's texels
-            long long along = (long long)__fmul_rn(locations[first + p], texels_along[line]);
-            long long shown = min(line_texels[2 * line] + along, line_texels[2 * line + 1]);
-            if (stamps[shown] != episode) {
-                atomicMin(stamps + shown, p - pixels);
-                texel = (int)shown;  // < 2**31: checked by the caller
+    // Each thread takes ROUND pixels at a time, and issues the loads of all of them before it waits on any:
+    // a step's millions of pixels each wait on three dependent gathers (the line, its texels, the stamp),
+    // and with one pixel per thread the kernel was bound by their latency, not by memory bandwidth.
+    long long line_start = line_starts[env];
+    for (int base = 0; base < pixels; base += ROUND * blockDim.x) {
+        long long shown[ROUND];
+        int stamp[ROUND];
+#pragma unroll
+        for (int k = 0; k < ROUND; ++k) {
+            int p = base + k * blockDim.x + threadIdx.x;
+            long long index = p < pixels ? indices[first + p] : -1;
+            shown[k] = -1;
+            if (index >= n_body_lines) {  // not a miss (-1) nor an agent's body
+                long long line = line_start + index;
+                // as the reference: (location * texels along the line) truncated, within the line's texels
+                long long along = (long long)__fmul_rn(locations[first + p], texels_along[line]);
+                shown[k] = min(line_texels[2 * line] + along, line_texels[2 * line + 1]);
             }
         }
-        claimed[p] = texel;
+#pragma unroll
+        for (int k = 0; k < ROUND; ++k) stamp[k] = shown[k] >= 0 ? stamps[shown[k]] : episode;
+#pragma unroll
+        for (int k = 0; k < ROUND; ++k) {
+            int p = base + k * blockDim.x + threadIdx.x;
+            if (p >= pixels) break;
+            int texel = -1;
+            if (stamp[k] != episode) {  // as the reference, the stamp read before any claim is made
+                atomicMin(stamps + shown[k], p - pixels);
+                texel = (int)shown[k];  // < 2**31: checked by the caller
+            }
+            claimed[p] = texel;
+        }
     }
     __syncthreads();  // every claim of the env is in before any is read
 
