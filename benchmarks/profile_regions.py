@@ -7,7 +7,9 @@ render, reward, task update, the reset path's spawner, task, reward and
 lifespans, the masked re-render, and each observation pass) is wrapped in a
 profiler range; every kernel is charged to the innermost range its launch fell
 in, and the rest of the step (statistics, flags) to ``(step)``. Eager steps,
-so each kernel's own time counts, not the gaps between launches.
+so each kernel's own time counts, not the gaps between launches. The
+benchmark step of the env's config (``megastep bench``'s engine step) is
+profiled alongside, for comparison.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import tempfile
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from megastep_envs.bench import CONFIGS, ENV_CONFIGS, default_geometries, env_builder
+from megastep_envs.bench import CONFIGS, ENV_CONFIGS, default_geometries, engine_builder, env_builder
 
 STEPS = 10
 
@@ -90,6 +92,18 @@ def regions(env) -> tuple[collections.Counter, collections.Counter]:
     return count, micros
 
 
+def engine_kernels(step) -> tuple[float, float]:
+    """Kernels per step and GPU microseconds per step of the benchmark step ``step``."""
+    for _ in range(3):
+        step()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(STEPS):
+            step()
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    return len(kernels) / STEPS, sum(e.device_time for e in kernels) / STEPS
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", nargs="+", default=["minimal", "explorer", "pointgoal", "deathmatch"])
@@ -108,6 +122,10 @@ def main() -> None:
                 env.step(env.sample_actions())
             count, micros = regions(env)
             print(f"\n{name} x {size}: {sum(count.values()):.0f} kernels, {sum(micros.values()):.0f} us GPU per step")
+            if args.device == "cuda":
+                engine = engine_builder(config, geometries, size, *backends[:2], "cuda", 0)()
+                print("  the benchmark step: {:.0f} kernels, {:.0f} us GPU per step".format(*engine_kernels(engine)))
+                del engine
             for label, us in micros.most_common():
                 print(f"  {label:22s} {count[label]:6.1f} kernels {us:9.1f} us")
             del env
