@@ -46,7 +46,7 @@ across a step where ``terminated | truncated``.
 Producing both observations of a resetting env takes a second render of the
 envs that reset (:meth:`~megastep_core.World.rerender`, which the ``cuda``
 renderer does for little more than a launch) and observing them again: a
-module with ``refresh`` (RGB and Depth on CUDA) observes only those envs and
+module with ``refresh`` (RGB and Depth) observes only those envs and
 copies the others' pixels; any other module observes every env again.
 ``final_observations=False`` skips both: then the ``obs`` of an env that just
 finished *is* its final observation (``info["final_obs"]`` is ``obs``
