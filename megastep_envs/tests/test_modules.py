@@ -7,6 +7,7 @@ import torch
 
 from megastep_core import Camera, Render, World
 from megastep_core.spaces import Box, Discrete
+from megastep_envs.bench import spawn
 from megastep_envs.checks import ActionCheck, ActionError, DeferredFlag
 from megastep_envs.lifespans import Lifespans
 from megastep_envs.movement import ACTIONS, MomentumMovement, SimpleMovement
@@ -174,3 +175,35 @@ def test_occupancy_agrees_with_each_mask_cell_by_cell(room, pillar_room):
         expected[inside] = geometry.mask[cells[inside, 1], cells[inside, 0]]
         assert np.array_equal(free[e].numpy(), expected)
         assert expected.any() and not expected.all()
+
+
+@pytest.mark.gpu
+def test_the_observation_kernels_read_as_the_torch_reference_on_the_gpu(pillar_room):
+    pytest.importorskip("cupy")
+    world = World([pillar_room] * 4, 2, [Camera(64, 120.0)], "cuda", "cuda", "cuda")
+    spawn(world, seed=4)
+    world.agents.velocity.normal_()
+    world.agents.angvelocity.normal_()
+    render = world.render()
+    mask = torch.tensor([True, False, False, True], device="cuda")
+    for make in (lambda b: RGB(world, 4, backend=b), lambda b: Depth(world, 4, backend=b), lambda b: IMU(world, b)):
+        fused, reference = make("cuda"), make("torch")
+        assert fused._kernel is not None and reference._kernel is None
+        expected = reference(render)
+        torch.testing.assert_close(fused(render), expected, rtol=1e-5, atol=1e-6)
+        if hasattr(fused, "refresh"):
+            previous = torch.rand_like(expected)
+            refreshed = fused.refresh(render, mask, previous)
+            assert torch.equal(refreshed[~mask], previous[~mask])
+            torch.testing.assert_close(refreshed[mask], expected[mask], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_the_action_kernel_clamps_and_flags_on_the_gpu():
+    pytest.importorskip("cupy")
+    check = ActionCheck(Discrete(7), (3,), "cuda")
+    assert check._kernel is not None
+    assert torch.equal(check.sanitize(torch.tensor([0, 3, 6], device="cuda")).cpu(), torch.tensor([0, 3, 6]))
+    assert not bool(check.values.flag)
+    assert torch.equal(check.sanitize(torch.tensor([-2, 3, 9], device="cuda")).cpu(), torch.tensor([0, 3, 6]))
+    assert bool(check.values.flag)

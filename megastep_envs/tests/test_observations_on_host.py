@@ -6,7 +6,7 @@ import torch
 from megastep_core import Camera, World
 from megastep_core.host_kernels import HostKernel, library_or_skip
 from megastep_envs.bench import spawn
-from megastep_envs.observations import RGB, Depth, where_envs
+from megastep_envs.observations import IMU, RGB, Depth, where_envs
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +50,17 @@ def test_an_unknown_observation_backend_is_refused(render):
         RGB(render[0], backend="fast")
     with pytest.raises(ValueError, match="backend='cuda' cannot run here: the world is not on a CUDA device"):
         Depth(render[0], backend="cuda")
+
+
+def test_the_imu_kernel_reads_as_the_torch_reference(library, render):
+    world, _ = render
+    agents = world.agents
+    generator = torch.Generator().manual_seed(3)
+    agents.velocity.copy_(torch.randn(agents.velocity.shape, generator=generator))
+    agents.angvelocity.copy_(torch.randn(agents.angvelocity.shape, generator=generator) * 90)
+    agents.angles.copy_(torch.rand(agents.angles.shape, generator=generator) * 360 - 180)
+    fused = IMU(world, backend="torch")
+    fused._kernel = HostKernel(library, "observe_imu")
+    expected = IMU(world, backend="torch")()
+    assert expected.shape == (3, 2, 3) and expected.abs().min() > 0
+    torch.testing.assert_close(fused(), expected, rtol=1e-5, atol=1e-6)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from megastep_core import MegastepError
+from megastep_core.kernels import optional_kernels
 from megastep_core.spaces import Box, Discrete
 
 
@@ -90,9 +91,11 @@ class ActionCheck:
     :param space: the per-agent action space.
     :param batch: the expected leading shape, ``(E,)`` or ``(E, A)``.
     :param device: the env's device.
+    :param backend: ``"auto"``, ``"torch"`` or ``"cuda"``: on a GPU, discrete actions are checked and
+        clamped by one kernel of ``actions.cu`` (``"auto"``), or by the torch code, its reference.
     """
 
-    def __init__(self, space, batch: tuple[int, ...], device):
+    def __init__(self, space, batch: tuple[int, ...], device, backend: str = "auto"):
         self.space = space
         self.shape = tuple(batch) + tuple(space.shape)
         self.device = torch.device(device)
@@ -101,6 +104,9 @@ class ActionCheck:
         else:
             expected = f"finite numbers in [{space.low}, {space.high}]"
         self.values = DeferredFlag(self.device, f"actions must be {expected}; got a value outside that")
+        kernels = optional_kernels(backend, self.device, "megastep_envs.cuda", "actions.cu", ["clamp_actions"],
+                                   "action check option backend")
+        self._kernel = kernels["clamp_actions"] if kernels is not None and isinstance(space, Discrete) else None
 
     def __call__(self, actions) -> torch.Tensor:
         """Returns ``actions`` ready to use, or raises :class:`ActionError` naming what was expected."""
@@ -127,6 +133,12 @@ class ActionCheck:
     def sanitize(self, actions: torch.Tensor) -> torch.Tensor:
         """Notes out-of-range values (raising at once on the CPU) and clamps them: device work only,
         so that it can be captured in a CUDA graph with the rest of the step."""
+        if self._kernel is not None:
+            actions = actions.long().contiguous()
+            clamped = torch.empty_like(actions)
+            n = actions.numel()
+            self._kernel(-(-n // 256), 256, actions, clamped, self.values.flag, n, int(self.space.n))
+            return clamped
         if isinstance(self.space, Discrete):
             clamped = actions.long().clamp(0, self.space.n - 1)
             self.values.record((clamped != actions).any())

@@ -180,17 +180,29 @@ class IMU:
     counter-clockwise) and the velocity in the agent's own frame (forward, leftward; metres per second).
 
     Read after the physics step, so an agent that hit a wall reads the velocity the physics left it.
+
+    :param world: the world whose agents are read.
+    :param backend: ``"auto"``, ``"torch"`` or ``"cuda"``: on a GPU one kernel of
+        ``observations.cu`` (``"auto"``), or the torch code, its reference: six kernels.
     """
 
     space = Box((3,))
 
-    def __init__(self, world: World):
+    def __init__(self, world: World, backend: str = "auto"):
         self.world = world
+        kernels = optional_kernels(backend, world.device, "megastep_envs.cuda", "observations.cu", ["observe_imu"],
+                                   "observation option backend")
+        self._kernel = None if kernels is None else kernels["observe_imu"]
 
     def __call__(self, render: Render | None = None) -> torch.Tensor:
         agents = self.world.agents
-        local = to_agent_frame(agents.velocity, agents.angles)
-        return torch.cat([torch.deg2rad(agents.angvelocity)[..., None], local], -1)
+        if self._kernel is None:
+            local = to_agent_frame(agents.velocity, agents.angles)
+            return torch.cat([torch.deg2rad(agents.angvelocity)[..., None], local], -1)
+        out = torch.empty((*agents.angles.shape, 3), device=agents.angles.device)
+        n = agents.angles.numel()
+        self._kernel(-(-n // 256), 256, agents.velocity, agents.angvelocity, agents.angles, out, n)
+        return out
 
 
 class Computed:
