@@ -134,7 +134,30 @@ class NewTexels:
         self.stamps = torch.zeros(int(textures.vals.shape[0]), dtype=torch.int32, device=world.device)
         self.episodes = torch.ones(world.n_envs, dtype=torch.int32, device=world.device)
         self._kernels = self._load_kernels(world.device)
+        if self._kernels is not None:
+            self._prepare_layouts(scenery, cumulative)
         self._world = world
+
+    def _prepare_layouts(self, scenery, cumulative: torch.Tensor) -> None:
+        """The kernel's per-layout wall tables, read from the first env of each layout (see ``new_texels.cu``):
+        envs built from one geometry have the same walls and textures."""
+        ids, starts, ends = scenery.geometry_ids.cpu(), scenery.lines.starts.cpu(), scenery.lines.ends.cpu()
+        cumulative, along = cumulative.cpu(), self.texels_along.cpu()
+        counts, firsts, lasts, alongs = [0], [], [], []
+        for layout in range(int(ids.max()) + 1):
+            env = int((ids == layout).nonzero()[0])
+            first_wall = int(starts[env]) + scenery.n_body_lines
+            walls = torch.arange(first_wall, int(ends[env]))
+            firsts.append(cumulative[walls] - cumulative[first_wall])  # texels before each wall, in its env
+            lasts.append(cumulative[walls + 1] - cumulative[first_wall] - 1)
+            alongs.append(along[walls])
+            counts.append(len(walls))
+        device = scenery.device
+        self.layout_walls = torch.tensor(counts).cumsum(0).int().to(device)
+        self.wall_first = torch.cat(firsts).int().to(device)
+        self.wall_last = torch.cat(lasts).int().to(device)
+        self.wall_along = torch.cat(alongs).to(device)
+        self.env_wall_texels = cumulative[starts + scenery.n_body_lines].to(device)
 
     def _load_kernels(self, device: torch.device) -> dict | None:
         """The fused kernel, or None for the torch path, as ``backend`` and the device say."""
@@ -204,8 +227,9 @@ class NewTexels:
         in_shared = pixels <= self.SHARED_CLAIMS
         scratch = np.uint64(0) if in_shared else torch.empty(n_envs * pixels, dtype=torch.int32, device=world.device)
         self._kernels["new_texels"](
-            n_envs, threads, render.indices, render.locations, self.line_starts, self.line_texels, self.texels_along,
-            self.episodes, self.stamps, scratch, reward, n_agents, cameras * rays, world.scenery.n_body_lines,
+            n_envs, threads, render.indices, render.locations, world.scenery.geometry_ids, self.env_wall_texels,
+            self.layout_walls, self.wall_first, self.wall_last, self.wall_along, self.episodes, self.stamps, scratch,
+            reward, n_agents, cameras * rays, world.scenery.n_body_lines,
             self.scale / (cameras * rays), shared_mem=4 * (threads + (pixels if in_shared else 0)),
         )
         return reward

@@ -27,10 +27,15 @@ __device__ unsigned int block_sum(unsigned int value, unsigned int* partial) {
 // pixel claimed (or -1) is kept between the passes in shared memory, after the blockDim.x words of the
 // sums: launch with 4 * (blockDim.x + P) bytes of it. Or, for envs of too many pixels for that, in
 // `scratch` (E * P ints; null for shared memory), with 4 * blockDim.x bytes.
+// A wall's texels are looked up per layout (envs of one layout have the same walls and textures): wall w
+// of layout g is entry layout_walls[g] + w of wall_first and wall_last (its texels, counted from the env's
+// first wall texel env_wall_texels[e]) and wall_along (texels per unit of location along it). These tables
+// are small enough to stay in cache, where the same per env line would be a gather from memory per pixel.
 extern "C" __global__ void new_texels(
     const long long* __restrict__ indices, const float* __restrict__ locations,
-    const long long* __restrict__ line_starts, const long long* __restrict__ line_texels,
-    const float* __restrict__ texels_along, const int* __restrict__ episodes, int* __restrict__ stamps,
+    const long long* __restrict__ env_layout, const long long* __restrict__ env_wall_texels,
+    const int* __restrict__ layout_walls, const int* __restrict__ wall_first, const int* __restrict__ wall_last,
+    const float* __restrict__ wall_along, const int* __restrict__ episodes, int* __restrict__ stamps,
     int* __restrict__ scratch, float* __restrict__ reward, int n_agents, int agent_pixels, int n_body_lines,
     float factor) {
     extern __shared__ unsigned int shared[];
@@ -41,9 +46,10 @@ extern "C" __global__ void new_texels(
     int* claimed = scratch != nullptr ? scratch + first : (int*)shared + blockDim.x;
 
     // Each thread takes ROUND pixels at a time, and issues the loads of all of them before it waits on any:
-    // a step's millions of pixels each wait on three dependent gathers (the line, its texels, the stamp),
+    // a step's millions of pixels each wait on dependent gathers (the wall, then the stamp of its texel),
     // and with one pixel per thread the kernel was bound by their latency, not by memory bandwidth.
-    long long line_start = line_starts[env];
+    long long texel_start = env_wall_texels[env];
+    int wall_base = layout_walls[env_layout[env]] - n_body_lines;
     for (int base = 0; base < pixels; base += ROUND * blockDim.x) {
         long long shown[ROUND];
         int stamp[ROUND];
@@ -53,10 +59,10 @@ extern "C" __global__ void new_texels(
             long long index = p < pixels ? indices[first + p] : -1;
             shown[k] = -1;
             if (index >= n_body_lines) {  // not a miss (-1) nor an agent's body
-                long long line = line_start + index;
+                int wall = wall_base + (int)index;
                 // as the reference: (location * texels along the line) truncated, within the line's texels
-                long long along = (long long)__fmul_rn(locations[first + p], texels_along[line]);
-                shown[k] = min(line_texels[2 * line] + along, line_texels[2 * line + 1]);
+                long long along = (long long)__fmul_rn(locations[first + p], wall_along[wall]);
+                shown[k] = texel_start + min((long long)wall_first[wall] + along, (long long)wall_last[wall]);
             }
         }
 #pragma unroll
