@@ -128,8 +128,9 @@ class NewTexels:
         cumulative = torch.cat([textures.widths.new_zeros(1), textures.widths.cumsum(0)])
         self.env_texel_starts = cumulative[lines.starts]
         self.env_texel_ends = cumulative[lines.ends]
-        # (E,) float: the wall texels of each env, after its agents' bodies
-        self.env_texels = (self.env_texel_ends - cumulative[lines.starts + scenery.n_body_lines]).float()
+        # (E,) int64: each env's first wall texel, after its agents' bodies; and (E,) float: its wall texels
+        self.env_wall_texels = cumulative[lines.starts + scenery.n_body_lines]
+        self.env_texels = (self.env_texel_ends - self.env_wall_texels).float()
         # episodes start at 1 and stamps at 0, so that nothing is seen yet
         self.stamps = torch.zeros(int(textures.vals.shape[0]), dtype=torch.int32, device=world.device)
         self.episodes = torch.ones(world.n_envs, dtype=torch.int32, device=world.device)
@@ -141,11 +142,13 @@ class NewTexels:
     def _prepare_layouts(self, scenery, cumulative: torch.Tensor) -> None:
         """The kernel's per-layout wall tables, read from the first env of each layout (see ``new_texels.cu``):
         envs built from one geometry have the same walls and textures."""
-        ids, starts, ends = scenery.geometry_ids.cpu(), scenery.lines.starts.cpu(), scenery.lines.ends.cpu()
+        # layouts numbered 0, 1, ... (whatever the ids), each with the first env built from it
+        _, first_envs, layouts = np.unique(scenery.geometry_ids.cpu().numpy(), return_index=True,
+                                           return_inverse=True)
+        starts, ends = scenery.lines.starts.cpu(), scenery.lines.ends.cpu()
         cumulative, along = cumulative.cpu(), self.texels_along.cpu()
         counts, firsts, lasts, alongs = [0], [], [], []
-        for layout in range(int(ids.max()) + 1):
-            env = int((ids == layout).nonzero()[0])
+        for env in first_envs:
             first_wall = int(starts[env]) + scenery.n_body_lines
             walls = torch.arange(first_wall, int(ends[env]))
             firsts.append(cumulative[walls] - cumulative[first_wall])  # texels before each wall, in its env
@@ -153,11 +156,11 @@ class NewTexels:
             alongs.append(along[walls])
             counts.append(len(walls))
         device = scenery.device
+        self.env_layout = torch.as_tensor(layouts, dtype=torch.int64, device=device)
         self.layout_walls = torch.tensor(counts).cumsum(0).int().to(device)
         self.wall_first = torch.cat(firsts).int().to(device)
         self.wall_last = torch.cat(lasts).int().to(device)
         self.wall_along = torch.cat(alongs).to(device)
-        self.env_wall_texels = cumulative[starts + scenery.n_body_lines].to(device)
 
     def _load_kernels(self, device: torch.device) -> dict | None:
         """The fused kernel, or None for the torch path, as ``backend`` and the device say."""
@@ -227,7 +230,7 @@ class NewTexels:
         in_shared = pixels <= self.SHARED_CLAIMS
         scratch = np.uint64(0) if in_shared else torch.empty(n_envs * pixels, dtype=torch.int32, device=world.device)
         self._kernels["new_texels"](
-            n_envs, threads, render.indices, render.locations, world.scenery.geometry_ids, self.env_wall_texels,
+            n_envs, threads, render.indices, render.locations, self.env_layout, self.env_wall_texels,
             self.layout_walls, self.wall_first, self.wall_last, self.wall_along, self.episodes, self.stamps, scratch,
             reward, n_agents, cameras * rays, world.scenery.n_body_lines,
             self.scale / (cameras * rays), shared_mem=4 * (threads + (pixels if in_shared else 0)),

@@ -182,9 +182,11 @@ class CudaRenderer:
         """Like :meth:`render`, into the tensors of ``out`` (as :func:`empty_render` makes them).
 
         Every element of ``out`` is written, or with ``mask`` (``(E,)`` bool)
-        only the rows of the envs where it is True: the others keep what they
-        held, and their threads leave at once, so re-rendering the few envs
-        that just reset costs little more than a launch. The launches read
+        only the rows of the envs where it is True, and the others keep what
+        they held: the grid method lists the masked envs on the GPU and renders
+        only their rays, the fan method's blocks of other envs leave at once.
+        So re-rendering the few envs that just reset costs little more than a
+        launch. The launches read
         ``agents`` and ``scenery.lines`` where they are, so a captured graph of
         this call sees them move (see :meth:`capture`).
         """
@@ -224,13 +226,13 @@ class CudaRenderer:
             out.indices, out.locations, out.dots, out.distances, out.screen, agents.positions, agents.angles,
             angles_of_rays,
         )
-        sizes = (env_mask, n_envs, n_agents, n_cameras, n_rays, scenery.body_lines)
+        sizes = (n_envs, n_agents, n_cameras, n_rays, scenery.body_lines)
         if fan is not None:
             threads, words, shared = fan
             parts = -(-n_rays // threads)
             self.kernels["render_fan"](
                 n_envs * n_agents * n_cameras * parts, threads, *common, fans, lines, scenery.textures.vals,
-                bodies, *tables.pointers(*SHADING_TABLES), *sizes, words, float(scenery.agent_radius),
+                bodies, *tables.pointers(*SHADING_TABLES), env_mask, *sizes, words, float(scenery.agent_radius),
                 float(scenery.texel_size), shared_mem=shared,
             )
         else:
@@ -242,7 +244,7 @@ class CudaRenderer:
                 self.kernels["list_envs"](blocks(n_envs), BLOCK, mask, env_list, n_envs)
             self.kernels["render_grid"](
                 grid, BLOCK, *common, lines, scenery.textures.vals, bodies,
-                *tables.pointers(*GRID_TABLES), *tables.pointers(*SHADING_TABLES), env_list, *sizes[1:],
+                *tables.pointers(*GRID_TABLES), *tables.pointers(*SHADING_TABLES), env_list, *sizes,
                 float(scenery.agent_radius), float(scenery.texel_size),
             )
 
