@@ -81,6 +81,7 @@ def regions(env) -> tuple[collections.Counter, collections.Counter]:
     launches = {e["args"]["correlation"]: e["ts"] for e in events
                 if e.get("cat") in ("cuda_runtime", "cuda_driver") and "correlation" in e.get("args", {})}
     count, micros = collections.Counter(), collections.Counter()
+    names = collections.defaultdict(collections.Counter)
     for e in events:
         if e.get("cat") not in ("kernel", "gpu_memcpy", "gpu_memset"):
             continue
@@ -89,7 +90,8 @@ def regions(env) -> tuple[collections.Counter, collections.Counter]:
         label = min(inside, key=lambda r: r[1] - r[0])[2] if inside else "?"
         count[label] += 1 / STEPS
         micros[label] += e["dur"] / STEPS
-    return count, micros
+        names[label][e["name"][:60]] += 1 / STEPS
+    return count, micros, names
 
 
 def engine_kernels(step) -> tuple[float, float]:
@@ -109,6 +111,7 @@ def main() -> None:
     parser.add_argument("--env", nargs="+", default=["minimal", "explorer", "pointgoal", "deathmatch"])
     parser.add_argument("--envs", nargs="+", type=int)
     parser.add_argument("--layouts")
+    parser.add_argument("--kernels", action="store_true", help="also list each part's kernels by name")
     parser.add_argument("--device", default="cuda", help="cpu checks that the tool runs (no kernels there)")
     args = parser.parse_args()
     geometries = default_geometries(args.layouts)
@@ -120,7 +123,7 @@ def main() -> None:
             wrap_parts(env)
             for _ in range(3):
                 env.step(env.sample_actions())
-            count, micros = regions(env)
+            count, micros, names = regions(env)
             print(f"\n{name} x {size}: {sum(count.values()):.0f} kernels, {sum(micros.values()):.0f} us GPU per step")
             if args.device == "cuda":
                 engine = engine_builder(config, geometries, size, *backends[:2], "cuda", 0)()
@@ -128,6 +131,9 @@ def main() -> None:
                 del engine
             for label, us in micros.most_common():
                 print(f"  {label:22s} {count[label]:6.1f} kernels {us:9.1f} us")
+                if args.kernels:
+                    for kernel, n in names[label].most_common():
+                        print(f"      {n:4.1f} x {kernel}")
             del env
             if args.device == "cuda":
                 torch.cuda.empty_cache()

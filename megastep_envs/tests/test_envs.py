@@ -176,10 +176,14 @@ def test_envs_reset_themselves_at_the_end_of_their_lifespan(room, final_observat
 @pytest.mark.parametrize("name", ["explorer", "deathmatch"])
 def test_only_the_envs_that_reset_show_a_new_first_observation(name, device, pillar_room):
     backends = "cuda" if device == "cuda" else "torch"
-    env = build(name, pillar_room, n_envs=6, lifespan=(2, 5), device=device, physics=backends, renderer=backends)
-    env.reset()
+    options = dict(n_envs=6, lifespan=(2, 5), device=device, physics=backends, renderer=backends)
+    env = build(name, pillar_room, **options)
+    # the same envs seeing only their last frame of each episode: what final_obs must hold where done
+    twin = build(name, pillar_room, final_observations=False, **options)
+    env.reset(), twin.reset()
     for _ in range(12):
-        result = env.step(env.sample_actions())
+        actions = env.sample_actions()
+        result, last = env.step(actions), twin.step(actions)
         done = result.info["_final_obs"]
         if done.any() and not done.all():
             break
@@ -188,9 +192,11 @@ def test_only_the_envs_that_reset_show_a_new_first_observation(name, device, pil
     fresh = env._observe(env.world.render())  # the observations of the state the envs are in now
     for key, obs in result.obs.items():
         final = result.info["final_obs"][key]
-        assert torch.equal(obs[~done], final[~done]), key
+        torch.testing.assert_close(final[done], last.obs[key][done], rtol=0, atol=1e-6, msg=key)
+        torch.testing.assert_close(obs[~done], last.obs[key][~done], rtol=0, atol=1e-6, msg=key)
         torch.testing.assert_close(obs[done], env._squeeze(fresh)[key][done], rtol=0, atol=1e-6, msg=key)
         assert not torch.equal(obs[done], final[done]) or key == "health", key
+        assert torch.isfinite(final).all(), key
 
 
 def test_explorer_terminates_after_patience_steps_without_new_wall(room):

@@ -192,10 +192,11 @@ def test_the_observation_kernels_read_as_the_torch_reference_on_the_gpu(pillar_r
         expected = reference(render)
         torch.testing.assert_close(fused(render), expected, rtol=1e-5, atol=1e-6)
         if hasattr(fused, "refresh"):
-            previous = torch.rand_like(expected)
-            refreshed = fused.refresh(render, mask, previous)
-            assert torch.equal(refreshed[~mask], previous[~mask])
-            torch.testing.assert_close(refreshed[mask], expected[mask], rtol=1e-5, atol=1e-6)
+            previous = torch.rand(expected.shape, device=expected.device)
+            observation = previous.clone()
+            final = fused.refresh(render, mask, observation)
+            assert torch.equal(observation[~mask], previous[~mask]) and torch.equal(final[mask], previous[mask])
+            torch.testing.assert_close(observation[mask], expected[mask], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.gpu

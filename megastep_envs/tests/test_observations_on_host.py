@@ -38,11 +38,14 @@ def test_the_kernels_observe_as_the_torch_reference(library, render, make_module
     torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
 
     mask = torch.tensor([True, False, True])
-    previous = torch.rand_like(expected)
-    refreshed = fused.refresh(render, mask, previous)
-    assert torch.equal(refreshed[1], previous[1])  # an env not in the mask keeps its pixels exactly
-    torch.testing.assert_close(refreshed, where_envs(mask, expected, previous), rtol=1e-6, atol=1e-6)
-    assert torch.equal(reference.refresh(render, mask, previous), where_envs(mask, expected, previous))
+    previous = torch.rand(expected.shape)  # contiguous, as the module's own observation is
+    for module in (fused, reference):
+        observation = previous.clone()
+        final = module.refresh(render, mask, observation)
+        # observed again in place where masked, the old pixels moved aside; an env not in the mask is untouched
+        torch.testing.assert_close(observation, where_envs(mask, expected, previous), rtol=1e-6, atol=1e-6)
+        assert torch.equal(observation[1], previous[1])
+        assert torch.equal(final[mask], previous[mask]) and final.shape == previous.shape
 
 
 def test_an_unknown_observation_backend_is_refused(render):

@@ -25,7 +25,9 @@ Step semantics (for learners and adapters)
 ``info``
     ``"final_obs"``: the observations of the state each env reached by this
     step, before any reset; meaningful where ``info["_final_obs"]`` (``(E,)``
-    bool, ``terminated | truncated``) is True. ``"episode"``: a dict with
+    bool, ``terminated | truncated``) is True, as in Gymnasium. Its other
+    rows are finite but unspecified (zeros, an older final observation, or
+    ``obs``): read it through the flag, as below. ``"episode"``: a dict with
     ``"r"``, the return of the episode (``(E,)`` or ``(E, A)``), and ``"l"``,
     its length in steps (``(E,)`` int64), meaningful where ``info["_episode"]``
     is True: the finished episodes, as in Gymnasium's ``RecordEpisodeStatistics``.
@@ -46,8 +48,11 @@ across a step where ``terminated | truncated``.
 Producing both observations of a resetting env takes a second render of the
 envs that reset (:meth:`~megastep_core.World.rerender`, which the ``cuda``
 renderer does for little more than a launch) and observing them again: a
-module with ``refresh`` (RGB and Depth) observes only those envs and
-copies the others' pixels; any other module observes every env again.
+module with ``refresh`` (RGB and Depth) observes only those envs again, in
+place, and moves their old pixels into ``final_obs``; any other module
+observes every env again. Keeping ``final_obs`` whole instead, equal to
+``obs`` outside the envs that reset, would cost a copy of every env's pixels
+each step: 65 µs of Explorer's 1.29 ms at 65,536 envs on an H100.
 ``final_observations=False`` skips both: then the ``obs`` of an env that just
 finished *is* its final observation (``info["final_obs"]`` is ``obs``
 itself, so the bootstrap above still reads the right values), and the first
@@ -97,14 +102,6 @@ def _cloned(value, tensors: bool = True):
     if isinstance(value, dict):
         return {key: _cloned(item, tensors) for key, item in value.items()}
     return value.clone() if tensors and torch.is_tensor(value) else value
-
-
-def _refresh(module, render: Render, mask: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
-    """An observation module's ``refresh`` where it has one (see :mod:`megastep_envs.observations`); else the
-    module observes every env again, which gives ``previous`` in the envs that did not reset: nothing of
-    theirs changed since."""
-    refresh = getattr(module, "refresh", None)
-    return module(render) if refresh is None else refresh(render, mask, previous)
 
 
 class Step(NamedTuple):
@@ -313,15 +310,15 @@ class Env:
         terminated = self.update(render, reward)
         truncated, done, lengths, returns = self.episodes.step(reward, terminated)
         obs = final = self._observe(render)
+        self._restart_task(done)  # the episodes restarted their counts already
+        if self.final_observations and (self.device.type != "cpu" or bool(done.any())):
+            obs, final = self._observe_again(self.world.rerender(render, done), done, obs)
         info = {
             "final_obs": self._squeeze(final),
             "_final_obs": done,
             "episode": {"r": self._squeeze_one(returns), "l": lengths},
             "_episode": done,
         }
-        self._restart_task(done)  # the episodes restarted their counts already
-        if self.final_observations and (self.device.type != "cpu" or bool(done.any())):
-            obs = self._observe(self.world.rerender(render, done), done, final)
         step = Step(self._squeeze(obs), self._squeeze_one(reward), terminated, truncated, info)
         return step, render, obs
 
@@ -343,12 +340,25 @@ class Env:
         self.reset_task(mask)
         self.reward.reset(self, mask)
 
-    def _observe(self, render: Render, mask: torch.Tensor | None = None,
-                 previous: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-        """Every observation of ``render``; with ``mask``, only in those envs, ``previous`` in the others."""
-        if mask is None:
-            return {name: module(render) for name, module in self.observations.items()}
-        return {name: _refresh(module, render, mask, previous[name]) for name, module in self.observations.items()}
+    def _observe(self, render: Render) -> dict[str, torch.Tensor]:
+        """Every observation of ``render``."""
+        return {name: module(render) for name, module in self.observations.items()}
+
+    def _observe_again(self, render: Render, mask: torch.Tensor, obs: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+        """The observations of ``render`` (``obs`` outside the envs where ``mask`` is True) and the final ones
+        that ``obs`` held in those envs.
+
+        A module with ``refresh`` observes those envs again in place and hands back the rows it replaced; any
+        other observes every env again, and its first look is the final one.
+        """
+        fresh, final = {}, {}
+        for name, module in self.observations.items():
+            refresh = getattr(module, "refresh", None)
+            if refresh is None:
+                fresh[name], final[name] = module(render), obs[name]
+            else:
+                fresh[name], final[name] = obs[name], refresh(render, mask, obs[name])
+        return fresh, final
 
     def _squeeze_one(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.multi_agent else x[:, 0]

@@ -4,11 +4,11 @@ An env renders once per step and hands the same render to every observation
 module, so adding depth to an RGB env costs no second render. Each module has
 a ``space`` (per-agent shape, see :mod:`megastep_core.spaces`) and is called
 with the render; it returns ``(E, A, ...)`` tensors. A module may also have
-``refresh(render, mask, previous)``: the observation in the envs where
-``mask`` is True, ``previous`` elsewhere. An env calls it to show the first
-frame of the envs that just reset; a module without it is observed in every
-env again (the envs that did not reset are as they were, so it gives them
-``previous`` again).
+``refresh(render, mask, observation)``: it observes again, in place, the
+envs where ``mask`` is True, and returns the rows it replaced (meaningful
+where ``mask`` is True). An env calls it to show the first frame of the envs
+that just reset while keeping their last one; a module without it is
+observed in every env again, into a new tensor.
 
 The renderer casts ``R`` rays per camera; observations average groups of
 ``subsample`` neighbouring rays into one pixel (``W = R / subsample``), which
@@ -64,10 +64,10 @@ class PooledRays:
     default, uses them where the world is on CUDA and CuPy can run;
     ``"torch"`` or ``"cuda"`` choose).
 
-    Both also *refresh* an observation: :meth:`refresh` observes only the envs
-    that just reset and copies every other env's pixels from the same step's
-    observation before the resets, which costs a copy rather than a second
-    pass over every env's rays.
+    Both also *refresh* an observation in place: :meth:`refresh` observes
+    again only the envs that just reset, moving their old pixels aside as
+    their final observation; the pixels of every other env are not touched,
+    so the second look costs what those few envs' pixels cost.
     """
 
     kernel_name: ClassVar[str]
@@ -78,6 +78,7 @@ class PooledRays:
         kernels = optional_kernels(backend, world.device, "megastep_envs.cuda", "observations.cu",
                                    [self.kernel_name], "observation option backend")
         self._kernel = None if kernels is None else kernels[self.kernel_name]
+        self._finals: torch.Tensor | None = None
 
     def pool(self, render: Render) -> torch.Tensor:
         """The observation of every env, by torch ops: ``(E, A, *space.shape)``."""
@@ -88,26 +89,51 @@ class PooledRays:
         raise NotImplementedError
 
     def __call__(self, render: Render) -> torch.Tensor:
-        return self.refresh(render)
-
-    def refresh(self, render: Render, mask: torch.Tensor | None = None,
-                previous: torch.Tensor | None = None) -> torch.Tensor:
-        """The observation of ``render`` in the envs where ``mask`` (``(E,)`` bool) is True and
-        ``previous`` (``(E, A, *space.shape)``) elsewhere; with no mask, of every env."""
         if self._kernel is None:
-            fresh = self.pool(render)
-            return fresh if mask is None else where_envs(mask, fresh, previous)
+            return self.pool(render)
         n_envs, n_agents, n_cameras, _ = render.distances.shape
         out = torch.empty((n_envs, n_agents, *self.space.shape), device=render.distances.device)
+        self._launch(render, None, None, out)
+        return out
+
+    def refresh(self, render: Render, mask: torch.Tensor, observation: torch.Tensor) -> torch.Tensor:
+        """Observes ``render`` again in the envs where ``mask`` (``(E,)`` bool) is True, into ``observation``
+        (``(E, A, *space.shape)``, this step's observation), in place.
+
+        :returns: the rows of ``observation`` that were replaced, in a tensor of its shape whose other rows
+            hold zeros or the rows an earlier step replaced: meaningful where ``mask`` is True only.
+        """
+        final = self._final_buffer(observation)
+        if self._kernel is None:
+            rows = mask.view(-1, *[1] * (observation.dim() - 1))
+            torch.where(rows, observation, final, out=final)
+            torch.where(rows, self.pool(render), observation, out=observation)
+        else:
+            if not observation.is_contiguous():
+                raise ValueError("refresh needs the contiguous observation this module returned, got a strided view")
+            self._launch(render, mask, final, observation)
+        return final
+
+    def _final_buffer(self, observation: torch.Tensor) -> torch.Tensor:
+        """Where :meth:`refresh` keeps the rows it replaces: zeros, made fresh on every eager call; while a
+        CUDA graph is captured, one buffer made at the first (eager) call and zeroed then, since zeroing it
+        inside the graph would be a memset on every replay, a good part of what refreshing in place saves."""
+        if self._finals is None or self._finals.shape != observation.shape:
+            self._finals = torch.zeros_like(observation)
+        if observation.is_cuda and torch.cuda.is_current_stream_capturing():
+            return self._finals
+        return torch.zeros_like(observation)
+
+    def _launch(self, render: Render, mask: torch.Tensor | None, final: torch.Tensor | None,
+                out: torch.Tensor) -> None:
+        n_envs, n_agents, n_cameras, _ = render.distances.shape
         source, *extra = self._launch_arguments(render)
         views = n_envs * n_agents * n_cameras
         null = np.uint64(0)  # a null pointer: every env is observed
         self._kernel(
             -(-views * self.pixels // 256), 256, source, null if mask is None else mask,
-            null if mask is None else previous.contiguous(), out, views, n_agents * n_cameras, self.pixels,
-            self.subsample, *extra,
+            null if final is None else final, out, views, n_agents * n_cameras, self.pixels, self.subsample, *extra,
         )
-        return out
 
 
 class RGB(PooledRays):

@@ -84,8 +84,8 @@ class PointGoal(Env):
         goals = agents.positions.clone()
         self.spawner(self.world, mask)
         relative = to_agent_frame(goals - agents.positions, agents.angles)
-        self.goals.copy_(torch.where(mask[:, None, None], goals, self.goals))
-        self.goal_at_spawn.copy_(torch.where(mask[:, None, None], relative, self.goal_at_spawn))
+        torch.where(mask[:, None, None], goals, self.goals, out=self.goals)
+        torch.where(mask[:, None, None], relative, self.goal_at_spawn, out=self.goal_at_spawn)
 
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
         """Terminates the episodes whose agent is within ``success_radius`` of its goal."""

@@ -120,8 +120,13 @@ class MegastepTorchRLEnv(EnvBase):
         step = self.env.step(action)
         if self.env.cuda_graph:  # collectors keep what a step returns
             step = step.clone()
-        # the true final observation of a finished episode; the reset that follows gets the new first one
-        result = self._observations(step.info["final_obs"])
+        # the true final observation of a finished episode (the env holds it where "_final_obs" only);
+        # the reset that follows gets the new first one
+        done = step.info["_final_obs"]
+        result = self._observations({
+            name: torch.where(done.view(-1, *[1] * (obs.dim() - 1)), step.info["final_obs"][name], obs)
+            for name, obs in step.obs.items()
+        })
         self._first, self._finished = step.obs, step.terminated | step.truncated
         reward = step.reward[..., None].float()
         if self.multi_agent:

@@ -2,21 +2,22 @@
 // per observed pixel: torch's reshape-mean-map chain reads and writes the full-width image several times.
 // A view is one camera of one agent (V = E * A * C of them, V / E per env); an observed pixel averages
 // `subsample` neighbouring rays, as the torch reference does (sum, then divide by the count).
-// With an env mask, only the envs where it is set are observed from the render; every other pixel is copied
-// from `previous`: that is how a step shows the first frame of the envs that just reset without observing
-// every env twice. A null mask observes every env.
+// A null env mask observes every env into `out`. With a mask, `out` already holds this step's observation
+// and only the envs where the mask is set are observed again, in place, after their old pixels are moved to
+// `final`; every other thread leaves at once. That is how a step shows the first frame of the envs that just
+// reset and keeps their last one, at the cost of those envs' pixels rather than a copy of every env's.
 
 // screen (V, R, 3) -> out (V, 3, W), R = W * subsample: channels before pixels, as RGB returns them.
 extern "C" __global__ void observe_rgb(
-    const float* __restrict__ screen, const bool* __restrict__ env_mask, const float* __restrict__ previous,
+    const float* __restrict__ screen, const bool* __restrict__ env_mask, float* __restrict__ final,
     float* __restrict__ out, int n_views, int views_per_env, int pixels, int subsample) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;  // V * W < 2**31: the renderer checks V * R
     if (i >= n_views * pixels) return;
     int view = i / pixels, w = i % pixels;
-    long long first = (long long)view * 3 * pixels + w;  // channel 0 of this pixel in out and previous
-    if (env_mask != nullptr && !env_mask[view / views_per_env]) {
-        for (int c = 0; c < 3; ++c) out[first + c * pixels] = previous[first + c * pixels];
-        return;
+    long long first = (long long)view * 3 * pixels + w;  // channel 0 of this pixel in out and final
+    if (env_mask != nullptr) {
+        if (!env_mask[view / views_per_env]) return;
+        for (int c = 0; c < 3; ++c) final[first + c * pixels] = out[first + c * pixels];
     }
     const float* rays = screen + (long long)i * subsample * 3;
     float sum[3] = {0.0f, 0.0f, 0.0f};
@@ -29,14 +30,14 @@ extern "C" __global__ void observe_rgb(
 // distances (V, R) metres -> out (V, W): the mean of the distances clamped to [near, max_depth], mapped
 // linearly to 1 at near and 0 at max_depth (a miss is +inf metres, which clamps to max_depth).
 extern "C" __global__ void observe_depth(
-    const float* __restrict__ distances, const bool* __restrict__ env_mask, const float* __restrict__ previous,
+    const float* __restrict__ distances, const bool* __restrict__ env_mask, float* __restrict__ final,
     float* __restrict__ out, int n_views, int views_per_env, int pixels, int subsample, float near,
     float max_depth) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_views * pixels) return;
-    if (env_mask != nullptr && !env_mask[i / pixels / views_per_env]) {
-        out[i] = previous[i];
-        return;
+    if (env_mask != nullptr) {
+        if (!env_mask[i / pixels / views_per_env]) return;
+        final[i] = out[i];
     }
     const float* rays = distances + (long long)i * subsample;
     float sum = 0.0f;
