@@ -6,6 +6,13 @@ their own with stripes 25 cm wide along their length; the stripes shrink with
 distance in an agent's 1D image, which is what makes depth easy to perceive
 from a single row of pixels. Agent bodies are a bright colour per agent, with
 a pale front face so that others can tell which way an agent is looking.
+
+The bodies are redrawn wherever the agents moved, at least once every env
+step. On a GPU that is one launch of ``cuda/bodies.cu`` rather than the seven
+small kernels of the torch code (:func:`body_lines` and its scatter): inside a
+replayed CUDA graph each launch costs about 2 us whatever the batch, more than
+the work itself at small batches. The torch code stays the reference and the
+CPU path; both draw the same lines to float32 rounding.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ import numpy as np
 import torch
 
 from .geometry import Geometry
+from .kernels import Kernel, optional_kernels
 from .ragged import Ragged
 from .state import Agents, Scenery
 
@@ -153,6 +161,7 @@ def body_lines(agents: Agents, agent_radius: float) -> torch.Tensor:
     """``(E, A * M, 2, 2)`` metres: each agent's body, a square inscribed in its disc.
 
     Line 0 of each agent is its front face; the corners run counter-clockwise.
+    The reference for ``cuda/bodies.cu``.
     """
     # points as complex numbers: turning the corners to the agent's heading is one product, so a step
     # redraws every body in a handful of kernels
@@ -166,10 +175,41 @@ def body_lines(agents: Agents, agent_radius: float) -> torch.Tensor:
 _body_index: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def draw_bodies(scenery: Scenery, agents: Agents) -> None:
-    """Moves the agents' body lines in ``scenery.lines`` to where ``agents`` are, in place."""
-    index = _body_index.get(scenery)
-    if index is None:  # the lines of each env's bodies never move in the ragged table
-        index = scenery.lines.starts[:, None] + torch.arange(scenery.n_body_lines, device=scenery.device)
-        _body_index[scenery] = index
-    scenery.lines.vals[index] = body_lines(agents, scenery.agent_radius)
+@functools.cache
+def _bodies_kernel(backend: str, device: torch.device) -> Kernel | None:
+    """The kernel of ``cuda/bodies.cu``, or None for the torch path; cached, as bodies are drawn every step."""
+    kernels = optional_kernels(backend, device, "megastep_core.cuda", "bodies.cu", ["draw_bodies"],
+                               "draw_bodies backend")
+    return None if kernels is None else kernels["draw_bodies"]
+
+
+def draw_bodies(scenery: Scenery, agents: Agents, backend: str = "auto") -> None:
+    """Moves the agents' body lines in ``scenery.lines`` to where ``agents`` are, in place.
+
+    :param backend: ``"auto"`` (the kernel of ``cuda/bodies.cu`` where the scenery is on
+        CUDA and CuPy can run, else the torch code), ``"torch"`` or ``"cuda"``.
+    """
+    if scenery.body_lines != BODY_LINES:
+        raise ValueError(f"bodies are squares of {BODY_LINES} lines, but the scenery has {scenery.body_lines}")
+    kernel = _bodies_kernel(backend, scenery.device)
+    if kernel is None:
+        index = _body_index.get(scenery)
+        if index is None:  # the lines of each env's bodies never move in the ragged table
+            index = scenery.lines.starts[:, None] + torch.arange(scenery.n_body_lines, device=scenery.device)
+            _body_index[scenery] = index
+        scenery.lines.vals[index] = body_lines(agents, scenery.agent_radius)
+        return
+    # captured in CUDA graphs: no allocation (the agents' tensors are float32 and contiguous already) and
+    # nothing that waits for the device
+    n_envs, n_agents = scenery.n_envs, scenery.n_agents
+    positions, angles = agents.positions.float().contiguous(), agents.angles.float().contiguous()
+    if positions.shape != (n_envs, n_agents, 2) or angles.shape != (n_envs, n_agents):
+        # the kernel would write past the bodies' rows, where the torch path fails on the shapes
+        raise ValueError(f"the scenery has {n_envs} envs of {n_agents} agents, but the agents' positions are "
+                         f"{tuple(positions.shape)} and angles {tuple(angles.shape)}")
+    lines = scenery.lines.vals
+    if lines.data_ptr() % 16:  # the kernel writes each line as one float4
+        raise ValueError("the body kernel needs scenery.lines.vals to start on a 16-byte boundary")
+    n_lines = n_envs * scenery.n_body_lines
+    kernel(-(-n_lines // 256), 256, positions, angles, scenery.lines.starts, lines, float(scenery.agent_radius),
+           n_envs, n_agents, scenery.body_lines)
