@@ -315,9 +315,11 @@ def test_out_of_range_actions_on_the_gpu_are_reported_a_few_steps_later(room):
 
 
 def snapshot(step):
-    """A step's tensors, cloned: a graphed env overwrites them on its next step."""
+    """A step's tensors, cloned: a graphed env overwrites them on its next step. Final observations are taken
+    where they are meaningful, in the envs that finished."""
     obs, reward, terminated, truncated, info = step
-    tensors = [*obs.values(), reward, terminated, truncated, *info["final_obs"].values(), info["_final_obs"],
+    done = info["_final_obs"]
+    tensors = [*obs.values(), reward, terminated, truncated, *(v[done] for v in info["final_obs"].values()), done,
                info["episode"]["r"], info["episode"]["l"]]
     return [t.clone() for t in tensors]
 
