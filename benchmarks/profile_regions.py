@@ -62,7 +62,8 @@ def wrap_parts(env) -> None:
     env.reset_task = labelled(env.reset_task, "reset_task")
     env.lifespans.reset = labelled(env.lifespans.reset, "lifespans.reset")
     for name, module in list(env.observations.items()):
-        env.observations[name] = Labelled(module, f"observe.{name}")
+        methods = {"refresh": f"refresh.{name}"} if hasattr(module, "refresh") else None
+        env.observations[name] = Labelled(module, f"observe.{name}", methods)
 
 
 def regions(env) -> tuple[collections.Counter, collections.Counter]:
