@@ -50,9 +50,12 @@ def downsample(values: torch.Tensor, subsample: int, dim: int) -> torch.Tensor:
     return values.reshape(shape).mean(dim + 1)
 
 
-def where_envs(mask: torch.Tensor, fresh: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
-    """``fresh`` in the envs where ``mask`` (``(E,)`` bool) is True, ``previous`` elsewhere (both ``(E, ...)``)."""
-    return torch.where(mask.view(-1, *[1] * (fresh.dim() - 1)), fresh, previous)
+def where_envs(mask: torch.Tensor, fresh: torch.Tensor, previous: torch.Tensor,
+               out: torch.Tensor | None = None) -> torch.Tensor:
+    """``fresh`` in the envs where ``mask`` (``(E,)`` bool) is True, ``previous`` elsewhere (both ``(E, ...)``);
+    written into ``out`` where given (which may be either of them)."""
+    rows = mask.view(-1, *[1] * (fresh.dim() - 1))
+    return torch.where(rows, fresh, previous) if out is None else torch.where(rows, fresh, previous, out=out)
 
 
 class PooledRays:
@@ -105,9 +108,8 @@ class PooledRays:
         """
         final = self._final_buffer(observation)
         if self._kernel is None:
-            rows = mask.view(-1, *[1] * (observation.dim() - 1))
-            torch.where(rows, observation, final, out=final)
-            torch.where(rows, self.pool(render), observation, out=observation)
+            where_envs(mask, observation, final, out=final)
+            where_envs(mask, self.pool(render), observation, out=observation)
         else:
             if not observation.is_contiguous():
                 raise ValueError("refresh needs the contiguous observation this module returned, got a strided view")

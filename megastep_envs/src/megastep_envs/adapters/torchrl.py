@@ -34,6 +34,7 @@ from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from megastep_core import spaces as megastep_spaces
+from megastep_envs.observations import where_envs
 from megastep_envs.registry import make
 
 
@@ -124,8 +125,7 @@ class MegastepTorchRLEnv(EnvBase):
         # the reset that follows gets the new first one
         done = step.info["_final_obs"]
         result = self._observations({
-            name: torch.where(done.view(-1, *[1] * (obs.dim() - 1)), step.info["final_obs"][name], obs)
-            for name, obs in step.obs.items()
+            name: where_envs(done, step.info["final_obs"][name], obs) for name, obs in step.obs.items()
         })
         self._first, self._finished = step.obs, step.terminated | step.truncated
         reward = step.reward[..., None].float()
