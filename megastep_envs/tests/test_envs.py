@@ -7,6 +7,7 @@ import torch
 from megastep_core import UnknownBackendError
 from megastep_core.testing import devices
 from megastep_envs import ACTIONS, ActionError, Deathmatch, Explorer, Minimal, PointGoal, UnknownEnvError, make
+from megastep_envs.graphs import Beside
 from megastep_envs.rewards import NewTexels
 
 matplotlib.use("Agg")
@@ -44,9 +45,10 @@ def test_reset_and_step_shapes_and_devices(name, device, pillar_room):
         assert env.observation_space[key].shape == shape
         assert obs[key].device.type == torch.device(device).type
         assert torch.isfinite(obs[key]).all()
-    assert set(obs) == set(EXPECTED_OBS[name])
+    assert list(obs) == list(EXPECTED_OBS[name])
     for _ in range(3):
         obs, reward, terminated, truncated, info = env.step(env.sample_actions())
+    assert list(obs) == list(info["final_obs"]) == list(EXPECTED_OBS[name])  # in the order of the spaces
     assert reward.shape == batch and reward.dtype == torch.float32 and reward.device.type == torch.device(device).type
     assert terminated.shape == truncated.shape == (3,) and terminated.dtype == truncated.dtype == torch.bool
     assert set(info) == {"final_obs", "_final_obs", "episode", "_episode"}
@@ -343,6 +345,27 @@ def test_steps_replayed_from_a_cuda_graph_match_eager_steps(name, pillar_room):
     assert torch.equal(graphed.world.agents.positions, eager.world.agents.positions)
     state = graphed.state(0)  # the render and observations it shows are the last replay's
     assert np.array_equal(state["obs"]["rgb"], eager.state(0)["obs"]["rgb"])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["explorer", "deathmatch"])
+def test_observing_beside_the_step_changes_nothing(name, pillar_room):
+    """Observations run on a side stream where they can; run in order on one stream, steps are the same."""
+    def run(beside):
+        env = make(name, 8, geometries=[pillar_room], device="cuda", lifespan=(2, 4), seed=5, cuda_graph=True)
+        if not beside:
+            env._beside = Beside(torch.device("cpu"))  # forks and joins that do nothing
+        env.reset()
+        actions = [env.sample_actions() for _ in range(12)]
+        return env, [snapshot(env.step(a)) for a in actions]
+
+    parallel, got = run(True)
+    serial, want = run(False)
+    assert parallel.graphed and serial.graphed
+    assert parallel._beside.stream is not None and serial._beside.stream is None
+    for step, (a_step, b_step) in enumerate(zip(got, want)):
+        for a, b in zip(a_step, b_step):
+            assert torch.equal(a, b), f"step {step}"
 
 
 @pytest.mark.gpu

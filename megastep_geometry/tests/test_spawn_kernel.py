@@ -1,5 +1,6 @@
 """The random spawner's fused kernel (``cuda/spawn.cu``) against its torch reference: compiled for the CPU
 (:mod:`megastep_core.host_kernels`), and for real on a GPU. Both must spawn exactly the same agents."""
+import numpy as np
 import pytest
 import torch
 
@@ -28,16 +29,18 @@ def crowded():
 
 
 def spawn(make_world, geometries, n_agents, backend, device="cpu", masks=None):
-    """The world after a seeded spawner ran once with every env masked, then with each of ``masks``."""
+    """The world after a seeded spawner ran once with every env masked, then with each of ``masks``; the
+    spawner; and what each call returned (the agents placed)."""
     world = make_world(geometries, n_agents=n_agents, device=device)
     spawner = make_backend("spawner", "random", seed=4, backend=backend)
     everything = torch.ones(world.n_envs, dtype=torch.bool, device=device)
+    placed = []
     for mask in [everything, *(masks or [])]:
         world.agents.velocity.fill_(0.5)  # to be zeroed in masked envs only
         world.agents.angvelocity.fill_(-20.0)
-        spawner(world, mask.to(device))
+        placed.append(spawner(world, mask.to(device)))
     assert (spawner._kernel is None) == (backend == "torch")
-    return world, spawner
+    return world, spawner, placed
 
 
 def assert_same(fused, reference):
@@ -64,14 +67,26 @@ def outcomes(world, spawner, seed=4):
 def test_the_kernel_spawns_as_the_torch_reference(make_world, host_kernel, n_agents):
     geometries = [toys.box(3, 3), toys.maze(4, 4, seed=1), toys.column(3, 3, side=1.2), toys.corridor(6, 0.9)] * 3
     masks = [torch.arange(12) % 3 == 0, torch.ones(12, dtype=torch.bool)]
-    reference, _ = spawn(make_world, geometries, n_agents, "torch", masks=masks)
-    fused, _ = spawn(make_world, geometries, n_agents, "auto", masks=masks)
+    reference, _, placed = spawn(make_world, geometries, n_agents, "torch", masks=masks)
+    fused, _, fused_placed = spawn(make_world, geometries, n_agents, "auto", masks=masks)
     assert_same(fused, reference)
+    for mask, by_reference, by_kernel in zip([torch.ones(12, dtype=torch.bool), *masks], placed, fused_placed):
+        assert torch.equal(by_reference, mask[:, None].expand(12, n_agents))  # an (E,) mask places whole envs
+        assert torch.equal(by_kernel, by_reference)
+
+
+@pytest.mark.parametrize("backend", ["torch", "auto"])
+def test_an_env_mask_spawns_as_the_same_mask_per_agent(make_world, host_kernel, backend):
+    masks = [torch.tensor([True, False, False, True] * 10)]
+    by_env, _, placed = spawn(make_world, crowded(), 4, backend, masks=masks)
+    by_agent, _, _ = spawn(make_world, crowded(), 4, backend, masks=[masks[0][:, None].expand(40, 4)])
+    assert_same(by_env, by_agent)
+    assert torch.equal(placed[1], masks[0][:, None].expand(40, 4))
 
 
 def test_crowded_envs_take_later_tries_or_fall_back_as_the_reference(make_world, host_kernel):
-    reference, spawner = spawn(make_world, crowded(), 4, "torch")
-    fused, _ = spawn(make_world, crowded(), 4, "auto")
+    reference, spawner, _ = spawn(make_world, crowded(), 4, "torch")
+    fused, _, _ = spawn(make_world, crowded(), 4, "auto")
     assert_same(fused, reference)
     taken = outcomes(reference, spawner)
     assert (taken == 0).any() and (taken > 0).any() and (taken == -1).any(), taken
@@ -79,8 +94,8 @@ def test_crowded_envs_take_later_tries_or_fall_back_as_the_reference(make_world,
 
 def test_the_kernel_leaves_unmasked_envs_untouched(make_world, host_kernel):
     mask = torch.tensor([True, False, False, True] * 10)
-    reference, _ = spawn(make_world, crowded(), 4, "torch", masks=[mask])
-    fused, _ = spawn(make_world, crowded(), 4, "auto", masks=[mask])
+    reference, _, _ = spawn(make_world, crowded(), 4, "torch", masks=[mask])
+    fused, _, _ = spawn(make_world, crowded(), 4, "auto", masks=[mask])
     assert_same(fused, reference)
     assert (fused.agents.velocity[~mask] == 0.5).all() and (fused.agents.angvelocity[~mask] == -20).all()
     assert (fused.agents.velocity[mask] == 0).all() and (fused.agents.angvelocity[mask] == 0).all()
@@ -90,16 +105,137 @@ def test_the_kernel_leaves_unmasked_envs_untouched(make_world, host_kernel):
 @pytest.mark.parametrize("n_agents", [1, 4])
 def test_the_cuda_kernel_spawns_as_the_torch_reference(make_world, n_agents):
     pytest.importorskip("cupy", reason="compiling the kernel needs CuPy (NVRTC)")
-    reference, spawner = spawn(make_world, crowded(), n_agents, "torch", "cuda")
-    fused, _ = spawn(make_world, crowded(), n_agents, "cuda", "cuda")
+    reference, spawner, _ = spawn(make_world, crowded(), n_agents, "torch", "cuda")
+    fused, _, _ = spawn(make_world, crowded(), n_agents, "cuda", "cuda")
     assert_same(fused, reference)
     if n_agents > 1:
         taken = outcomes(reference, spawner)
         assert (taken == 0).any() and (taken > 0).any() and (taken == -1).any(), taken
     mask = torch.tensor([True, False, False, True] * 10)
-    reference, _ = spawn(make_world, crowded(), n_agents, "torch", "cuda", masks=[mask])
-    fused, _ = spawn(make_world, crowded(), n_agents, "cuda", "cuda", masks=[mask])
+    reference, _, _ = spawn(make_world, crowded(), n_agents, "torch", "cuda", masks=[mask])
+    fused, _, _ = spawn(make_world, crowded(), n_agents, "cuda", "cuda", masks=[mask])
     assert_same(fused, reference)
+
+
+# What one env's call did, as found by `expected`.
+NOTHING_MASKED, NOT_PLACED, FELL_BACK = -3, -2, -1  # else the try taken, 0 or more
+
+
+def expected(table, uniforms, mask, before, min_gap2):
+    """What the spawner must do, from its specification in plain loops (float32, rounded as the reference).
+
+    :param uniforms: ``(E, T, A)`` the point uniforms the call drew.
+    :param mask: ``(E, A)`` bool; ``before``: ``(E, A, 2)`` metres, the positions before the call.
+    :returns: ``(E,)`` outcomes (the try taken, or one of the constants above), ``(E, A, 2)`` the new positions of
+        the agents placed (and the old ones of the others) and ``(E, A)`` bool, the agents placed.
+    """
+    points, fallback = table.points.cpu().numpy(), table.fallback.cpu().numpy()
+    geometry, counts = table.env_geometry.cpu().numpy(), table.env_counts.cpu().numpy()
+    uniforms, mask, before = uniforms.cpu().numpy(), mask.cpu().numpy(), before.cpu().numpy()
+    n_envs, tries, n_agents = uniforms.shape
+    outcomes, positions, placed = np.full(n_envs, NOTHING_MASKED), before.copy(), np.zeros_like(mask)
+    for e in range(n_envs):
+        if not mask[e].any():
+            continue
+        count = counts[e]
+        for t in range(tries):
+            index = [min(int(u * np.float32(count)), count - 1) for u in uniforms[e, t]]
+            standing = [points[geometry[e], index[a]] if mask[e, a] else before[e, a] for a in range(n_agents)]
+            gaps2 = [(dx * dx + dy * dy) for i in range(n_agents) for j in range(n_agents) if i != j
+                     and (mask[e, i] or mask[e, j]) for dx, dy in [standing[i] - standing[j]]]
+            if all(gap2 >= min_gap2 for gap2 in gaps2):
+                outcomes[e], new = t, np.stack(standing)
+                break
+        else:
+            outcomes[e], new = (FELL_BACK, fallback[geometry[e]]) if mask[e].all() else (NOT_PLACED, None)
+        if new is not None:
+            placed[e] = mask[e]
+            positions[e, mask[e]] = new[mask[e]]
+    return outcomes, positions, placed
+
+
+def agent_masks(n_envs, n_agents, n_masks):
+    """``(E, A)`` bool masks of every kind: about half the agents of each env, every agent of some envs, none of
+    others."""
+    generator = torch.Generator().manual_seed(0)
+    masks = []
+    for _ in range(n_masks):
+        mask = torch.rand((n_envs, n_agents), generator=generator) < 0.5
+        kind = torch.randint(4, (n_envs,), generator=generator)
+        mask[kind == 0] = True
+        mask[kind == 1] = False
+        masks.append(mask)
+    return masks
+
+
+def respawn(make_world, n_agents, backend, device, masks):
+    """Spawns crowded rooms with every agent masked, then respawns each of ``masks`` ``(E, A)``. Returns the
+    spawner and, for each mask, the agents before and after the call, the point uniforms it drew, and what it
+    returned."""
+    world = make_world(crowded(), n_agents=n_agents, device=device)
+    spawner = make_backend("spawner", "random", seed=4, backend=backend)
+    spawner(world, torch.ones(world.n_envs, dtype=torch.bool, device=device))
+    draws, draw = [], spawner._random
+
+    def recorded(shape, device):
+        draws.append(draw(shape, device))
+        return draws[-1]
+
+    spawner._random = recorded
+    calls = []
+    for mask in masks:
+        world.agents.velocity.fill_(0.5)  # to be zeroed for the agents placed only
+        world.agents.angvelocity.fill_(-20.0)
+        before = world.agents.clone()
+        placed = spawner(world, mask.to(device))
+        calls.append((before, world.agents.clone(), draws[-2], placed))  # draws[-1] are the angles' uniforms
+    assert (spawner._kernel is None) == (backend == "torch")
+    return world, spawner, calls
+
+
+def check_respawns(make_world, n_agents, backend, device="cpu"):
+    """The kernel respawns ``(E, A)`` masks as the reference, which does as its specification says: places only
+    masked agents, leaves the others as they were, and crowds no one. Returns each call's outcomes."""
+    masks = agent_masks(40, n_agents, 4)
+    reference, spawner, calls = respawn(make_world, n_agents, "torch", device, masks)
+    fused, _, fused_calls = respawn(make_world, n_agents, backend, device, masks)
+    assert_same(fused, reference)
+    table = spawner.candidates(reference)
+    separation = 2 * reference.agent_radius + spawners.DEFAULT_MARGIN
+    seen = []
+    for mask, (before, after, uniforms, placed), (_, fused_after, _, fused_placed) in zip(masks, calls, fused_calls):
+        assert torch.equal(fused_placed, placed)
+        for name in ("positions", "angles", "velocity", "angvelocity"):
+            assert torch.equal(getattr(fused_after, name), getattr(after, name)), name
+        outcomes, positions, expected_placed = expected(table, uniforms, mask, before.positions,
+                                                        np.float32(separation**2))
+        assert torch.equal(placed.cpu(), torch.from_numpy(expected_placed))
+        assert torch.equal(after.positions.cpu(), torch.from_numpy(positions))
+        kept = ~placed
+        for name in ("positions", "angles", "velocity", "angvelocity"):  # agents not placed keep their state
+            assert torch.equal(getattr(after, name)[kept], getattr(before, name)[kept]), name
+        assert (after.velocity[placed] == 0).all() and (after.angvelocity[placed] == 0).all()
+        gaps = (after.positions[:, :, None] - after.positions[:, None]).norm(dim=-1)  # (E, A, A)
+        gaps.diagonal(dim1=1, dim2=2).fill_(np.inf)
+        assert (gaps.min(-1).values[placed] >= separation - 1e-5).all()  # a placed agent crowds no one
+        seen.append(outcomes)
+    return np.concatenate(seen)
+
+
+def test_agent_masks_spawn_as_the_reference_whatever_the_outcome(make_world, host_kernel):
+    """Try 0, a later try, no one placed (a partial mask) and the fallback (a full mask) all happen, so that the
+    kernel is checked against the reference on each."""
+    seen = check_respawns(make_world, 4, "auto")
+    assert {0, 1, NOT_PLACED, FELL_BACK} <= {min(o, 1) for o in seen}, np.unique(seen, return_counts=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_agents", [1, 4])
+def test_the_cuda_kernel_respawns_agent_masks_as_the_torch_reference(make_world, n_agents):
+    pytest.importorskip("cupy", reason="compiling the kernel needs CuPy (NVRTC)")
+    seen = check_respawns(make_world, n_agents, "cuda", "cuda")
+    if n_agents > 1:
+        assert {0, 1, NOT_PLACED, FELL_BACK} <= {min(o, 1) for o in seen}, np.unique(seen, return_counts=True)
 
 
 def test_bad_backends_are_named(make_world):

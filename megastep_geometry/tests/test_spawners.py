@@ -100,13 +100,42 @@ def test_room_too_small_for_the_agents_is_an_error(make_world):
         make_backend("spawner", "random")(world, _all(world))
 
 
-def test_bad_mask_is_named(make_world):
-    world = make_world([toys.box()] * 3)
-    spawner = make_backend("spawner", "random")
-    with pytest.raises(ValueError, match=r"mask must be an \(3,\) bool"):
+@pytest.mark.parametrize("kind", ["random", "fixed"])
+def test_bad_mask_is_named(make_world, kind):
+    world = make_world([toys.box()] * 3, n_agents=2)
+    spawner = make_backend("spawner", kind, points=[[1.0, 1.0], [2.0, 2.0]])
+    both = r"either \(3,\) \(every agent of those envs\) or \(3, 2\) \(just those agents\); got "
+    with pytest.raises(ValueError, match=both + r"\(3,\) torch.float32 on cpu"):
         spawner(world, torch.ones(3))
-    with pytest.raises(ValueError, match="mask"):
+    with pytest.raises(ValueError, match=both + r"\(4,\) torch.bool"):
         spawner(world, torch.ones(4, dtype=torch.bool))
+    with pytest.raises(ValueError, match=both + r"\(3, 3\) torch.bool"):
+        spawner(world, torch.ones(3, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"on the world's device cpu, either .* got \(3, 2\) torch.bool on meta"):
+        spawner(world, torch.ones(3, 2, dtype=torch.bool, device="meta"))
+    with pytest.raises(ValueError, match=both + "list"):
+        spawner(world, [True, True, True])
+
+
+@pytest.mark.parametrize("device", devices())
+def test_random_respawns_single_agents_and_says_which(make_world, device):
+    world = make_world([toys.box(4, 4), toys.maze(4, 4, seed=1)] * 8, n_agents=4, device=device)
+    spawner = make_backend("spawner", "random", seed=0)
+    assert torch.equal(spawner(world, _all(world)), torch.ones(16, 4, dtype=torch.bool, device=device))
+    mask = torch.zeros(16, 4, dtype=torch.bool, device=device)
+    mask[torch.arange(16), torch.arange(16) % 4] = True  # one agent per env
+    for _ in range(3):
+        world.agents.velocity.fill_(0.5)
+        before = world.agents.clone()
+        placed = spawner(world, mask)
+        assert placed.shape == (16, 4) and placed.dtype == torch.bool and placed.device == world.agents.positions.device
+        assert not (placed & ~mask).any() and placed.any()
+        kept = ~placed
+        assert torch.equal(world.agents.positions[kept], before.positions[kept])
+        assert torch.equal(world.agents.angles[kept], before.angles[kept])
+        assert (world.agents.velocity[kept] == 0.5).all() and (world.agents.velocity[placed] == 0).all()
+        assert not torch.equal(world.agents.positions[placed], before.positions[placed])
+        _check_safe(world)
 
 
 @pytest.mark.parametrize("device", devices())
@@ -129,6 +158,33 @@ def test_fixed_per_env_points_and_random_angles(make_world):
     assert world.agents.positions[1, 0].tolist() == [0.0, 0.0]
 
 
+@pytest.mark.parametrize("device", devices())
+def test_fixed_places_just_the_masked_agents(make_world, device):
+    world = make_world([toys.box(4, 4)] * 3, n_agents=2, device=device)
+    points = torch.tensor([[1.0, 1.0], [3.0, 2.5]])
+    spawner = make_backend("spawner", "fixed", points=points.tolist(), angles=[90.0, -45.0])
+    world.agents.velocity.fill_(1.0)
+    mask = torch.tensor([[True, False], [False, False], [True, True]], device=device)
+    placed = spawner(world, mask)
+    assert torch.equal(placed, mask) and placed is not mask
+    positions, angles = world.agents.positions.cpu(), world.agents.angles.cpu()
+    at_rest = world.agents.velocity.abs().sum(-1) == 0
+    assert torch.equal(positions[mask.cpu()], points.expand(3, 2, 2)[mask.cpu()])
+    assert torch.equal(positions[~mask.cpu()], torch.zeros(3, 2))  # where they started: the origin
+    assert torch.equal(angles[mask.cpu()], torch.tensor([90.0, 90.0, -45.0]))
+    assert torch.equal(at_rest, mask)
+    assert torch.equal(spawner(world, mask[:, 0]), mask[:, :1].expand(3, 2))  # an (E,) mask: every agent of those
+
+
+def test_fixed_random_angles_turn_just_the_masked_agents(make_world):
+    world = make_world([toys.box(4, 4)] * 50, n_agents=2)
+    mask = torch.zeros(50, 2, dtype=torch.bool)
+    mask[:, 1] = True
+    placed = make_backend("spawner", "fixed", points=[[1.0, 1.0], [3.0, 3.0]], seed=0)(world, mask)
+    assert torch.equal(placed, mask)
+    assert (world.agents.angles[:, 0] == 0).all() and world.agents.angles[:, 1].std() > 50
+
+
 def test_fixed_rejects_bad_points(make_world):
     with pytest.raises(ValueError, match="needs the option points"):
         make_backend("spawner", "fixed")
@@ -144,11 +200,12 @@ def test_fixed_rejects_bad_points(make_world):
 
 
 @pytest.mark.gpu
-def test_respawn_does_not_synchronise(make_world):
+@pytest.mark.parametrize("per_agent", [False, True])
+def test_respawn_does_not_synchronise(make_world, per_agent):
     world = make_world([toys.box(3, 3), toys.maze(3, 3)] * 16, n_agents=4, device="cuda")
     spawner = make_backend("spawner", "random", seed=0)
     spawner(world, _all(world))  # the first call precomputes on the host
-    mask = torch.rand(world.n_envs, device="cuda") < 0.5
+    mask = torch.rand((world.n_envs, 4) if per_agent else world.n_envs, device="cuda") < 0.5
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:

@@ -89,6 +89,13 @@ def megastep_spawner(name: str, options: Mapping[str, Any]) -> Spawner | None:
 
     Called once per environment, when it is built. Stops at the first non-None result.
 
+    The spawner is called as ``spawner(world, mask)``, ``mask`` ``(E,)`` bool
+    (every agent of those envs) or ``(E, A)`` bool (just those agents), and
+    returns the ``(E, A)`` bool of the agents it placed: a multi-agent env
+    respawns single agents without redrawing whole envs, and an agent whose
+    new place would crowd the others can be left where it is and asked for
+    again next step.
+
     :param name: the spawner name the environment or user asked for.
     :param options: ``device`` and any keyword the environment passes (for
         ``fixed``, ``points``).

@@ -86,6 +86,16 @@ class Reward(Protocol):
 
 @runtime_checkable
 class Spawner(Protocol):
-    def __call__(self, world: World, mask: torch.Tensor) -> None:
-        """Places the agents of the envs where ``mask`` (``(E,)`` bool) is True, at rest, in place."""
+    def __call__(self, world: World, mask: torch.Tensor) -> torch.Tensor:
+        """Places agents at rest, in place: where ``mask`` is True, ``(E,)`` bool for every agent of those
+        envs or ``(E, A)`` bool for just those agents.
+
+        A per-agent mask lets a multi-agent env respawn single agents without redrawing whole envs. A spawner
+        may leave a masked agent where it is, such as one whose new place would crowd the agents that stay;
+        the caller can ask for it again next step. It runs on every step for every env, so it must not make
+        the host wait for the device.
+
+        :returns: ``(E, A)`` bool on the world's device, the agents it placed: for an ``(E,)`` mask every
+            agent of the masked envs, for an ``(E, A)`` mask some or all of the masked agents.
+        """
         ...

@@ -64,7 +64,11 @@ task update (which may terminate episodes), episode bookkeeping
 (:class:`~megastep_envs.episodes.Episodes`: lifespans may truncate episodes;
 the lengths and returns of those that ended are recorded and their counts
 restarted), observe, respawn the agents and restart the task and reward of
-the envs that finished, and observe those envs again.
+the envs that finished, and observe those envs again. Observations that read
+only the agents (the IMU) are taken as the physics left them, before the task
+update, and those that read only the render (RGB, depth) may be computed any
+time between the render and the second render; on a GPU both run beside the
+rest of the step (:class:`~megastep_envs.graphs.Beside`).
 
 CUDA graphs
 -----------
@@ -93,7 +97,7 @@ from megastep_core.spaces import Dict
 
 from .checks import ActionCheck
 from .episodes import Episodes
-from .graphs import StepGraph, cuda_generators
+from .graphs import Beside, Branch, StepGraph, cuda_generators
 from .lifespans import Lifespans
 
 
@@ -102,6 +106,12 @@ def _cloned(value, tensors: bool = True):
     if isinstance(value, dict):
         return {key: _cloned(item, tensors) for key, item in value.items()}
     return value.clone() if tensors and torch.is_tensor(value) else value
+
+
+def _reads(module) -> str | None:
+    """What an observation module reads, when it says it reads only the ``"agents"`` or only the ``"render"``."""
+    reads = getattr(module, "reads", None)
+    return reads if reads in ("agents", "render") else None
 
 
 class Step(NamedTuple):
@@ -209,6 +219,7 @@ class Env:
         self.action_generator = generator(2)
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
         self._graph: StepGraph | None = None
+        self._beside = Beside(self.device)
         self.movement = None
         self.observations: dict[str, Any] = {}
         self._check: ActionCheck | None = None
@@ -302,17 +313,29 @@ class Env:
         return self._graph is not None and self._graph.captured
 
     def _advance(self, actions: torch.Tensor) -> tuple[Step, Render, dict[str, torch.Tensor]]:
-        """The step itself, on checked actions: what a CUDA graph captures. Never waits on the GPU."""
+        """The step itself, on checked actions: what a CUDA graph captures. Never waits on the GPU.
+
+        Observations that read only the agents or only the render run beside the rest (see
+        :mod:`~megastep_envs.observations`): the agents' during the render, which moves no agent, and the
+        render's until the envs that reset are rendered into it again.
+        """
         actions = self._check.sanitize(actions)
         self.movement(actions if self.multi_agent else actions[:, None])
+        with self._beside.fork() as moved:
+            obs = self._observe(None, "agents")
         render = self.world.render()
+        moved.join()  # the task may move agents from here on
+        with self._beside.fork() as seen:
+            obs |= self._observe(render, "render")
         reward = self.reward(self, render)
         terminated = self.update(render, reward)
         truncated, done, lengths, returns = self.episodes.step(reward, terminated)
-        obs = final = self._observe(render)
+        obs |= self._observe(render, None)
         self._restart_task(done)  # the episodes restarted their counts already
+        obs = final = {name: obs[name] for name in self.observations}
         if self.final_observations and (self.device.type != "cpu" or bool(done.any())):
-            obs, final = self._observe_again(self.world.rerender(render, done), done, obs)
+            obs, final = self._observe_again(render, done, obs, seen)
+        self._beside.join_all()
         info = {
             "final_obs": self._squeeze(final),
             "_final_obs": done,
@@ -340,24 +363,30 @@ class Env:
         self.reset_task(mask)
         self.reward.reset(self, mask)
 
-    def _observe(self, render: Render) -> dict[str, torch.Tensor]:
-        """Every observation of ``render``."""
-        return {name: module(render) for name, module in self.observations.items()}
+    def _observe(self, render: Render | None, reads: str | None = "any") -> dict[str, torch.Tensor]:
+        """The observations of ``render`` by the modules that read ``reads`` (``"any"``: every module)."""
+        return {name: module(render) for name, module in self.observations.items()
+                if reads in ("any", _reads(module))}
 
-    def _observe_again(self, render: Render, mask: torch.Tensor, obs: dict[str, torch.Tensor]) -> tuple[dict, dict]:
-        """The observations of ``render`` (``obs`` outside the envs where ``mask`` is True) and the final ones
-        that ``obs`` held in those envs.
+    def _observe_again(self, render: Render, mask: torch.Tensor, obs: dict[str, torch.Tensor],
+                       seen: Branch) -> tuple[dict, dict]:
+        """The observations after the envs where ``mask`` is True reset, and the final ones that ``obs`` held
+        there; ``seen`` is the branch that observed ``render`` first, which rendering into it must wait for.
 
-        A module with ``refresh`` observes those envs again in place and hands back the rows it replaced; any
-        other observes every env again, and its first look is the final one.
+        A module with ``refresh`` observes those envs again in place, after they are rendered again, and hands
+        back the rows it replaced; any other observes every env again (beside, if it reads only the agents),
+        and its first look is the final one.
         """
-        fresh, final = {}, {}
+        fresh, final = dict(obs), dict(obs)
+        again = {name: module for name, module in self.observations.items() if not hasattr(module, "refresh")}
+        with self._beside.fork():
+            fresh |= {name: module(render) for name, module in again.items() if _reads(module) == "agents"}
+        seen.join()
+        self.world.rerender(render, mask)
+        fresh |= {name: module(render) for name, module in again.items() if _reads(module) != "agents"}
         for name, module in self.observations.items():
-            refresh = getattr(module, "refresh", None)
-            if refresh is None:
-                fresh[name], final[name] = module(render), obs[name]
-            else:
-                fresh[name], final[name] = obs[name], refresh(render, mask, obs[name])
+            if name not in again:
+                final[name] = module.refresh(render, mask, obs[name])
         return fresh, final
 
     def _squeeze_one(self, x: torch.Tensor) -> torch.Tensor:

@@ -24,9 +24,6 @@ from .observations import IMU, RGB, Computed, Depth
 from .occupancy import OccupancyGrid
 from .rewards import centre_targets
 
-RESPAWN_MARGIN = 0.05
-"""Metres kept free between a respawned agent and any other, beyond touching."""
-
 
 class Deathmatch(Env):
     """``A`` agents per home, hitting whoever is at the centre of their view.
@@ -75,6 +72,7 @@ class Deathmatch(Env):
         self.occupancy = OccupancyGrid(self.world.geometries, self.device)
         self.health = torch.ones(self.n_envs, self.n_agents, device=self.device)
         self.deaths = torch.zeros(self.n_envs, self.n_agents, dtype=torch.int64, device=self.device)
+        self._agent_ids = torch.arange(self.n_agents, device=self.device)
         self.movement = MomentumMovement(self.world)
         self.observations = {
             "rgb": RGB(self.world, subsample),
@@ -90,9 +88,9 @@ class Deathmatch(Env):
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
         """Wounds the agents that were hit or are off the map, and respawns the dead. Never terminates."""
         targets = centre_targets(self.world, render)
-        wounds = torch.zeros_like(self.health).scatter_add_(1, targets.clamp_min(0), (targets >= 0).float())
-        outside = ~self.occupancy.free(self.world.agents.positions)
-        self.health.sub_(wounds.mul_(self.damage).add_(outside, alpha=self.outside_damage))
+        hits_taken = (targets[:, :, None] == self._agent_ids).sum(1)  # (E, A): shooters aiming at each agent
+        wounds = torch.where(self.occupancy.free(self.world.agents.positions), 0.0, self.outside_damage)
+        self.health.sub_(wounds.add_(hits_taken, alpha=self.damage))
         dead = self.health <= 0
         self.deaths.add_(dead)
         self.respawn(dead)
@@ -101,26 +99,18 @@ class Deathmatch(Env):
     def respawn(self, dead: torch.Tensor) -> None:
         """Moves the ``(E, A)`` dead agents to fresh spawn points, with full health.
 
-        The spawner places all agents of an env at once, so it is asked for a
-        whole new placement of each env with a death, and only the dead agents
-        take their new points. A point that lands too close to where another
-        agent stands is refused: that agent stays dead and tries again next
-        step. A fixed sequence of tensor operations, whatever dies: no host sync.
+        The spawner is asked to place just the dead agents, away from the
+        living; one it cannot place this step (every point it drew would
+        crowd another agent) stays dead and is asked for again next step. A
+        fixed sequence of tensor operations, whatever dies: no host sync.
         """
         if self.device.type == "cpu" and not bool(dead.any()):
             return  # free to ask on a CPU; on a GPU the same operations run whatever died
-        agents = self.world.agents
-        before = agents.clone()
-        self.spawner(self.world, dead.any(-1))
-        separation = 2 * self.world.agent_radius + RESPAWN_MARGIN
-        gaps = (agents.positions[:, :, None] - before.positions[:, None]).norm(dim=-1)  # (E, A, A)
-        gaps.diagonal(dim1=1, dim2=2).fill_(separation)  # an agent's own old place never crowds it
-        moved = dead & (gaps >= separation).all(-1)
-        for field in ("positions", "angles", "velocity", "angvelocity"):
-            new, old = getattr(agents, field), getattr(before, field)
-            torch.where(moved.view(*moved.shape, *[1] * (new.dim() - 2)), new, old, out=new)
-        self.world.place()
-        self.health.masked_fill_(moved, 1.0)
+        placed = self.spawner(self.world, dead)
+        if not (torch.is_tensor(placed) and placed.shape == dead.shape and placed.dtype == torch.bool):
+            raise TypeError(f"the spawner {type(self.spawner).__name__} must return the ({self.n_envs}, "
+                            f"{self.n_agents}) bool tensor of the agents it placed, got {placed!r:.80}")
+        self.health.masked_fill_(placed, 1.0)
 
     def task_state(self, e: int) -> dict[str, Any]:
         """``health`` ``(A,)`` and ``deaths`` ``(A,)`` this episode."""

@@ -10,6 +10,14 @@ where ``mask`` is True). An env calls it to show the first frame of the envs
 that just reset while keeping their last one; a module without it is
 observed in every env again, into a new tensor.
 
+A module may also say what it reads, as ``reads``: ``"render"`` (RGB and
+Depth read the render alone) or ``"agents"`` (the IMU reads the agents as
+physics left them). On a GPU an env observes those beside the rest of its
+step, on a second CUDA stream (:class:`~megastep_envs.graphs.Beside`): the
+agents' during the render, the render's during the task update and the
+resets. A module that does not say may read anything, the task's state
+included, and is observed after the task update.
+
 The renderer casts ``R`` rays per camera; observations average groups of
 ``subsample`` neighbouring rays into one pixel (``W = R / subsample``), which
 anti-aliases the thin stripes of distant walls.
@@ -74,6 +82,7 @@ class PooledRays:
     """
 
     kernel_name: ClassVar[str]
+    reads: ClassVar[str] = "render"
 
     def __init__(self, world: World, subsample: int, backend: str):
         self.subsample = int(subsample)
@@ -215,6 +224,7 @@ class IMU:
     """
 
     space = Box((3,))
+    reads = "agents"
 
     def __init__(self, world: World, backend: str = "auto"):
         self.world = world

@@ -45,12 +45,14 @@ class OccupancyGrid:
                                            device=device)
         self.env_resolutions = torch.as_tensor([g.resolution for g in geometries], dtype=torch.float32,
                                                device=device)
-        self._last_cell = torch.tensor([width + 1, height + 1], device=device)  # (column, row) of the far border
+        # the corner of each env's border cell [0, 0] of ``masks``, one cell before its mask's own
+        self._env_corners = self.env_origins - self.env_resolutions[:, None]
+        # (column, row) of the first and the far border cells: a point off its mask clamps onto the border
+        self._cell_bounds = torch.tensor([[0.0, 0.0], [width + 1, height + 1]], device=device)
 
     def free(self, points: torch.Tensor) -> torch.Tensor:
         """``(E, ..., 2)`` metres to ``(E, ...)`` bool: True where a point lies in a free cell of its env's mask."""
         envs = (-1, *[1] * (points.dim() - 2))
-        cells = torch.floor((points - self.env_origins.view(*envs, 2)) / self.env_resolutions.view(*envs, 1))
-        cells = (cells.long() + 1).clamp_(min=0).minimum(self._last_cell)  # shifted past the border
-        column, row = cells.unbind(-1)
+        cells = ((points - self._env_corners.view(*envs, 2)) / self.env_resolutions.view(*envs, 1)).floor_()
+        column, row = cells.clamp_(*self._cell_bounds).long().unbind(-1)  # clamped as floats: no overflow
         return self.masks[self.env_geometry.view(envs).expand(row.shape), row, column]

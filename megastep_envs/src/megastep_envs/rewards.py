@@ -43,12 +43,12 @@ def centre_targets(world: World, render: Render) -> torch.Tensor:
     """``(E, A)`` int64: the agent at the centre pixel of each agent's first camera, or -1 if it sees none there.
 
     Agent bodies are the first ``A * M`` lines of each env, ``M`` per agent, so
-    a hit line index ``i < A * M`` belongs to agent ``i // M``.
+    a hit line index ``i < A * M`` belongs to agent ``i // M``; a wall's index
+    gives ``A`` or more, and a miss (-1) gives -1.
     """
-    scenery = world.scenery
     centre = render.indices[:, :, 0, render.indices.shape[-1] // 2]
-    is_agent = (centre >= 0) & (centre < scenery.n_body_lines)
-    return torch.where(is_agent, centre // scenery.body_lines, -1)
+    agent = centre.div(world.scenery.body_lines, rounding_mode="floor").long()
+    return agent.masked_fill_(agent >= world.n_agents, -1)
 
 
 class ForwardProgress:
@@ -252,7 +252,7 @@ class GoalReached:
 
     def __call__(self, env, render: Render) -> torch.Tensor:
         distance = (env.world.agents.positions - env.goals).norm(dim=-1)
-        return self.scale * (distance < env.success_radius).float()
+        return torch.where(distance < env.success_radius, self.scale, 0.0)
 
 
 class Hits:
@@ -268,7 +268,7 @@ class Hits:
         pass
 
     def __call__(self, env, render: Render) -> torch.Tensor:
-        return self.scale * (centre_targets(env.world, render) >= 0).float()
+        return torch.where(centre_targets(env.world, render) >= 0, self.scale, 0.0)
 
 
 REWARDS = {

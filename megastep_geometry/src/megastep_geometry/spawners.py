@@ -1,11 +1,15 @@
 """Spawner backends: where agents start an episode.
 
-A spawner is called with the world and an ``(E,)`` bool mask, and places the
-agents of the masked envs at rest. It runs every time an env resets, so it
-must not synchronise the host with the GPU: everything that needs the host
-(which points of each geometry are safe) is computed once, on first use, into
-one padded device tensor; after that each call is a fixed sequence of tensor
-operations on the device, whatever the mask holds.
+A spawner is called with the world and a bool mask, ``(E,)`` (every agent of
+those envs) or ``(E, A)`` (just those agents), places them at rest, and
+returns the ``(E, A)`` bool of the agents it placed: a multi-agent env
+respawns single agents this way, and an agent whose place would crowd the
+others is left where it is, to be asked for again next step. A spawner runs
+every time an env resets, so it must not synchronise the host with the GPU:
+everything that needs the host (which points of each geometry are safe) is
+computed once, on first use, into one padded device tensor; after that each
+call is a fixed sequence of tensor operations on the device, whatever the
+mask holds.
 
 It cannot skip the envs that do not reset, either: envs reset themselves
 inside a CUDA-graph-captured step, so the spawner runs for every env on every
@@ -37,9 +41,10 @@ MAX_POINTS = 2048
 few enough that thousands of geometries fit on a GPU."""
 
 PLACEMENT_TRIES = 8
-"""Placements of all of an env's agents drawn at once; the first whose agents are
-all far enough apart is taken, and an env with none falls back to its
-geometry's precomputed separated points."""
+"""Placements of an env's masked agents drawn at once; the first whose agents are
+all far enough apart (from each other and from the env's unmasked agents) is
+taken. An env with none falls back to its geometry's precomputed separated
+points where all its agents are masked, and places none of them otherwise."""
 
 
 def _unique_geometries(geometries) -> tuple[list[Geometry], np.ndarray]:
@@ -134,21 +139,32 @@ def same_device(one, two) -> bool:
 
 
 def _check_mask(world, mask: torch.Tensor) -> None:
-    if not torch.is_tensor(mask) or mask.dtype != torch.bool or tuple(mask.shape) != (world.n_envs,):
-        got = f"{tuple(mask.shape)} {mask.dtype}" if torch.is_tensor(mask) else type(mask).__name__
-        raise ValueError(f"mask must be an ({world.n_envs},) bool tensor, one per env; got {got}")
-    if not same_device(mask.device, world.device):
-        raise ValueError(f"mask must be on the world's device {world.device}, got {mask.device}")
+    """Raises ValueError unless ``mask`` is an ``(E,)`` or ``(E, A)`` bool tensor on the world's device."""
+    shapes = ((world.n_envs,), (world.n_envs, world.n_agents))
+    if torch.is_tensor(mask) and mask.dtype == torch.bool and tuple(mask.shape) in shapes:
+        if same_device(mask.device, world.device):
+            return
+    got = f"{tuple(mask.shape)} {mask.dtype} on {mask.device}" if torch.is_tensor(mask) else type(mask).__name__
+    raise ValueError(
+        f"mask must be a bool tensor on the world's device {world.device}, either {shapes[0]} (every agent "
+        f"of those envs) or {shapes[1]} (just those agents); got {got}"
+    )
+
+
+def _agent_mask(world, mask: torch.Tensor) -> torch.Tensor:
+    """``(E, A)`` bool: ``mask`` as one flag per agent; an ``(E,)`` mask is expanded, a view, not a copy."""
+    return mask[:, None].expand(world.n_envs, world.n_agents) if mask.dim() == 1 else mask
 
 
 def _place(world, mask: torch.Tensor, positions: torch.Tensor, angles: torch.Tensor) -> None:
-    """Writes positions and angles into the masked envs, stops them, and redraws the bodies."""
+    """Writes ``positions`` ``(E, A, 2)`` metres and ``angles`` ``(E, A)`` degrees into the agents of ``mask``
+    (``(E,)``: every agent of those envs; ``(E, A)``: just those), stops them, and redraws the bodies."""
     agents = world.agents
-    envs = mask[:, None]
-    agents.positions.copy_(torch.where(envs[..., None], positions, agents.positions))
-    agents.angles.copy_(torch.where(envs, angles, agents.angles))
-    agents.velocity.masked_fill_(envs[..., None], 0.0)
-    agents.angvelocity.masked_fill_(envs, 0.0)
+    chosen = mask[:, None] if mask.dim() == 1 else mask  # (E, 1) or (E, A): either broadcasts over agents
+    agents.positions.copy_(torch.where(chosen[..., None], positions, agents.positions))
+    agents.angles.copy_(torch.where(chosen, angles, agents.angles))
+    agents.velocity.masked_fill_(chosen[..., None], 0.0)
+    agents.angvelocity.masked_fill_(chosen, 0.0)
     world.place()
 
 
@@ -175,11 +191,19 @@ class RandomSpawner(_SeededSpawner):
     A point is safe when it is at least the agent radius plus ``margin`` from
     every wall; agents of one env are at least twice the radius plus
     ``margin`` apart. With several agents, :data:`PLACEMENT_TRIES` placements
-    of them all are drawn at once and the first well-separated one is taken;
-    an env with none gets its geometry's precomputed separated points. (A
-    fixed number of tries, all drawn in one go, rather than "until done":
-    asking "done?" would sync with the GPU, and a loop of re-draws would be a
-    few kernels per round on every step of every env.)
+    of the masked agents are drawn at once and the first is taken where every
+    masked agent is apart from the other masked agents' new points and from
+    the unmasked agents' current positions (two unmasked agents are not this
+    call's business). An env with no such placement gets its geometry's
+    precomputed separated points if all its agents are masked; otherwise none
+    of its agents is placed, and the caller may ask again next step. (A fixed
+    number of tries, all drawn in one go, rather than "until done": asking
+    "done?" would sync with the GPU, and a loop of re-draws would be a few
+    kernels per round on every step of every env.)
+
+    Each call draws ``(E, T, A)`` uniforms for the points, then ``(E, A)`` for
+    the angles, whatever is masked: the work is the same every step, and a
+    seeded spawner's sequence of draws does not depend on who respawns.
 
     Options: ``margin`` (metres, default :data:`DEFAULT_MARGIN`), ``seed``
     (an int for a private generator; else torch's global one), ``max_points``
@@ -225,7 +249,12 @@ class RandomSpawner(_SeededSpawner):
             self._world = weakref.ref(world)
         return self._candidates
 
-    def __call__(self, world, mask: torch.Tensor) -> None:
+    def __call__(self, world, mask: torch.Tensor) -> torch.Tensor:
+        """Places the agents of ``mask`` (``(E,)`` or ``(E, A)`` bool) that fit, as the class says.
+
+        :returns: ``(E, A)`` bool on the world's device, a new tensor: the agents placed. For an ``(E,)``
+            mask, every agent of the masked envs; for ``(E, A)``, those of the mask that fit.
+        """
         _check_mask(world, mask)
         table = self.candidates(world)
         n_envs, n_agents, device = world.n_envs, world.n_agents, world.device
@@ -234,35 +263,55 @@ class RandomSpawner(_SeededSpawner):
         min_gap2 = float(np.float32(separation**2))  # exact in float32, so torch and the kernel compare alike
         uniforms = self._random((n_envs, tries, n_agents), device)
         if self._kernel is None:
-            positions = self._positions(table, uniforms, min_gap2)
-            _place(world, mask, positions, self._angles(n_envs, n_agents, device))
-            return
+            per_agent = _agent_mask(world, mask)
+            positions, placed = self._positions(table, uniforms, min_gap2, per_agent, world.agents.positions)
+            _place(world, placed, positions, self._angles(n_envs, n_agents, device))
+            return placed
         angle_uniforms = self._random((n_envs, n_agents), device)  # the draw of _angles; the kernel makes degrees
         agents = world.agents
+        placed = torch.empty((n_envs, n_agents), dtype=torch.bool, device=device)  # the kernel writes every env
+        agent_stride = mask.dim() - 1  # 0 reads an (E,) mask as every agent of its env, with no expanded copy
         self._kernel(
-            (n_envs + 127) // 128, 128, mask.contiguous(), uniforms, angle_uniforms, table.points, table.env_geometry,
-            table.env_counts, table.fallback, agents.positions, agents.angles, agents.velocity, agents.angvelocity,
-            n_envs, n_agents, tries, table.points.shape[1], min_gap2,
+            (n_envs + 127) // 128, 128, mask.contiguous(), agent_stride, uniforms, angle_uniforms, table.points,
+            table.env_geometry, table.env_counts, table.fallback, agents.positions, agents.angles, agents.velocity,
+            agents.angvelocity, placed, n_envs, n_agents, tries, table.points.shape[1], min_gap2,
         )
         world.place()
+        return placed
 
     @staticmethod
-    def _positions(table: _Candidates, uniforms: torch.Tensor, min_gap2: float) -> torch.Tensor:
-        """``(E, A, 2)`` metres: each env's first placement of ``uniforms`` ``(E, T, A)`` whose agents are all
-        at least ``sqrt(min_gap2)`` metres apart, else its fallback points. The reference for the kernel."""
+    def _positions(
+        table: _Candidates, uniforms: torch.Tensor, min_gap2: float, mask: torch.Tensor, current: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Where the masked agents go, and which of them do. The reference for the kernel.
+
+        :param uniforms: ``(E, T, A)`` in ``[0, 1)``, each agent's candidate point in each try.
+        :param mask: ``(E, A)`` bool, the agents to place.
+        :param current: ``(E, A, 2)`` metres, where the agents stand now.
+        :returns: ``(E, A, 2)`` metres, each env's first try whose masked agents are all at least
+            ``sqrt(min_gap2)`` metres from every other agent (masked ones at their new points, the others where
+            they stand), else its fallback points; and the ``(E, A)`` bool of the masked agents placed: all of
+            them where a try was good or the whole env is masked (the fallback), none otherwise.
+        """
         n_envs, _, n_agents = uniforms.shape
         counts = table.env_counts[:, None, None]
         index = (uniforms * counts).long().clamp_max(counts - 1)
         points = table.points[table.env_geometry[:, None, None], index]  # (E, T, A, 2)
         if n_agents == 1:
-            return points[:, 0]
-        dx, dy = (points[:, :, :, None] - points[:, :, None]).unbind(-1)  # (E, T, A, A) each
+            return points[:, 0], mask.clone(memory_format=torch.contiguous_format)
+        # Where each agent would stand in each try: its candidate if it moves, else where it is now.
+        standing = torch.where(mask[:, None, :, None], points, current[:, None])  # (E, T, A, 2)
+        dx, dy = (standing[:, :, :, None] - standing[:, :, None]).unbind(-1)  # (E, T, A, A) each
         apart = dx * dx + dy * dy >= min_gap2
-        apart = (apart | torch.eye(n_agents, dtype=torch.bool, device=apart.device)).flatten(2).all(-1)
-        first = apart.int().argmax(1)  # the first try whose agents are apart, or 0 if none is
-        positions = points[torch.arange(n_envs, device=apart.device), first]
+        # Pairs of two unmasked agents are not this call's business, nor is an agent and itself.
+        unchecked = ~(mask[:, :, None] | mask[:, None]) | torch.eye(n_agents, dtype=torch.bool, device=mask.device)
+        good = (apart | unchecked[:, None]).flatten(2).all(-1)  # (E, T)
+        first = good.int().argmax(1)  # the first good try, or 0 if none is
+        positions = points[torch.arange(n_envs, device=mask.device), first]
+        found = good.any(1)
         fallback = table.fallback[table.env_geometry]
-        return torch.where(apart.any(1)[:, None, None], positions, fallback)
+        positions = torch.where(found[:, None, None], positions, fallback)
+        return positions, mask & (found | mask.all(1))[:, None]
 
 
 class FixedSpawner(_SeededSpawner):
@@ -271,7 +320,8 @@ class FixedSpawner(_SeededSpawner):
     Options: ``points``, ``(A, 2)`` metres (the same in every env) or
     ``(E, A, 2)``; ``angles`` (optional, degrees, ``(A,)`` or ``(E, A)``; random
     when absent); ``seed`` for the random angles. The points are checked
-    against each env's walls on the first call.
+    against each env's walls on the first call. Every masked agent is placed,
+    whether or not another agent stands on its point.
     """
 
     def __init__(self, options: Mapping[str, Any]):
@@ -319,7 +369,11 @@ class FixedSpawner(_SeededSpawner):
         self._points_on_device = points.to(world.device)
         self._world = weakref.ref(world)
 
-    def __call__(self, world, mask: torch.Tensor) -> None:
+    def __call__(self, world, mask: torch.Tensor) -> torch.Tensor:
+        """Places the agents of ``mask`` (``(E,)`` or ``(E, A)`` bool) at their points.
+
+        :returns: ``(E, A)`` bool on the world's device, a new tensor: the agents placed, ``mask`` per agent.
+        """
         _check_mask(world, mask)
         if self._world is None or self._world() is not world:
             self._prepare(world)
@@ -328,3 +382,4 @@ class FixedSpawner(_SeededSpawner):
         else:
             angles = self._angles(world.n_envs, world.n_agents, world.device)
         _place(world, mask, self._points_on_device, angles)
+        return _agent_mask(world, mask).clone(memory_format=torch.contiguous_format)

@@ -9,17 +9,42 @@ __device__ __forceinline__ long long candidate(float u, long long count) {
     return index < count - 1 ? index : count - 1;
 }
 
-// For each masked env: the first of `tries` placements (uniforms (E, T, A)) whose agents are pairwise at
-// least sqrt(min_gap2) metres apart, else its geometry's fallback points (G, A, 2); angles in degrees from
-// the uniforms (E, A) as u * 360 - 180; velocities zeroed. Unmasked envs are left untouched.
+// Whether two points are at least sqrt(min_gap2) apart: (p - q)^2 summed, each step rounded as in torch.
+__device__ __forceinline__ bool apart(const float* p, const float* q, float min_gap2) {
+    float dx = __fsub_rn(p[0], q[0]), dy = __fsub_rn(p[1], q[1]);
+    return __fadd_rn(__fmul_rn(dx, dx), __fmul_rn(dy, dy)) >= min_gap2;
+}
+
+// Places the masked agents of each env, as RandomSpawner's torch reference does:
+// - mask is (E,) bool with agent_stride 0 (every agent of those envs: read without expanding it on the host)
+//   or (E, A) bool with agent_stride 1 (just those agents);
+// - tries t = 0, 1, ... of the uniforms (E, T, A) in order; a try is good when each masked agent's candidate
+//   point is at least sqrt(min_gap2) metres from the other masked agents' candidates and from the unmasked
+//   agents' current positions (two unmasked agents are not compared: they are not this call's business);
+// - the first good try is taken; with none, an env whose agents are all masked takes its geometry's fallback
+//   points (G, A, 2), and any other env places no one (its caller asks again next step);
+// - placed agents get angles u * 360 - 180 degrees from angle_uniforms (E, A) and zero velocities.
+// placed (E, A) is written for every env, False where an agent was not placed, so it needs no zero fill.
 extern "C" __global__ void spawn_random(
-    const bool* __restrict__ mask, const float* __restrict__ uniforms, const float* __restrict__ angle_uniforms,
-    const float* __restrict__ points, const long long* __restrict__ env_geometry,
-    const long long* __restrict__ env_counts, const float* __restrict__ fallback, float* __restrict__ positions,
-    float* __restrict__ angles, float* __restrict__ velocity, float* __restrict__ angvelocity,
+    const bool* __restrict__ mask, int agent_stride, const float* __restrict__ uniforms,
+    const float* __restrict__ angle_uniforms, const float* __restrict__ points,
+    const long long* __restrict__ env_geometry, const long long* __restrict__ env_counts,
+    const float* __restrict__ fallback, float* __restrict__ positions, float* __restrict__ angles,
+    float* __restrict__ velocity, float* __restrict__ angvelocity, bool* __restrict__ placed,
     int n_envs, int n_agents, int tries, int width, float min_gap2) {
     int env = blockIdx.x * blockDim.x + threadIdx.x;
-    if (env >= n_envs || !mask[env]) return;
+    if (env >= n_envs) return;
+    const bool* moves = mask + (long long)env * (agent_stride ? n_agents : 1);  // agent a's flag: moves[a * stride]
+    const float* here = positions + (long long)env * n_agents * 2;                // (A, 2), where they stand now
+    bool any = false, all = true;
+    for (int a = 0; a < n_agents; ++a) {
+        any |= moves[a * agent_stride];
+        all &= moves[a * agent_stride];
+    }
+    if (!any) {  // nothing to place, but placed is still written
+        for (int a = 0; a < n_agents; ++a) placed[(long long)env * n_agents + a] = false;
+        return;
+    }
     long long geometry = env_geometry[env];
     long long count = env_counts[env];
     const float* table = points + geometry * width * 2;  // this geometry's (P, 2) candidates
@@ -29,20 +54,26 @@ extern "C" __global__ void spawn_random(
     int chosen = -1;
     for (int t = 0; t < tries && chosen < 0; ++t) {
         const float* u = drawn + t * n_agents;
-        bool apart = true;
-        for (int i = 0; i < n_agents && apart; ++i) {
-            const float* p = table + 2 * candidate(u[i], count);
-            for (int j = i + 1; j < n_agents && apart; ++j) {
-                const float* q = table + 2 * candidate(u[j], count);
-                float dx = __fsub_rn(p[0], q[0]), dy = __fsub_rn(p[1], q[1]);
-                apart = __fadd_rn(__fmul_rn(dx, dx), __fmul_rn(dy, dy)) >= min_gap2;
+        bool good = true;
+        for (int i = 0; i < n_agents && good; ++i) {
+            bool i_moves = moves[i * agent_stride];
+            const float* p = i_moves ? table + 2 * candidate(u[i], count) : here + 2 * i;
+            for (int j = i + 1; j < n_agents && good; ++j) {
+                bool j_moves = moves[j * agent_stride];
+                if (!i_moves && !j_moves) continue;
+                const float* q = j_moves ? table + 2 * candidate(u[j], count) : here + 2 * j;
+                good = apart(p, q, min_gap2);
             }
         }
-        if (apart) chosen = t;
+        if (good) chosen = t;
     }
 
+    bool place = chosen >= 0 || all;  // the fallback points are apart only as a whole env's set
     for (int a = 0; a < n_agents; ++a) {
         long long agent = (long long)env * n_agents + a;
+        bool mine = place && moves[a * agent_stride];
+        placed[agent] = mine;
+        if (!mine) continue;
         const float* point = chosen >= 0 ? table + 2 * candidate(drawn[chosen * n_agents + a], count)
                                          : fallback + (geometry * n_agents + a) * 2;
         positions[2 * agent] = point[0];
