@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from megastep_core import KernelError
-from megastep_core.kernels import _argument, cupy_unavailable_reason, read_source
+from megastep_core.kernels import _argument, cupy_unavailable_reason, read_source, written_parameters
 
 
 def test_unavailable_reason_is_none_or_explains():
@@ -20,6 +20,16 @@ def test_cpu_tensors_are_refused():
 def test_missing_source_is_a_clear_error():
     with pytest.raises(KernelError, match="missing from package"):
         read_source("megastep_core", "no_such_kernel.cu")
+
+
+def test_the_parameters_a_kernel_may_write_are_its_non_const_pointers():
+    source = """
+    extern "C" __global__ void __launch_bounds__(256) step(const float* __restrict__ x, float* __restrict__ y,
+                                                           const long long* n, bool* flags, float a, int count) {
+    }"""
+    assert written_parameters(source, "step") == (False, True, False, True, False, False)
+    with pytest.raises(KernelError, match="no kernel 'other'"):
+        written_parameters(source, "other")
 
 
 @pytest.mark.gpu
@@ -41,4 +51,7 @@ def test_a_kernel_runs_on_torch_tensors_on_torch_stream(tmp_path, monkeypatch):
         axpy((1000 + 255) // 256, 256, x, y, 2.0, 1000)
     stream.synchronize()
     assert torch.equal(y, 1 + 2 * x)
+    versions = x._version, y._version
+    axpy((1000 + 255) // 256, 256, x, y, 2.0, 1000)
+    assert (x._version, y._version) == (versions[0], versions[1] + 1)  # what it wrote counts as changed
     kernels.load_module.cache_clear()

@@ -271,6 +271,8 @@ def test_bad_input_gets_a_clear_error(room):
         env.step(torch.tensor([0, 9]))
     with pytest.raises(IndexError, match="env index"):
         env.state(2)
+    with pytest.raises(ValueError, match="Explorer has one agent per env"):
+        build("explorer", room, n_agents=2)
     dm = build("deathmatch", room, n_envs=2)
     dm.reset()
     with pytest.raises(ActionError, match=r"shape \(2, 4\)"):

@@ -104,16 +104,18 @@ def test_imu_reports_velocity_in_the_agent_frame(room):
 
 
 def test_lifespans_draw_in_range_and_redraw_only_masked_envs():
-    generator = torch.Generator().manual_seed(0)
-    spans = Lifespans(1000, 5, 9, generator=generator)
+    spans = Lifespans(1000, 5, 9, seed=0)
     assert spans.limits.min() == 5 and spans.limits.max() == 9
     before = spans.limits.clone()
     mask = torch.arange(1000) < 500
     spans.reset(mask)
     assert torch.equal(spans.limits[500:], before[500:]) and not torch.equal(spans.limits[:500], before[:500])
     assert torch.equal(spans.expired(torch.full((1000,), 9)), torch.ones(1000, dtype=torch.bool))
-    again = Lifespans(1000, 5, 9, generator=torch.Generator().manual_seed(0))
+    again = Lifespans(1000, 5, 9, seed=0)
     assert torch.equal(again.limits, before)
+    assert not torch.equal(Lifespans(1000, 5, 9, seed=1).limits, before)
+    assert set(before.tolist()) == {5, 6, 7, 8, 9}
+    assert spans.random.counters.tolist() == [2] * 500 + [1] * 500  # one draw per reset of each env
     for bad in [(0, 3), (5, 4), (1.5, 3), (float("nan"), 3)]:
         with pytest.raises(ValueError, match="lifespan"):
             Lifespans(2, *bad)

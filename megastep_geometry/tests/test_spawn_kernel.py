@@ -6,6 +6,7 @@ import torch
 
 from megastep_core import make_backend
 from megastep_core.host_kernels import HostKernel, library_or_skip
+from megastep_core.random import counter_uniforms
 from megastep_geometry import spawners, toys
 
 
@@ -43,18 +44,32 @@ def spawn(make_world, geometries, n_agents, backend, device="cpu", masks=None):
     return world, spawner, placed
 
 
-def assert_same(fused, reference):
+def assert_same(fused, reference, fused_spawner=None, reference_spawner=None):
     for name in ("positions", "angles", "velocity", "angvelocity"):
         assert torch.equal(getattr(fused.agents, name), getattr(reference.agents, name)), name
     assert torch.equal(fused.scenery.lines.vals, reference.scenery.lines.vals)  # world.place drew the same bodies
+    if fused_spawner is not None:
+        assert torch.equal(fused_spawner.random.counters, reference_spawner.random.counters)
 
 
-def outcomes(world, spawner, seed=4):
-    """``(E,)`` int per env of a world spawned once: the try its agents came from, or -1 for the fallback."""
+def tries(world):
+    return spawners.PLACEMENT_TRIES if world.n_agents > 1 else 1
+
+
+def drawn(spawner, world, counters):
+    """The point uniforms ``(E, T, A)`` and the angle uniforms ``(E, A)`` of a call made at ``counters``."""
+    n_tries, n_agents = tries(world), world.n_agents
+    numbers = counter_uniforms(spawner.random.key, counters, n_tries * n_agents + n_agents)
+    return numbers[:, : n_tries * n_agents].view(-1, n_tries, n_agents), numbers[:, n_tries * n_agents :]
+
+
+def outcomes(world, spawner, counters=None):
+    """``(E,)`` int per env of a world spawned once (at ``counters``, zero if None): the try its agents came from,
+    or -1 for the fallback."""
     table = spawner.candidates(world)
-    generator = torch.Generator(world.device).manual_seed(seed)
-    uniforms = torch.rand((world.n_envs, spawners.PLACEMENT_TRIES, world.n_agents), generator=generator,
-                          device=world.device)
+    if counters is None:
+        counters = torch.zeros(world.n_envs, dtype=torch.int64, device=world.device)
+    uniforms, _ = drawn(spawner, world, counters)
     counts = table.env_counts[:, None, None]
     points = table.points[table.env_geometry[:, None, None], (uniforms * counts).long().clamp_max(counts - 1)]
     positions = world.agents.positions[:, None]
@@ -67,9 +82,10 @@ def outcomes(world, spawner, seed=4):
 def test_the_kernel_spawns_as_the_torch_reference(make_world, host_kernel, n_agents):
     geometries = [toys.box(3, 3), toys.maze(4, 4, seed=1), toys.column(3, 3, side=1.2), toys.corridor(6, 0.9)] * 3
     masks = [torch.arange(12) % 3 == 0, torch.ones(12, dtype=torch.bool)]
-    reference, _, placed = spawn(make_world, geometries, n_agents, "torch", masks=masks)
-    fused, _, fused_placed = spawn(make_world, geometries, n_agents, "auto", masks=masks)
-    assert_same(fused, reference)
+    reference, spawner, placed = spawn(make_world, geometries, n_agents, "torch", masks=masks)
+    fused, fused_spawner, fused_placed = spawn(make_world, geometries, n_agents, "auto", masks=masks)
+    assert_same(fused, reference, fused_spawner, spawner)
+    assert torch.equal(spawner.random.counters, 2 + masks[0].long())  # every env in calls 1 and 3, some in 2
     for mask, by_reference, by_kernel in zip([torch.ones(12, dtype=torch.bool), *masks], placed, fused_placed):
         assert torch.equal(by_reference, mask[:, None].expand(12, n_agents))  # an (E,) mask places whole envs
         assert torch.equal(by_kernel, by_reference)
@@ -86,17 +102,18 @@ def test_an_env_mask_spawns_as_the_same_mask_per_agent(make_world, host_kernel, 
 
 def test_crowded_envs_take_later_tries_or_fall_back_as_the_reference(make_world, host_kernel):
     reference, spawner, _ = spawn(make_world, crowded(), 4, "torch")
-    fused, _, _ = spawn(make_world, crowded(), 4, "auto")
-    assert_same(fused, reference)
+    fused, fused_spawner, _ = spawn(make_world, crowded(), 4, "auto")
+    assert_same(fused, reference, fused_spawner, spawner)
     taken = outcomes(reference, spawner)
     assert (taken == 0).any() and (taken > 0).any() and (taken == -1).any(), taken
 
 
 def test_the_kernel_leaves_unmasked_envs_untouched(make_world, host_kernel):
     mask = torch.tensor([True, False, False, True] * 10)
-    reference, _, _ = spawn(make_world, crowded(), 4, "torch", masks=[mask])
-    fused, _, _ = spawn(make_world, crowded(), 4, "auto", masks=[mask])
-    assert_same(fused, reference)
+    reference, spawner, _ = spawn(make_world, crowded(), 4, "torch", masks=[mask])
+    fused, fused_spawner, _ = spawn(make_world, crowded(), 4, "auto", masks=[mask])
+    assert_same(fused, reference, fused_spawner, spawner)
+    assert torch.equal(fused_spawner.random.counters, 1 + mask.long())  # only envs with a masked agent move on
     assert (fused.agents.velocity[~mask] == 0.5).all() and (fused.agents.angvelocity[~mask] == -20).all()
     assert (fused.agents.velocity[mask] == 0).all() and (fused.agents.angvelocity[mask] == 0).all()
 
@@ -106,15 +123,16 @@ def test_the_kernel_leaves_unmasked_envs_untouched(make_world, host_kernel):
 def test_the_cuda_kernel_spawns_as_the_torch_reference(make_world, n_agents):
     pytest.importorskip("cupy", reason="compiling the kernel needs CuPy (NVRTC)")
     reference, spawner, _ = spawn(make_world, crowded(), n_agents, "torch", "cuda")
-    fused, _, _ = spawn(make_world, crowded(), n_agents, "cuda", "cuda")
-    assert_same(fused, reference)
+    fused, fused_spawner, _ = spawn(make_world, crowded(), n_agents, "cuda", "cuda")
+    assert_same(fused, reference, fused_spawner, spawner)
     if n_agents > 1:
         taken = outcomes(reference, spawner)
         assert (taken == 0).any() and (taken > 0).any() and (taken == -1).any(), taken
     mask = torch.tensor([True, False, False, True] * 10)
-    reference, _, _ = spawn(make_world, crowded(), n_agents, "torch", "cuda", masks=[mask])
-    fused, _, _ = spawn(make_world, crowded(), n_agents, "cuda", "cuda", masks=[mask])
-    assert_same(fused, reference)
+    reference, spawner, _ = spawn(make_world, crowded(), n_agents, "torch", "cuda", masks=[mask])
+    fused, fused_spawner, _ = spawn(make_world, crowded(), n_agents, "cuda", "cuda", masks=[mask])
+    assert_same(fused, reference, fused_spawner, spawner)
+    assert torch.equal(fused_spawner.random.counters.cpu(), 1 + mask.long())
 
 
 # What one env's call did, as found by `expected`.
@@ -170,25 +188,18 @@ def agent_masks(n_envs, n_agents, n_masks):
 
 def respawn(make_world, n_agents, backend, device, masks):
     """Spawns crowded rooms with every agent masked, then respawns each of ``masks`` ``(E, A)``. Returns the
-    spawner and, for each mask, the agents before and after the call, the point uniforms it drew, and what it
-    returned."""
+    spawner and, for each mask, the agents before and after the call, the spawner's counters before and after
+    it, and what it returned."""
     world = make_world(crowded(), n_agents=n_agents, device=device)
     spawner = make_backend("spawner", "random", seed=4, backend=backend)
     spawner(world, torch.ones(world.n_envs, dtype=torch.bool, device=device))
-    draws, draw = [], spawner._random
-
-    def recorded(shape, device):
-        draws.append(draw(shape, device))
-        return draws[-1]
-
-    spawner._random = recorded
     calls = []
     for mask in masks:
         world.agents.velocity.fill_(0.5)  # to be zeroed for the agents placed only
         world.agents.angvelocity.fill_(-20.0)
-        before = world.agents.clone()
+        before, counters = world.agents.clone(), spawner.random.counters.clone()
         placed = spawner(world, mask.to(device))
-        calls.append((before, world.agents.clone(), draws[-2], placed))  # draws[-1] are the angles' uniforms
+        calls.append((before, world.agents.clone(), counters, spawner.random.counters.clone(), placed))
     assert (spawner._kernel is None) == (backend == "torch")
     return world, spawner, calls
 
@@ -198,19 +209,25 @@ def check_respawns(make_world, n_agents, backend, device="cpu"):
     masked agents, leaves the others as they were, and crowds no one. Returns each call's outcomes."""
     masks = agent_masks(40, n_agents, 4)
     reference, spawner, calls = respawn(make_world, n_agents, "torch", device, masks)
-    fused, _, fused_calls = respawn(make_world, n_agents, backend, device, masks)
-    assert_same(fused, reference)
+    fused, fused_spawner, fused_calls = respawn(make_world, n_agents, backend, device, masks)
+    assert_same(fused, reference, fused_spawner, spawner)
     table = spawner.candidates(reference)
     separation = 2 * reference.agent_radius + spawners.DEFAULT_MARGIN
     seen = []
-    for mask, (before, after, uniforms, placed), (_, fused_after, _, fused_placed) in zip(masks, calls, fused_calls):
+    for mask, call, fused_call in zip(masks, calls, fused_calls):
+        before, after, counters, counters_after, placed = call
+        _, fused_after, fused_counters, fused_counters_after, fused_placed = fused_call
         assert torch.equal(fused_placed, placed)
         for name in ("positions", "angles", "velocity", "angvelocity"):
             assert torch.equal(getattr(fused_after, name), getattr(after, name)), name
+        assert torch.equal(fused_counters, counters) and torch.equal(fused_counters_after, counters_after)
+        assert torch.equal(counters_after.cpu(), counters.cpu() + mask.any(1))  # only envs with masked agents
+        uniforms, angle_uniforms = drawn(spawner, reference, counters)
         outcomes, positions, expected_placed = expected(table, uniforms, mask, before.positions,
                                                         np.float32(separation**2))
         assert torch.equal(placed.cpu(), torch.from_numpy(expected_placed))
         assert torch.equal(after.positions.cpu(), torch.from_numpy(positions))
+        assert torch.equal(after.angles[placed], (angle_uniforms * 360.0 - 180.0)[placed])
         kept = ~placed
         for name in ("positions", "angles", "velocity", "angvelocity"):  # agents not placed keep their state
             assert torch.equal(getattr(after, name)[kept], getattr(before, name)[kept]), name
@@ -245,3 +262,24 @@ def test_bad_backends_are_named(make_world):
     spawner = make_backend("spawner", "random", backend="cuda")
     with pytest.raises(ValueError, match="backend='cuda' cannot run here: the world is not on a CUDA device; use"):
         spawner(world, torch.ones(2, dtype=torch.bool))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("per_agent", [False, True])
+def test_a_cuda_call_launches_the_spawn_and_body_kernels_alone(make_world, per_agent):
+    """No torch draw kernels (``distribution_...``), nor generator fills: the kernel hashes its own numbers."""
+    pytest.importorskip("cupy", reason="compiling the kernel needs CuPy (NVRTC)")
+    from torch.profiler import ProfilerActivity, profile
+
+    world = make_world(crowded(), n_agents=4, device="cuda")
+    spawner = make_backend("spawner", "random", seed=4, backend="cuda")
+    spawner(world, torch.ones(world.n_envs, dtype=torch.bool, device="cuda"))  # the first call precomputes
+    shape = (world.n_envs, 4) if per_agent else (world.n_envs,)
+    mask = torch.rand(shape, generator=torch.Generator().manual_seed(0)).lt(0.5).cuda()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        spawner(world, mask)
+        torch.cuda.synchronize()
+    names = [event.name for event in prof.events() if event.device_type == torch.autograd.DeviceType.CUDA]
+    assert sorted(names) == ["draw_bodies", "spawn_random"], names
+    assert not any("distribution" in name or "rand" in name.replace("spawn_random", "") for name in names)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from megastep_core import GeometryError, make_backend
+from megastep_core.random import counter_key, counter_uniforms
 from megastep_core.scenery import body_lines
 from megastep_core.testing import devices
 from megastep_geometry import spawners, toys
@@ -69,6 +70,15 @@ def test_only_masked_envs_move(make_world):
     assert not torch.equal(world.agents.positions[mask], before.positions[mask])
 
 
+def _spawned(make_world, seed, device="cpu", n_agents=1, calls=1):
+    """Positions and angles of a fresh world after ``calls`` calls of a random spawner seeded ``seed``."""
+    world = make_world([toys.box(4, 4), toys.maze(4, 4, seed=1)] * 25, n_agents=n_agents, device=device)
+    spawner = make_backend("spawner", "random", seed=seed)
+    for _ in range(calls):
+        spawner(world, _all(world))
+    return world.agents.positions.cpu(), world.agents.angles.cpu()
+
+
 def test_seeded_spawns_repeat_and_cover_the_room(make_world):
     runs = []
     for _ in range(2):
@@ -78,6 +88,29 @@ def test_seeded_spawns_repeat_and_cover_the_room(make_world):
     assert torch.equal(runs[0], runs[1])
     points = runs[0].reshape(-1, 2)
     assert points.min() < 1.0 and points.max() > 3.0  # spread over the room, not clumped
+
+
+@pytest.mark.parametrize("n_agents", [1, 3])
+def test_the_same_seed_spawns_the_same_and_another_seed_differently(make_world, n_agents):
+    same = [_spawned(make_world, 5, n_agents=n_agents, calls=2) for _ in range(2)]
+    other = _spawned(make_world, 6, n_agents=n_agents, calls=2)
+    (positions, angles), (positions_again, angles_again) = same
+    assert torch.equal(positions, positions_again) and torch.equal(angles, angles_again)
+    assert (positions != other[0]).any(-1).float().mean() > 0.5 and (angles != other[1]).float().mean() > 0.9
+
+
+def test_unseeded_spawners_pick_different_seeds():
+    first, second = (make_backend("spawner", "random") for _ in range(2))
+    assert first.seed is None and first.random_seed != second.random_seed
+    assert make_backend("spawner", "random", seed=3).random_seed == 3
+
+
+@pytest.mark.parametrize("device", devices())
+def test_a_seeded_first_placement_does_not_depend_on_the_device(make_world, device):
+    on_cpu = _spawned(make_world, 9, n_agents=3)
+    here = _spawned(make_world, 9, device, n_agents=3)
+    for mine, theirs in zip(here, on_cpu):
+        assert torch.equal(mine, theirs)
 
 
 def test_crowded_envs_fall_back_to_separated_points(make_world, monkeypatch):
@@ -233,10 +266,35 @@ def test_devices_compare_as_torch_places_tensors():
     assert spawners.same_device("cpu", torch.device("cpu"))
 
 
-def test_seeded_generator_keeps_drawing_new_numbers(make_world):
+def test_seeded_spawner_keeps_drawing_new_numbers(make_world):
     world = make_world([toys.box(4, 4)] * 8, n_agents=1)
     spawner = make_backend("spawner", "random", seed=1)
     spawner(world, _all(world))
     first = world.agents.positions.clone()
     spawner(world, _all(world))
     assert not torch.equal(first, world.agents.positions)
+    assert spawner.random.counters.tolist() == [2] * 8
+
+
+def test_a_new_world_gets_new_counters(make_world):
+    spawner = make_backend("spawner", "random", seed=1)
+    for _ in range(2):
+        world = make_world([toys.box(4, 4)] * 8, n_agents=1)
+        spawner(world, _all(world))
+        assert spawner.random.counters.tolist() == [1] * 8
+        assert spawner.random.key == counter_key(1, "spawn")
+
+
+@pytest.mark.parametrize("per_agent", [False, True])
+def test_fixed_random_angles_are_counter_numbers_and_advance_masked_envs(make_world, per_agent):
+    world = make_world([toys.box(4, 4)] * 4, n_agents=2)
+    spawner = make_backend("spawner", "fixed", points=[[1.0, 1.0], [3.0, 3.0]], seed=2)
+    spawner(world, _all(world))
+    mask = torch.tensor([[True, False], [False, False], [True, True], [False, True]])
+    envs = mask.any(1)
+    before = world.agents.angles.clone()
+    spawner(world, mask if per_agent else envs)
+    placed = mask if per_agent else envs[:, None].expand(4, 2)
+    angles = counter_uniforms(counter_key(2, "spawn"), torch.ones(4, dtype=torch.int64), 2) * 360.0 - 180.0
+    assert torch.equal(world.agents.angles, torch.where(placed, angles, before))
+    assert spawner.random.counters.tolist() == [2, 1, 2, 2]

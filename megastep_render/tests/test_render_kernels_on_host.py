@@ -65,10 +65,10 @@ FIELDS = ("indices", "locations", "dots", "distances", "screen")
 
 
 @pytest.mark.parametrize("mask", [[False, True, False], [True, False, True], [False, False, False]])
-@pytest.mark.parametrize("n_agents", [1, 3])
-def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, mask, monkeypatch):
-    # one block of 256 threads for up to 1,152 rays: each thread strides over several
-    monkeypatch.setattr(cuda_renderer, "masked_grid_blocks", lambda n_rays, device: 1)
+@pytest.mark.parametrize(("n_agents", "grid"), [(1, 1), (3, 1), (3, 3)])
+def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, grid, mask, monkeypatch):
+    # `grid` blocks of 256 threads for up to 1,152 rays: each thread strides over several
+    monkeypatch.setattr(cuda_renderer, "masked_grid_blocks", lambda n_rays, device: grid)
     cameras = [Camera(pixels=128, fov=70)]
     scenery, agents = scene(bench_homes(3), n_agents=n_agents, seed=7)
     reference = TorchRenderer()
@@ -81,6 +81,8 @@ def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, m
     elsewhere = cuda_renderer.empty_render(3, n_agents, 1, 128, "cpu")
     host_renderer.render_into(elsewhere, scenery, agents, cameras, ~mask)
     host_renderer.render_into(out, scenery, agents, cameras, mask)
+    if host_renderer.method == "grid":  # the last block cleared the list's two counts for the next masked render
+        assert host_renderer._list_buffer[[0, -1]].tolist() == [0, 0]
     for name in FIELDS:
         assert torch.equal(getattr(out, name)[~mask], before[name][~mask]), name
     if mask.any():

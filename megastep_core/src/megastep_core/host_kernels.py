@@ -12,7 +12,6 @@ check the real thing; these catch mistakes in the kernels' logic in CI.
 from __future__ import annotations
 
 import ctypes
-import re
 import shutil
 import subprocess
 from importlib import resources
@@ -21,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-KERNEL = re.compile(r'extern "C" __global__ void (?:__launch_bounds__\([^)]*\) )?(\w+)\((.*?)\)\s*\{', re.S)
+from .kernels import KERNEL, SHARED_HEADER, read_source
+
 SHARED_WORDS = 1 << 16
 """Four-byte words of dynamic shared memory the shim gives a block (``shared`` and ``memory``)."""
 
@@ -39,15 +39,19 @@ def launchers(source: str) -> str:
     return "\n".join(out)
 
 
-def build(package: str, filename: str, folder: Path) -> ctypes.CDLL | str:
+def build(package: str, filename: str, folder: Path, source: str | None = None) -> ctypes.CDLL | str:
     """``filename`` of ``package`` compiled for the CPU into ``folder``: the library, or why it cannot be built.
+    ``source`` stands in for the file's text, for a test's own kernels.
 
     :raises AssertionError: the source does not compile (with the compiler's messages).
     """
     compiler = shutil.which("g++")
     if compiler is None:
         return "needs g++ to compile the kernels for the CPU"
-    source = resources.files(package).joinpath(filename).read_text()
+    if source is None:
+        source = read_source(package, filename)
+    else:
+        source = SHARED_HEADER.sub(lambda match: read_source("megastep_core.cuda", match.group(1)), source)
     shim = resources.files("megastep_core").joinpath("host_shim.h")
     stem = Path(filename).stem
     program = Path(folder) / f"{stem}_host.cpp"
@@ -63,11 +67,11 @@ def build(package: str, filename: str, folder: Path) -> ctypes.CDLL | str:
     return ctypes.CDLL(str(library))
 
 
-def library_or_skip(package: str, filename: str, folder: Path) -> ctypes.CDLL:
+def library_or_skip(package: str, filename: str, folder: Path, source: str | None = None) -> ctypes.CDLL:
     """As :func:`build`, for a pytest fixture: skips the test where the library cannot be built."""
     import pytest
 
-    built = build(package, filename, folder)
+    built = build(package, filename, folder, source)
     if isinstance(built, str):
         pytest.skip(built)
     return built
@@ -93,6 +97,8 @@ class HostKernel:
             return ctypes.c_void_p(value.data_ptr())
         if isinstance(value, np.uint64):  # a device address, as the backends pass one: 0 is a null pointer
             return ctypes.c_void_p(int(value) or None)
+        if isinstance(value, np.uint32):  # an unsigned int parameter, as a key
+            return ctypes.c_uint32(int(value))
         if isinstance(value, (bool, int)):
             return ctypes.c_int(int(value))
         if isinstance(value, float):

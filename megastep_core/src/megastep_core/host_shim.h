@@ -48,6 +48,7 @@ inline float __shfl_sync(unsigned int, float value, int lane) {
 inline unsigned int atomicOr(unsigned int* address, unsigned int bits) {
     return __atomic_fetch_or(address, bits, __ATOMIC_SEQ_CST);
 }
+inline void __threadfence() {}  // the atomics below are sequentially consistent
 inline int atomicAdd(int* address, int value) { return __atomic_fetch_add(address, value, __ATOMIC_SEQ_CST); }
 inline int atomicMin(int* address, int value) {
     int old = __atomic_load_n(address, __ATOMIC_SEQ_CST);

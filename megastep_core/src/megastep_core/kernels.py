@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -51,12 +52,19 @@ def _import_cupy():
     return cupy
 
 
+SHARED_HEADER = re.compile(r'^#include "megastep_core/(\w+\.cuh)"$', re.M)
+"""How a kernel source includes a header of ``megastep_core/cuda`` (like ``counter_random.cuh``)."""
+
+
 def read_source(package: str, filename: str) -> str:
-    """The text of ``filename``, shipped as package data of ``package``."""
+    """The text of ``filename``, shipped as package data of ``package``, with the ``megastep_core`` headers it
+    includes (``#include "megastep_core/NAME.cuh"``) pasted in: so that CuPy's cache, which keys on the
+    text, sees a header change, and no compiler needs an include path into an installed package."""
     try:
-        return importlib.resources.files(package).joinpath(filename).read_text()
+        source = importlib.resources.files(package).joinpath(filename).read_text()
     except (FileNotFoundError, ModuleNotFoundError) as error:
         raise KernelError(f"kernel source {filename!r} is missing from package {package!r}") from error
+    return SHARED_HEADER.sub(lambda match: read_source("megastep_core.cuda", match.group(1)), source)
 
 
 @functools.cache
@@ -107,17 +115,36 @@ def _argument(value):
     return value
 
 
+KERNEL = re.compile(r'extern "C" __global__ void (?:__launch_bounds__\([^)]*\) )?(\w+)\((.*?)\)\s*\{', re.S)
+"""A kernel's definition in a source: its name and its parameter list."""
+
+
+def written_parameters(source: str, name: str) -> tuple[bool, ...]:
+    """For each parameter of kernel ``name`` in ``source``: whether it is a pointer to non-``const`` data, which
+    the kernel may write."""
+    for found, parameters in KERNEL.findall(source):
+        if found == name:
+            return tuple("*" in p and not p.split()[0] == "const" for p in parameters.split(","))
+    raise KernelError(f"no kernel {name!r} is defined in the source")
+
+
 class Kernel:
     """A compiled kernel that takes torch tensors and runs on torch's current stream.
 
     Arguments are converted as: tensor -> device pointer (``T*`` in the
     kernel), Python ``int``/``bool`` -> ``int``, Python ``float`` -> ``float``;
     numpy scalars pass unchanged (use ``np.int64`` for a ``long long``).
+
+    A tensor passed for a non-``const`` pointer has its version counter bumped,
+    as an in-place torch operation would: code that asks torch whether a tensor
+    changed (``tensor._version``, as :mod:`megastep_envs.train.envstate` does
+    to save only what changed) then sees what kernels wrote.
     """
 
-    def __init__(self, function, name: str):
+    def __init__(self, function, name: str, writes: Sequence[bool] = ()):
         self.function = function
         self.name = name
+        self.writes = tuple(writes)
 
     def __call__(self, grid: int | tuple, block: int | tuple, *args, shared_mem: int = 0) -> None:
         device = torch.cuda.current_device()
@@ -126,13 +153,16 @@ class Kernel:
         block = block if isinstance(block, tuple) else (int(block),)
         with stream:
             self.function(grid, block, tuple(_argument(a) for a in args), shared_mem=shared_mem)
+        for value, written in zip(args, self.writes):
+            if written and isinstance(value, torch.Tensor) and not value.is_inference():
+                torch.autograd.graph.increment_version(value)
 
 
 def kernel(package: str, filename: str, name: str, options: Sequence[str] = DEFAULT_OPTIONS) -> Kernel:
     """The kernel ``name`` (an ``extern "C" __global__`` function) of ``package``/``filename``."""
     module = load_module(package, filename, tuple(options))
     try:
-        return Kernel(module.get_function(name), name)
+        return Kernel(module.get_function(name), name, written_parameters(read_source(package, filename), name))
     except Exception as error:
         raise KernelError(f"{package}/{filename} has no kernel {name!r} ({error})") from error
 

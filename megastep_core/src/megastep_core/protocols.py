@@ -73,7 +73,11 @@ class MaskedRenderer(Renderer, Protocol):
 @runtime_checkable
 class Reward(Protocol):
     def reset(self, env, mask: torch.Tensor) -> None:
-        """Forgets the episode of the envs where ``mask`` (``(E,)`` bool) is True."""
+        """Forgets the episode of the envs where ``mask`` (``(E,)`` bool) is True.
+
+        Called after the task restarted those envs (agents spawned). It may read the world and the env, and
+        writes only the reward's own state: an env on a GPU runs it beside the rest of its step.
+        """
         ...
 
     def __call__(self, env, render: Render) -> torch.Tensor:

@@ -85,6 +85,7 @@ rebinding attributes, and never read a device value on the host in a step.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
@@ -200,6 +201,9 @@ class Env:
             raise ValueError(f"seed must be an integer, got {seed!r}")
         if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a positive number of steps per second, got {fps!r}")
+        if not self.multi_agent and n_agents != 1:
+            raise ValueError(f"{type(self).__name__} has one agent per env (its multi_agent is False), got "
+                             f"n_agents={n_agents!r}; an env for several sets multi_agent = True")
         for label, name in (("reward", reward), ("spawner", spawner)):
             if not isinstance(name, str):
                 raise ValueError(f"{label} must be the name of a {label} plugin (a str), got {name!r}")
@@ -213,10 +217,9 @@ class Env:
         self.reward = manager.make("reward", reward, {"device": self.device, **(reward_options or {})})
         spawner_options = {"device": self.device, "seed": self.seed, **(spawner_options or {})}
         self.spawner = manager.make("spawner", spawner, spawner_options)
-        generator = lambda offset: torch.Generator(device=self.device).manual_seed(self.seed * 1000 + offset)
-        self.lifespans = Lifespans(self.n_envs, *lifespan, device=self.device, generator=generator(1))
+        self.lifespans = Lifespans(self.n_envs, *lifespan, device=self.device, seed=self.seed)
         self.episodes = Episodes(self.n_envs, self.n_agents, self.lifespans)
-        self.action_generator = generator(2)
+        self.action_generator = torch.Generator(device=self.device).manual_seed(self.seed * 1000 + 2)
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
         self._graph: StepGraph | None = None
         self._beside = Beside(self.device)
@@ -325,9 +328,10 @@ class Env:
             obs = self._observe(None, "agents")
         render = self.world.render()
         moved.join()  # the task may move agents from here on
-        with self._beside.fork() as seen:
+        rendered = self._beside.mark()
+        reward = self.reward(self, render)  # enqueued first, it is not kept waiting by the observations
+        with self._beside.fork(after=rendered) as seen:
             obs |= self._observe(render, "render")
-        reward = self.reward(self, render)
         terminated = self.update(render, reward)
         truncated, done, lengths, returns = self.episodes.step(reward, terminated)
         obs |= self._observe(render, None)
@@ -346,9 +350,12 @@ class Env:
         return step, render, obs
 
     def _generators(self) -> list[torch.Generator]:
-        """The CUDA generators a step draws from, for :class:`~megastep_envs.graphs.StepGraph`."""
+        """The CUDA generators a step may draw from, for :class:`~megastep_envs.graphs.StepGraph`: every one the
+        env and its parts hold, but :meth:`sample_actions`', which steps do not use. Each costs the replay of
+        every step two small kernels, so the shipped parts draw counter-based numbers instead
+        (:mod:`megastep_core.random`)."""
         parts = (self, self.lifespans, self.spawner, self.reward, self.movement, *self.observations.values())
-        return cuda_generators(*parts)
+        return [g for g in cuda_generators(*parts) if g is not self.action_generator]
 
     def _reset(self, mask: torch.Tensor) -> None:
         self._restart_task(mask)
@@ -361,7 +368,8 @@ class Env:
             return
         self.spawner(self.world, mask)
         self.reset_task(mask)
-        self.reward.reset(self, mask)
+        with self._beside.fork():  # a reward's reset writes only the reward's own state, which this step is done with
+            self.reward.reset(self, mask)
 
     def _observe(self, render: Render | None, reads: str | None = "any") -> dict[str, torch.Tensor]:
         """The observations of ``render`` by the modules that read ``reads`` (``"any"``: every module)."""
@@ -384,9 +392,10 @@ class Env:
         seen.join()
         self.world.rerender(render, mask)
         fresh |= {name: module(render) for name, module in again.items() if _reads(module) != "agents"}
-        for name, module in self.observations.items():
-            if name not in again:
-                final[name] = module.refresh(render, mask, obs[name])
+        refreshed = [name for name in self.observations if name not in again]
+        for name in refreshed:  # each beside the others: they read the render and write their own rows
+            with self._beside.fork() if name != refreshed[-1] else contextlib.nullcontext():
+                final[name] = self.observations[name].refresh(render, mask, obs[name])
         return fresh, final
 
     def _squeeze_one(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,11 +6,12 @@ return, and starts the count anew. That is a dozen tiny tensor operations,
 and inside a CUDA-graph-captured step every one is a launch replayed on every
 step whatever the batch: at a thousand envs each costs about as much as the
 work itself. On a GPU the fused kernel of ``cuda/episodes.cu`` does it all in
-one launch after the draw of new lifespans; the torch code here is the
+one launch, new lifespans drawn in it; the torch code here is the
 reference and the CPU path, and both give the same numbers.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from megastep_core.kernels import optional_kernels
@@ -65,8 +66,10 @@ class Episodes:
         n_envs, n_agents = self.returns.shape
         truncated, done = (torch.empty(n_envs, dtype=torch.bool, device=reward.device) for _ in range(2))
         lengths, returns = torch.empty_like(self.lengths), torch.empty_like(self.returns)
+        spans = self.lifespans
         self._kernel(
-            -(-n_envs // 256), 256, self.lengths, self.returns, self.lifespans.limits, reward.float().contiguous(),
-            terminated.contiguous(), self.lifespans.draw(), truncated, done, lengths, returns, n_envs, n_agents,
+            -(-n_envs // 256), 256, self.lengths, self.returns, spans.limits, spans.random.counters,
+            reward.float().contiguous(), terminated.contiguous(), truncated, done, lengths, returns, n_envs,
+            n_agents, np.uint32(spans.random.key), spans.low, spans.high,
         )
         return truncated, done, lengths, returns

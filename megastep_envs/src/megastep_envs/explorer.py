@@ -87,7 +87,7 @@ class Explorer(Env):
 
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
         """Counts the steps since the agent last earned anything; terminates after ``patience`` of them."""
-        self.stale.add_(1).masked_fill_(reward.sum(-1) > 0, 0)
+        self.stale.add_(1).masked_fill_(reward[:, 0] > 0, 0)  # one agent per env: no sum to launch
         return self.stale >= self.patience
 
     def task_state(self, e: int) -> dict[str, Any]:

@@ -66,14 +66,27 @@ class Beside:
     def __init__(self, device: torch.device):
         self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
 
+    def mark(self) -> torch.cuda.Event | None:
+        """A point of the step's stream, to :meth:`fork` from later."""
+        return None if self.stream is None else torch.cuda.current_stream(self.stream.device).record_event()
+
     @contextlib.contextmanager
-    def fork(self) -> Iterator[Branch]:
-        """Runs the block beside the step's stream; the :class:`Branch` it yields joins it back."""
+    def fork(self, after: torch.cuda.Event | None = None) -> Iterator[Branch]:
+        """Runs the block beside the step's stream, after what that stream has enqueued so far, or only after
+        the point ``after`` (a :meth:`mark`); the :class:`Branch` it yields joins it back.
+
+        Forking from a mark lets the step enqueue its next kernel first: a graph seems to launch, of the
+        kernels ready together, the one enqueued first, and a big observation launched first would hold the
+        GPU's SMs while the step's next kernel, which everything after it waits for, queues behind it.
+        """
         branch = Branch(self.stream)
         if self.stream is None:
             yield branch
             return
-        self.stream.wait_stream(torch.cuda.current_stream(self.stream.device))
+        if after is None:
+            self.stream.wait_stream(torch.cuda.current_stream(self.stream.device))
+        else:
+            self.stream.wait_event(after)
         with torch.cuda.stream(self.stream):
             yield branch
         branch.done = self.stream.record_event()

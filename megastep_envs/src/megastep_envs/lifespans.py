@@ -11,6 +11,8 @@ import math
 
 import torch
 
+from megastep_core.random import CounterRandom
+
 
 def check_range(name: str, low, high) -> tuple[int, int]:
     """``(low, high)`` as ints with ``1 <= low <= high``, or a ValueError naming ``name``."""
@@ -28,28 +30,32 @@ def check_range(name: str, low, high) -> tuple[int, int]:
 class Lifespans:
     """Each env's episode length limit, drawn uniformly from ``[low, high]`` steps at every reset.
 
+    The draws are counter-based (:class:`~megastep_core.random.CounterRandom`): the limit of an env's
+    ``k``-th episode is a hash of the seed, the env and ``k``, so that the episode kernel of
+    :class:`~megastep_envs.episodes.Episodes` draws it itself, with no torch generator for a CUDA graph
+    to refill on every step.
+
     :param n_envs: ``E``.
     :param low: shortest episode, in steps.
     :param high: longest episode, in steps.
     :param device: where ``limits`` lives.
-    :param generator: a torch generator on ``device``, for reproducible draws.
+    :param seed: for reproducible draws.
     :ivar limits: ``(E,)`` int64, the steps the current episode of each env may last.
+    :ivar random: the envs' counters of limits drawn.
     """
 
-    def __init__(self, n_envs: int, low: int, high: int, device="cpu", generator: torch.Generator | None = None):
+    def __init__(self, n_envs: int, low: int, high: int, device="cpu", seed: int = 0):
         self.low, self.high = check_range("lifespan", low, high)
-        self.generator = generator
+        self.random = CounterRandom(seed, "lifespan", n_envs, device)
         self.limits = torch.zeros(n_envs, dtype=torch.int64, device=device)
         self.reset(torch.ones(n_envs, dtype=torch.bool, device=device))
 
     def reset(self, mask: torch.Tensor) -> None:
         """Draws new limits for the envs where ``mask`` (``(E,)`` bool) is True, without a host sync."""
-        self.limits.copy_(torch.where(mask, self.draw(), self.limits))
-
-    def draw(self) -> torch.Tensor:
-        """``(E,)`` int64: a fresh limit for every env (what :meth:`reset` takes for the masked ones)."""
-        return torch.randint(self.low, self.high + 1, self.limits.shape, device=self.limits.device,
-                             generator=self.generator)
+        span = self.high - self.low + 1
+        # float32 as the kernel computes it; below span, though u * span may round up to it
+        drawn = (self.random.uniforms(1, mask)[:, 0] * span).long().clamp_max_(span - 1) + self.low
+        torch.where(mask, drawn, self.limits, out=self.limits)
 
     def expired(self, lengths: torch.Tensor) -> torch.Tensor:
         """``(E,)`` bool: True where an episode of ``lengths`` steps (``(E,)`` int) has reached its limit."""

@@ -207,8 +207,8 @@ class Depth(PooledRays):
 
 def to_agent_frame(vectors: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     """World-frame ``(..., 2)`` vectors to ``(forward, leftward)`` in the frame of agents facing ``angles`` degrees."""
-    # a rotation by -angle is a product with exp(-i angle): four kernels on a GPU rather than a dozen
-    turn = torch.exp(torch.deg2rad(angles) * -1j)
+    # a rotation by -angle is a product with exp(-i angle): three kernels on a GPU rather than a dozen
+    turn = torch.exp(angles * (-1j * math.pi / 180))
     return torch.view_as_real(torch.view_as_complex(vectors.contiguous()) * turn)
 
 

@@ -14,10 +14,14 @@ mask holds.
 It cannot skip the envs that do not reset, either: envs reset themselves
 inside a CUDA-graph-captured step, so the spawner runs for every env on every
 step, and each of its kernels is paid every step. On CUDA the random spawner
-is therefore one fused kernel (``cuda/spawn.cu``) after its two draws of
-uniforms, plus :meth:`World.place`'s own, instead of some fifteen small
-kernels for one agent and forty-five for four; its PyTorch code stays the
-reference and the CPU path, and both spawn exactly the same agents.
+is therefore one fused kernel (``cuda/spawn.cu``), plus :meth:`World.place`'s
+own, instead of some fifteen small kernels for one agent and forty-five for
+four; its PyTorch code stays the reference and the CPU path, and both spawn
+exactly the same agents.
+
+Spawners draw counter-based numbers (:mod:`megastep_core.random`), which the
+kernel hashes itself: no torch draw kernels, and no ``torch.Generator`` for a
+CUDA graph to register and refill before every replay.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ import torch
 
 from megastep_core import Geometry, GeometryError
 from megastep_core.kernels import BACKENDS, optional_kernels
+from megastep_core.random import CounterRandom
 
 from .masks import clear_mask, clear_points, free_cell_centres
 
@@ -168,21 +173,27 @@ def _place(world, mask: torch.Tensor, positions: torch.Tensor, angles: torch.Ten
     world.place()
 
 
+def _any_masked(mask: torch.Tensor) -> torch.Tensor:
+    """``(E,)`` bool: the envs with at least one agent in ``mask`` (``(E,)`` or ``(E, A)``)."""
+    return mask if mask.dim() == 1 else mask.any(1)
+
+
 class _SeededSpawner:
+    """A spawner whose random numbers are counter-based (:class:`~megastep_core.random.CounterRandom`, purpose
+    ``"spawn"``), one set of counters per world; each call advances the counter of every env with a masked agent.
+
+    :ivar seed: the ``seed`` option, or None.
+    :ivar random_seed: the seed of the numbers: ``seed``, else one picked once from torch's global CPU generator,
+        so that unseeded spawners differ from run to run.
+    """
+
     def __init__(self, options: Mapping[str, Any]):
         self.seed = options.get("seed")
-        self._generator: torch.Generator | None = None
+        self.random_seed = int(torch.randint(2**31, ()).item()) if self.seed is None else int(self.seed)
+        self.random: CounterRandom | None = None
 
-    def _random(self, shape, device) -> torch.Tensor:
-        """Uniform ``[0, 1)`` numbers, from this spawner's own generator when it was given a seed."""
-        if self.seed is None:
-            return torch.rand(shape, device=device)
-        if self._generator is None or not same_device(self._generator.device, device):
-            self._generator = torch.Generator(device=device).manual_seed(int(self.seed))
-        return torch.rand(shape, device=device, generator=self._generator)
-
-    def _angles(self, n_envs: int, n_agents: int, device) -> torch.Tensor:
-        return self._random((n_envs, n_agents), device) * 360.0 - 180.0
+    def _new_random(self, world) -> None:
+        self.random = CounterRandom(self.random_seed, "spawn", world.n_envs, world.device)
 
 
 class RandomSpawner(_SeededSpawner):
@@ -201,12 +212,14 @@ class RandomSpawner(_SeededSpawner):
     "done?" would sync with the GPU, and a loop of re-draws would be a few
     kernels per round on every step of every env.)
 
-    Each call draws ``(E, T, A)`` uniforms for the points, then ``(E, A)`` for
-    the angles, whatever is masked: the work is the same every step, and a
-    seeded spawner's sequence of draws does not depend on who respawns.
+    Each call takes ``T * A + A`` counter-based numbers per env (``T`` tries,
+    ``A`` agents): number ``t * A + a`` is agent ``a``'s point in try ``t``,
+    number ``T * A + a`` its angle. The counter of an env with a masked agent
+    then moves on; the others keep theirs, so an env's numbers depend on how
+    often it respawned, not on the other envs.
 
     Options: ``margin`` (metres, default :data:`DEFAULT_MARGIN`), ``seed``
-    (an int for a private generator; else torch's global one), ``max_points``
+    (an int; else one picked from torch's global generator), ``max_points``
     (candidates kept per geometry, default :data:`MAX_POINTS`); ``backend``:
     ``"torch"``, ``"cuda"`` (the fused kernel of :mod:`megastep_geometry.cuda`,
     which spawns exactly the same agents), or ``"auto"`` (the default: ``cuda``
@@ -239,9 +252,11 @@ class RandomSpawner(_SeededSpawner):
         return None if kernels is None else kernels["spawn_random"]
 
     def candidates(self, world) -> _Candidates:
-        """The world's safe points, computed on the first call for each world (with the kernel for its device)."""
+        """The world's safe points, computed on the first call for each world (with the kernel for its device, and
+        new counters)."""
         if self._world is None or self._world() is not world:
             self._kernel = self._load_kernel(torch.device(world.device))
+            self._new_random(world)
             radius = world.agent_radius
             self._candidates = _Candidates(
                 world, radius + self.margin, 2 * radius + self.margin, self.max_points, int(self.seed or 0)
@@ -261,20 +276,21 @@ class RandomSpawner(_SeededSpawner):
         tries = PLACEMENT_TRIES if n_agents > 1 else 1
         separation = 2 * world.agent_radius + self.margin
         min_gap2 = float(np.float32(separation**2))  # exact in float32, so torch and the kernel compare alike
-        uniforms = self._random((n_envs, tries, n_agents), device)
+        random = self.random
         if self._kernel is None:
+            uniforms = random.uniforms(tries * n_agents + n_agents, mask=_any_masked(mask))
+            points = uniforms[:, : tries * n_agents].view(n_envs, tries, n_agents)
             per_agent = _agent_mask(world, mask)
-            positions, placed = self._positions(table, uniforms, min_gap2, per_agent, world.agents.positions)
-            _place(world, placed, positions, self._angles(n_envs, n_agents, device))
+            positions, placed = self._positions(table, points, min_gap2, per_agent, world.agents.positions)
+            _place(world, placed, positions, uniforms[:, tries * n_agents :] * 360.0 - 180.0)
             return placed
-        angle_uniforms = self._random((n_envs, n_agents), device)  # the draw of _angles; the kernel makes degrees
         agents = world.agents
         placed = torch.empty((n_envs, n_agents), dtype=torch.bool, device=device)  # the kernel writes every env
         agent_stride = mask.dim() - 1  # 0 reads an (E,) mask as every agent of its env, with no expanded copy
         self._kernel(
-            (n_envs + 127) // 128, 128, mask.contiguous(), agent_stride, uniforms, angle_uniforms, table.points,
-            table.env_geometry, table.env_counts, table.fallback, agents.positions, agents.angles, agents.velocity,
-            agents.angvelocity, placed, n_envs, n_agents, tries, table.points.shape[1], min_gap2,
+            (n_envs + 127) // 128, 128, mask.contiguous(), agent_stride, random.counters, np.uint32(random.key),
+            table.points, table.env_geometry, table.env_counts, table.fallback, agents.positions, agents.angles,
+            agents.velocity, agents.angvelocity, placed, n_envs, n_agents, tries, table.points.shape[1], min_gap2,
         )
         world.place()
         return placed
@@ -319,9 +335,11 @@ class FixedSpawner(_SeededSpawner):
 
     Options: ``points``, ``(A, 2)`` metres (the same in every env) or
     ``(E, A, 2)``; ``angles`` (optional, degrees, ``(A,)`` or ``(E, A)``; random
-    when absent); ``seed`` for the random angles. The points are checked
-    against each env's walls on the first call. Every masked agent is placed,
-    whether or not another agent stands on its point.
+    when absent: counter-based number ``a`` of each env for agent ``a``, the
+    counter moving on in envs with a masked agent); ``seed`` for the random
+    angles (else one picked from torch's global generator). The points are
+    checked against each env's walls on the first call. Every masked agent is
+    placed, whether or not another agent stands on its point.
     """
 
     def __init__(self, options: Mapping[str, Any]):
@@ -367,6 +385,7 @@ class FixedSpawner(_SeededSpawner):
                     f"the agent radius {radius} m of a wall"
                 )
         self._points_on_device = points.to(world.device)
+        self._new_random(world)
         self._world = weakref.ref(world)
 
     def __call__(self, world, mask: torch.Tensor) -> torch.Tensor:
@@ -380,6 +399,6 @@ class FixedSpawner(_SeededSpawner):
         if self.angles is not None:
             angles = self._angles_on_device
         else:
-            angles = self._angles(world.n_envs, world.n_agents, world.device)
+            angles = self.random.uniforms(world.n_agents, mask=_any_masked(mask)) * 360.0 - 180.0
         _place(world, mask, self._points_on_device, angles)
         return _agent_mask(world, mask).clone(memory_format=torch.contiguous_format)

@@ -2,12 +2,15 @@
 // per env, instead of a dozen small torch kernels, each a launch a CUDA graph replays on every step.
 // As the torch reference: count the step and its reward; the episode is truncated where it reached its
 // lifespan and did not terminate; report the length and return of every episode; restart the count of the
-// envs that are done, with the lifespan drawn for them.
+// envs that are done, with a new lifespan in [low, high] from the env's counter of lifespans drawn (as
+// megastep_envs.lifespans.Lifespans.reset draws it), advancing that counter.
+#include "megastep_core/counter_random.cuh"
+
 extern "C" __global__ void step_episodes(
     long long* __restrict__ lengths, float* __restrict__ returns, long long* __restrict__ limits,
-    const float* __restrict__ reward, const bool* __restrict__ terminated, const long long* __restrict__ drawn,
+    long long* __restrict__ counters, const float* __restrict__ reward, const bool* __restrict__ terminated,
     bool* __restrict__ truncated, bool* __restrict__ done, long long* __restrict__ episode_lengths,
-    float* __restrict__ episode_returns, int n_envs, int n_agents) {
+    float* __restrict__ episode_returns, int n_envs, int n_agents, unsigned int key, int low, int high) {
     int env = blockIdx.x * blockDim.x + threadIdx.x;
     if (env >= n_envs) return;
     long long length = lengths[env] + 1;
@@ -17,7 +20,12 @@ extern "C" __global__ void step_episodes(
     done[env] = over;
     episode_lengths[env] = length;
     lengths[env] = over ? 0 : length;
-    if (over) limits[env] = drawn[env];
+    if (over) {
+        long long span = high - low + 1;
+        long long pick = (long long)__fmul_rn(counter_uniform(key, env, counters[env], 0), (float)span);
+        limits[env] = low + (pick < span - 1 ? pick : span - 1);  // u * span may round up to span
+        counters[env] += 1;
+    }
     for (int a = 0; a < n_agents; ++a) {
         long long i = (long long)env * n_agents + a;
         float sum = __fadd_rn(returns[i], reward[i]);

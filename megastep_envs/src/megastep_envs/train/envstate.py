@@ -1,8 +1,9 @@
 """Saving and restoring an environment's state, so that ``--resume`` continues exactly.
 
 An env's state is spread over many objects: the world's agents and body
-lines, the task's own tensors (goals, health, seen texels), lifespans, the
-generators that draw spawns and lifespans, and small counters. Rather than
+lines, the task's own tensors (goals, health, seen texels), lifespans and the
+counters of the numbers drawn for spawns and lifespans, generators, and small
+counters. Rather than
 ask every env to list them, :class:`EnvState` walks the env's attributes and
 collects every tensor, ``torch.Generator`` and plain number it reaches.
 
@@ -11,7 +12,10 @@ grids, spawn candidates, built when the env is made and never written again.
 A fresh env made with the same arguments and seed rebuilds them exactly, so
 they need not be saved. :class:`EnvState` is created right after the env's
 first ``reset()`` and remembers every tensor it reaches then, with its version
-counter (which PyTorch bumps on every in-place write, through any view). A
+counter (which PyTorch bumps on every in-place write, through any view, and
+megastep's kernel launcher on every tensor a kernel may write,
+:class:`megastep_core.kernels.Kernel`; a step replayed from a CUDA graph bumps
+nothing, but its capture bumped what it writes once, which is enough here). A
 tensor that is still the same object at the same version when the state is
 saved has not changed since, and is left out; everything written or replaced
 since is saved. Restoring needs an env made with the same arguments and seed

@@ -194,8 +194,9 @@ extern "C" __global__ void spread_baked(
     }
 }
 
-// The envs where mask is set, into env_list: their count first (zeroed by the caller), then their indices, in
-// no particular order (each env's rays are rendered alike whatever the order).
+// The envs where mask is set, into env_list: their count first (zero before: the masked render_grid that read
+// the last list cleared it), then their indices, in no particular order (each env's rays are rendered alike
+// whatever the order).
 extern "C" __global__ void list_envs(const bool* __restrict__ mask, int* __restrict__ env_list, int n_envs) {
     int env = blockIdx.x * blockDim.x + threadIdx.x;
     if (env < n_envs && mask[env]) env_list[1 + atomicAdd(env_list, 1)] = env;
@@ -381,7 +382,7 @@ extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
     const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases, const float4* __restrict__ texels,
     const int* __restrict__ env_layout, const long long* __restrict__ line_starts,
     const long long* __restrict__ env_texel_starts, const int* __restrict__ body_texels,
-    const int* __restrict__ env_list, int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines,
+    int* __restrict__ env_list, int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines,
     float near, float texel_size) {
     // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31. With env_list (its count,
     // then env indices, as list_envs writes it) only those envs' rays are rendered, by threads striding
@@ -449,6 +450,21 @@ extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
         shade_and_write(pixel, quick_div(hit.t_num, hit.denom), hit.id, px, py, dx, dy, env, layout, n_agents, body_lines,
                         texel_size, indices, locations, dots, distances, screen, lines, textures, bodies, walls,
                         wall_texels, wall_bases, texels, line_starts, env_texel_starts, body_texels);
+    }
+
+    // The last block to finish clears the list's count for the next list_envs: every block read it before the
+    // loop, and a fill launched before each list_envs would be one more kernel on the step's critical path. The
+    // blocks that finished are counted in env_list[1 + n_envs], which the last one clears too.
+    if (env_list != nullptr) {
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            __threadfence();
+            int* finished = env_list + 1 + n_envs;
+            if (atomicAdd(finished, 1) == (int)gridDim.x - 1) {
+                env_list[0] = 0;
+                *finished = 0;
+            }
+        }
     }
 }
 

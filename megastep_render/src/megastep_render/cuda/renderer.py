@@ -240,7 +240,6 @@ class CudaRenderer:
             grid, env_list = blocks(n_rays_all), np.uint64(0)  # a null list: every env
             if mask is not None:
                 grid, env_list = masked_grid_blocks(n_rays_all, device), self._env_list(n_envs, device)
-                env_list[:1].zero_()
                 self.kernels["list_envs"](blocks(n_envs), BLOCK, mask, env_list, n_envs)
             self.kernels["render_grid"](
                 grid, BLOCK, *common, lines, scenery.textures.vals, bodies,
@@ -249,9 +248,10 @@ class CudaRenderer:
             )
 
     def _env_list(self, n_envs: int, device) -> torch.Tensor:
-        """``(1 + E,)`` int32 for ``list_envs``: a count, then env indices; kept between frames."""
-        if self._list_buffer is None or len(self._list_buffer) != 1 + n_envs or self._list_buffer.device != device:
-            self._list_buffer = torch.zeros(1 + n_envs, dtype=torch.int32, device=device)
+        """``(2 + E,)`` int32 for ``list_envs`` and a masked ``render_grid``: a count, env indices, and the count
+        of ``render_grid``'s blocks that finished; kept between frames, both counts cleared by the last block."""
+        if self._list_buffer is None or len(self._list_buffer) != 2 + n_envs or self._list_buffer.device != device:
+            self._list_buffer = torch.zeros(2 + n_envs, dtype=torch.int32, device=device)
         return self._list_buffer
 
     def _bodies(self, n: int, device) -> torch.Tensor:
