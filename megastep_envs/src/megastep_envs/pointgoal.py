@@ -81,16 +81,15 @@ class PointGoal(Env):
     def reset_task(self, mask: torch.Tensor) -> None:
         """Takes the points the agents just spawned at as goals, then spawns the agents again."""
         agents = self.world.agents
-        goals = agents.positions.clone()
+        torch.where(mask[:, None, None], agents.positions, self.goals, out=self.goals)
         self.spawner(self.world, mask)
-        relative = to_agent_frame(goals - agents.positions, agents.angles)
-        torch.where(mask[:, None, None], goals, self.goals, out=self.goals)
+        relative = to_agent_frame(self.goals - agents.positions, agents.angles)
         torch.where(mask[:, None, None], relative, self.goal_at_spawn, out=self.goal_at_spawn)
 
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
         """Terminates the episodes whose agent is within ``success_radius`` of its goal."""
         distance = (self.world.agents.positions - self.goals).norm(dim=-1)
-        return (distance < self.success_radius).any(-1)
+        return distance[:, 0] < self.success_radius  # one agent per env
 
     def greedy_actions(self) -> torch.Tensor:
         """``(E,)`` actions that turn towards the goal until it is ahead, then walk at it.
