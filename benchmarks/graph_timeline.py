@@ -1,0 +1,61 @@
+"""Where a replayed env step spends its time: the kernel timeline of one step replayed from its CUDA graph.
+
+A development tool, not part of the packages: run it on a GPU machine with
+``python3 benchmarks/graph_timeline.py explorer 1024``. Unlike
+``profile_regions.py``, which profiles eager steps, this profiles graph
+replays (CUPTI reports each kernel of a graph): for every kernel of one step,
+its start from the step's first kernel, its duration, the gap since the
+previous kernel ended (negative: they overlapped) and the stream the graph ran
+it on. A step starts at the action check (``clamp_actions``), so the copy of
+the actions into the graph closes the previous step.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from megastep_envs.bench import CONFIGS, ENV_CONFIGS, default_geometries, env_builder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("env", choices=sorted(ENV_CONFIGS))
+    parser.add_argument("envs", type=int)
+    parser.add_argument("--layouts")
+    parser.add_argument("--one-render", action="store_true", help="final_observations=False")
+    args = parser.parse_args()
+    config = CONFIGS[ENV_CONFIGS[args.env]]
+    step = env_builder(args.env, config, default_geometries(args.layouts), args.envs, "cuda", "cuda", "cuda", 0,
+                       not args.one_render)()
+    for _ in range(10):
+        step()
+    if not step.env.graphed:
+        raise SystemExit(f"the {args.env} step did not capture: {step.env._graph.eager_reason}")
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(6):
+            step()
+        torch.cuda.synchronize()
+    with tempfile.NamedTemporaryFile(suffix=".json") as trace:
+        prof.export_chrome_trace(trace.name)
+        events = json.load(open(trace.name))["traceEvents"]
+    kernels = sorted((e for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")),
+                     key=lambda e: e["ts"])
+    starts = [i for i, e in enumerate(kernels) if "clamp_actions" in e["name"]]
+    first, last = starts[2], starts[3]  # a step in the middle of the run
+    t0, end = kernels[first]["ts"], kernels[last]["ts"]
+    print(f"{args.env} x {args.envs}: {end - t0:.1f} us from a step's first kernel to the next step's")
+    print(f"  {'start':>7} {'us':>6} {'gap':>6}  stream  kernel")
+    finished = t0
+    for e in kernels[first:last]:
+        print(f"  {e['ts'] - t0:7.1f} {e['dur']:6.1f} {e['ts'] - finished:6.1f}  {e['args'].get('stream', '?')!s:6}  "
+              f"{e['name'][:70]}")
+        finished = max(finished, e["ts"] + e["dur"])
+
+
+if __name__ == "__main__":
+    main()
