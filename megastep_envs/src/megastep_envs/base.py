@@ -296,6 +296,7 @@ class Env:
             if self.cuda_graph:
                 self._graph = StepGraph(self._advance, self._generators)
         self._reset(torch.ones(self.n_envs, dtype=torch.bool, device=self.device))
+        self._beside.join_all()  # the reward's reset ran beside
         self.last_render = self.world.render()
         self.last_obs = self._observe(self.last_render)
         return Reset(self._squeeze(self.last_obs), {})

@@ -77,7 +77,8 @@ class Beside:
 
         Forking from a mark lets the step enqueue its next kernel first: a graph seems to launch, of the
         kernels ready together, the one enqueued first, and a big observation launched first would hold the
-        GPU's SMs while the step's next kernel, which everything after it waits for, queues behind it.
+        GPU's SMs while the step's next kernel, which everything after it waits for, queues behind it (RGB
+        did so for 22 µs at 16,384 Explorer envs on an H100, ahead of the reward).
         """
         branch = Branch(self.stream)
         if self.stream is None:
