@@ -12,11 +12,12 @@ observed in every env again, into a new tensor.
 
 A module may also say what it reads, as ``reads``: ``"render"`` (RGB and
 Depth read the render alone) or ``"agents"`` (the IMU reads the agents as
-physics left them; it is called with ``None``, before the render exists). On a GPU an env observes those beside the rest of its
-step, on a second CUDA stream (:class:`~megastep_envs.graphs.Beside`): the
-agents' during the render, the render's during the task update and the
-resets. A module that does not say may read anything, the task's state
-included, and is observed after the task update.
+physics left them; it is called with ``None``, before the render exists).
+On a GPU an env observes those beside the rest of its step, on a second
+CUDA stream (:class:`~megastep_envs.graphs.Beside`): the agents' during the
+render, the render's during the task update and the resets. A module that
+does not say may read anything, the task's state included, and is observed
+after the task update.
 
 The renderer casts ``R`` rays per camera; observations average groups of
 ``subsample`` neighbouring rays into one pixel (``W = R / subsample``), which
