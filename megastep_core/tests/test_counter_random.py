@@ -64,10 +64,9 @@ def test_only_masked_envs_advance():
 @pytest.mark.gpu
 def test_the_cuda_kernel_draws_what_torch_draws():
     cupy = pytest.importorskip("cupy", reason="compiling the kernel needs CuPy (NVRTC)")
-    from megastep_core.kernels import DEFAULT_OPTIONS, SHARED_HEADER, read_source
+    from megastep_core.kernels import DEFAULT_OPTIONS, expand_headers
 
-    code = SHARED_HEADER.sub(lambda match: read_source("megastep_core.cuda", match.group(1)), SOURCE)
-    draw = cupy.RawModule(code=code, options=DEFAULT_OPTIONS).get_function("draw")  # the options kernels get
+    draw = cupy.RawModule(code=expand_headers(SOURCE), options=DEFAULT_OPTIONS).get_function("draw")  # as kernels
     counters = torch.tensor([0, 1, 7, 2**31 + 5, 2**40 + 3, 12345], dtype=torch.int64, device="cuda")
     out = torch.full((6, 37), -1.0, device="cuda")
     key = counter_key(3, "spawn")

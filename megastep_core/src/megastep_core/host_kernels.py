@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .kernels import KERNEL, SHARED_HEADER, read_source
+from .kernels import KERNEL, expand_headers, read_source
 
 SHARED_WORDS = 1 << 16
 """Four-byte words of dynamic shared memory the shim gives a block (``shared`` and ``memory``)."""
@@ -48,10 +48,7 @@ def build(package: str, filename: str, folder: Path, source: str | None = None) 
     compiler = shutil.which("g++")
     if compiler is None:
         return "needs g++ to compile the kernels for the CPU"
-    if source is None:
-        source = read_source(package, filename)
-    else:
-        source = SHARED_HEADER.sub(lambda match: read_source("megastep_core.cuda", match.group(1)), source)
+    source = read_source(package, filename) if source is None else expand_headers(source)
     shim = resources.files("megastep_core").joinpath("host_shim.h")
     stem = Path(filename).stem
     program = Path(folder) / f"{stem}_host.cpp"

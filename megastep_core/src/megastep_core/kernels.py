@@ -64,6 +64,11 @@ def read_source(package: str, filename: str) -> str:
         source = importlib.resources.files(package).joinpath(filename).read_text()
     except (FileNotFoundError, ModuleNotFoundError) as error:
         raise KernelError(f"kernel source {filename!r} is missing from package {package!r}") from error
+    return expand_headers(source)
+
+
+def expand_headers(source: str) -> str:
+    """``source`` with the ``megastep_core`` headers it includes pasted in (see :func:`read_source`)."""
     return SHARED_HEADER.sub(lambda match: read_source("megastep_core.cuda", match.group(1)), source)
 
 

@@ -173,6 +173,11 @@ def _place(world, mask: torch.Tensor, positions: torch.Tensor, angles: torch.Ten
     world.place()
 
 
+def _degrees(uniforms: torch.Tensor) -> torch.Tensor:
+    """Angles in ``[-180, 180)`` degrees from uniforms in ``[0, 1)``, rounded as ``spawn.cu`` rounds them."""
+    return uniforms * 360.0 - 180.0
+
+
 def _any_masked(mask: torch.Tensor) -> torch.Tensor:
     """``(E,)`` bool: the envs with at least one agent in ``mask`` (``(E,)`` or ``(E, A)``)."""
     return mask if mask.dim() == 1 else mask.any(1)
@@ -282,7 +287,7 @@ class RandomSpawner(_SeededSpawner):
             points = uniforms[:, : tries * n_agents].view(n_envs, tries, n_agents)
             per_agent = _agent_mask(world, mask)
             positions, placed = self._positions(table, points, min_gap2, per_agent, world.agents.positions)
-            _place(world, placed, positions, uniforms[:, tries * n_agents :] * 360.0 - 180.0)
+            _place(world, placed, positions, _degrees(uniforms[:, tries * n_agents :]))
             return placed
         agents = world.agents
         placed = torch.empty((n_envs, n_agents), dtype=torch.bool, device=device)  # the kernel writes every env
@@ -399,6 +404,6 @@ class FixedSpawner(_SeededSpawner):
         if self.angles is not None:
             angles = self._angles_on_device
         else:
-            angles = self.random.uniforms(world.n_agents, mask=_any_masked(mask)) * 360.0 - 180.0
+            angles = _degrees(self.random.uniforms(world.n_agents, mask=_any_masked(mask)))
         _place(world, mask, self._points_on_device, angles)
         return _agent_mask(world, mask).clone(memory_format=torch.contiguous_format)
