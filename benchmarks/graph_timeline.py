@@ -1,7 +1,8 @@
 """Where a replayed env step spends its time: the kernel timeline of one step replayed from its CUDA graph.
 
 A development tool, not part of the packages: run it on a GPU machine with
-``python3 benchmarks/graph_timeline.py explorer 1024``. Unlike
+``python3 benchmarks/graph_timeline.py explorer 1024`` (or a config, ``explorer-like``, for the
+benchmark step alone). Unlike
 ``profile_regions.py``, which profiles eager steps, this profiles graph
 replays (CUPTI reports each kernel of a graph): for every kernel of one step,
 its start from the step's first kernel, its duration, the gap since the
@@ -20,26 +21,33 @@ import tempfile
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from megastep_envs.bench import CONFIGS, ENV_CONFIGS, default_geometries, env_builder
+from megastep_envs.bench import CONFIGS, ENV_CONFIGS, capture, default_geometries, engine_builder, env_builder
+
+STEPS = 6
+"""Steps profiled; the timeline printed is the third."""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("env", choices=sorted(ENV_CONFIGS))
+    parser.add_argument("env", choices=sorted(ENV_CONFIGS) + sorted(CONFIGS), help="an env, or a config's engine step")
     parser.add_argument("envs", type=int)
     parser.add_argument("--layouts")
     parser.add_argument("--one-render", action="store_true", help="final_observations=False")
     args = parser.parse_args()
-    config = CONFIGS[ENV_CONFIGS[args.env]]
-    step = env_builder(args.env, config, default_geometries(args.layouts), args.envs, "cuda", "cuda", "cuda", 0,
-                       not args.one_render)()
+    geometries = default_geometries(args.layouts)
+    device = torch.device("cuda")
+    if args.env in CONFIGS:
+        step = capture(engine_builder(CONFIGS[args.env], geometries, args.envs, "cuda", "cuda", device, 0)(), device)
+    else:
+        config = CONFIGS[ENV_CONFIGS[args.env]]
+        step = env_builder(args.env, config, geometries, args.envs, "cuda", "cuda", "cuda", 0, not args.one_render)()
     for _ in range(10):
         step()
-    if not step.env.graphed:
+    if args.env not in CONFIGS and not step.env.graphed:
         raise SystemExit(f"the {args.env} step did not capture: {step.env._graph.eager_reason}")
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(6):
+        for _ in range(STEPS):
             step()
         torch.cuda.synchronize()
     with tempfile.NamedTemporaryFile(suffix=".json") as trace:
@@ -47,8 +55,12 @@ def main() -> None:
         events = json.load(open(trace.name))["traceEvents"]
     kernels = sorted((e for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")),
                      key=lambda e: e["ts"])
-    starts = [i for i, e in enumerate(kernels) if "clamp_actions" in e["name"]]
-    first, last = starts[2], starts[3]  # a step in the middle of the run
+    if args.env in CONFIGS:  # every step launches the same kernels: the third step is the third slice of them
+        per_step = len(kernels) // STEPS
+        first, last = 2 * per_step, 3 * per_step
+    else:
+        starts = [i for i, e in enumerate(kernels) if "clamp_actions" in e["name"]]
+        first, last = starts[2], starts[3]  # a step in the middle of the run
     t0 = kernels[first]["ts"]
     span = max(e["ts"] + e["dur"] for e in kernels[first:last]) - t0
     print(f"{args.env} x {args.envs}: a step's kernels span {span:.1f} us, from the first one's start to the last "

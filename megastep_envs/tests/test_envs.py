@@ -350,6 +350,28 @@ def test_steps_replayed_from_a_cuda_graph_match_eager_steps(name, pillar_room):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("name", ["minimal", "explorer", "pointgoal", "deathmatch"])
+def test_compiled_task_code_steps_as_the_plain_code(name, pillar_room):
+    """``compile=True`` runs the fused methods compiled by Inductor: the same steps, floats to rounding."""
+    def run(compile):
+        env = make(name, 8, geometries=[pillar_room], device="cuda", lifespan=(2, 4), seed=3, cuda_graph=True,
+                   compile=compile)
+        env.reset()
+        actions = [env.sample_actions() for _ in range(12)]
+        return env, [snapshot(env.step(a)) for a in actions]
+
+    compiled, got = run(True)
+    plain, want = run(False)
+    assert compiled.compiled and not plain.compiled and compiled.graphed and plain.graphed
+    for step, (a_step, b_step) in enumerate(zip(got, want)):
+        for a, b in zip(a_step, b_step):
+            if a.is_floating_point():
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=f"step {step}")
+            else:
+                assert torch.equal(a, b), f"step {step}"
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("name", ["explorer", "deathmatch"])
 def test_observing_beside_the_step_changes_nothing(name, pillar_room):
     """Observations run on a side stream where they can; run in order on one stream, steps are the same."""

@@ -82,11 +82,23 @@ the GPU's speed rather than Python's. Everything a step returns is then the
 Envs written on :class:`Env` get this for free as long as they update their
 state in place (``tensor.copy_(...)``, ``add_``, ``masked_fill_``) rather than
 rebinding attributes, and never read a device value on the host in a step.
+
+Compiled task code
+------------------
+
+A replayed step costs its chain of kernels, about 1.2-2.5 µs each however
+little each does, so a task's few lines of arithmetic can cost more than the
+render at a few thousand envs. Methods marked :func:`~megastep_envs.fusion.fused`
+(an env's ``update`` or part of it, and the shipped rewards) run compiled by
+``torch.compile`` in an env made with ``compile=True`` (the default) on a GPU:
+each becomes one or two fused kernels, and the env is still plain PyTorch
+(:mod:`megastep_envs.fusion`).
 """
 from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
@@ -98,6 +110,7 @@ from megastep_core.spaces import Dict
 
 from .checks import ActionCheck
 from .episodes import Episodes
+from .fusion import fusion, unavailable
 from .graphs import Beside, Branch, StepGraph, cuda_generators
 from .lifespans import Lifespans
 
@@ -170,6 +183,8 @@ class Env:
         and their first observation (True), or once (False); see the module docs.
     :param cuda_graph: on a GPU, replay steps from a CUDA graph (see the module docs: the
         returned tensors are then overwritten by the next step). Ignored on the CPU.
+    :param compile: on a GPU, run the env's :func:`~megastep_envs.fusion.fused` methods compiled by
+        ``torch.compile`` (a few seconds at the first reset and step). Ignored on the CPU.
     :param reward_options: keywords for the reward plugin.
     :param spawner_options: keywords for the spawner plugin.
     """
@@ -194,6 +209,7 @@ class Env:
         fps: float = 10.0,
         final_observations: bool = True,
         cuda_graph: bool = False,
+        compile: bool = True,
         reward_options: Mapping[str, Any] | None = None,
         spawner_options: Mapping[str, Any] | None = None,
     ):
@@ -221,6 +237,10 @@ class Env:
         self.episodes = Episodes(self.n_envs, self.n_agents, self.lifespans)
         self.action_generator = torch.Generator(device=self.device).manual_seed(self.seed * 1000 + 2)
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
+        why_not = unavailable(self.device)
+        if compile and why_not is not None and self.device.type == "cuda":
+            warnings.warn(f"megastep: the env's fused methods run uncompiled: {why_not}", stacklevel=2)
+        self.compiled = bool(compile) and why_not is None
         self._graph: StepGraph | None = None
         self._beside = Beside(self.device)
         self.movement = None
@@ -295,10 +315,11 @@ class Env:
             self._check = ActionCheck(self.action_space, self.batch, self.device)
             if self.cuda_graph:
                 self._graph = StepGraph(self._advance, self._generators)
-        self._reset(torch.ones(self.n_envs, dtype=torch.bool, device=self.device))
-        self._beside.join_all()  # the reward's reset ran beside
-        self.last_render = self.world.render()
-        self.last_obs = self._observe(self.last_render)
+        with fusion(self.compiled):
+            self._reset(torch.ones(self.n_envs, dtype=torch.bool, device=self.device))
+            self._beside.join_all()  # the reward's reset ran beside
+            self.last_render = self.world.render()
+            self.last_obs = self._observe(self.last_render)
         return Reset(self._squeeze(self.last_obs), {})
 
     def step(self, actions: torch.Tensor) -> Step:
@@ -306,7 +327,8 @@ class Env:
         if self._check is None:
             raise RuntimeError("call reset() before the first step()")
         actions = self._check.validate(actions)
-        step, self.last_render, self.last_obs = (self._graph or self._advance)(actions)
+        with fusion(self.compiled):  # a replayed step runs no Python: this is for eager steps and the capture
+            step, self.last_render, self.last_obs = (self._graph or self._advance)(actions)
         self.last_reward = step.reward
         # a replay hands back the captured dicts themselves: the caller gets its own, holding the same tensors
         return Step(*(_cloned(field, tensors=False) for field in step)) if self._graph is not None else step

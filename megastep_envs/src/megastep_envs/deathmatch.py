@@ -19,6 +19,7 @@ from megastep_core.spaces import Box
 
 from .base import Env
 from .explorer import sample_homes
+from .fusion import fused
 from .movement import MomentumMovement
 from .observations import IMU, RGB, Computed, Depth
 from .occupancy import OccupancyGrid
@@ -87,14 +88,19 @@ class Deathmatch(Env):
 
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
         """Wounds the agents that were hit or are off the map, and respawns the dead. Never terminates."""
+        self.respawn(self.wound(render))
+        return torch.zeros(self.n_envs, dtype=torch.bool, device=self.device)
+
+    @fused
+    def wound(self, render: Render) -> torch.Tensor:
+        """Takes health from the agents that were hit or are off the map; returns the ``(E, A)`` dead."""
         targets = centre_targets(self.world, render)
         hits_taken = (targets[:, :, None] == self._agent_ids).sum(1)  # (E, A): shooters aiming at each agent
         wounds = torch.where(self.occupancy.free(self.world.agents.positions), 0.0, self.outside_damage)
         self.health.sub_(wounds.add_(hits_taken, alpha=self.damage))
         dead = self.health <= 0
         self.deaths.add_(dead)
-        self.respawn(dead)
-        return torch.zeros(self.n_envs, dtype=torch.bool, device=self.device)
+        return dead
 
     def respawn(self, dead: torch.Tensor) -> None:
         """Moves the ``(E, A)`` dead agents to fresh spawn points, with full health.

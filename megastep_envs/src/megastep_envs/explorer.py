@@ -18,6 +18,7 @@ import torch
 from megastep_core import Camera, Geometry, Render
 
 from .base import Env
+from .fusion import fused
 from .movement import MomentumMovement
 from .observations import IMU, RGB, Depth
 from .rewards import NewTexels
@@ -85,6 +86,7 @@ class Explorer(Env):
     def reset_task(self, mask: torch.Tensor) -> None:
         self.stale.masked_fill_(mask, 0)
 
+    @fused
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
         """Counts the steps since the agent last earned anything; terminates after ``patience`` of them."""
         self.stale.add_(1).masked_fill_(reward[:, 0] > 0, 0)  # one agent per env: no sum to launch

@@ -21,6 +21,7 @@ from megastep_core import Camera, Geometry, Render
 from megastep_core.spaces import Box
 
 from .base import Env
+from .fusion import fused
 from .explorer import sample_homes
 from .movement import ACTIONS, SimpleMovement
 from .observations import IMU, RGB, Computed, Depth, to_agent_frame
@@ -80,12 +81,18 @@ class PointGoal(Env):
 
     def reset_task(self, mask: torch.Tensor) -> None:
         """Takes the points the agents just spawned at as goals, then spawns the agents again."""
-        agents = self.world.agents
-        torch.where(mask[:, None, None], agents.positions, self.goals, out=self.goals)
+        torch.where(mask[:, None, None], self.world.agents.positions, self.goals, out=self.goals)
         self.spawner(self.world, mask)
-        relative = to_agent_frame(self.goals - agents.positions, agents.angles)
-        torch.where(mask[:, None, None], relative, self.goal_at_spawn, out=self.goal_at_spawn)
+        self._show_goals(mask)
 
+    @fused
+    def _show_goals(self, mask: torch.Tensor) -> None:
+        """Tells the agents where mask is True where their goal lies from where they now stand."""
+        agents = self.world.agents
+        relative = to_agent_frame(self.goals - agents.positions, agents.angles)
+        self.goal_at_spawn.copy_(torch.where(mask[:, None, None], relative, self.goal_at_spawn))
+
+    @fused
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
         """Terminates the episodes whose agent is within ``success_radius`` of its goal."""
         distance = (self.world.agents.positions - self.goals).norm(dim=-1)

@@ -25,6 +25,7 @@ import torch
 from megastep_core import Render, World
 from megastep_core.kernels import BACKENDS, optional_kernels
 
+from .fusion import fused
 from .observations import to_agent_frame
 
 
@@ -67,6 +68,7 @@ class ForwardProgress:
             self.previous = positions.clone()
         self.previous.copy_(torch.where(mask[:, None, None], positions, self.previous))
 
+    @fused
     def __call__(self, env, render: Render) -> torch.Tensor:
         agents = env.world.agents
         forward = to_agent_frame(agents.positions - self.previous, agents.angles)[..., 0]
@@ -250,6 +252,7 @@ class GoalReached:
     def reset(self, env, mask: torch.Tensor) -> None:
         pass
 
+    @fused
     def __call__(self, env, render: Render) -> torch.Tensor:
         distance = (env.world.agents.positions - env.goals).norm(dim=-1)
         return torch.where(distance < env.success_radius, self.scale, 0.0)
@@ -267,6 +270,7 @@ class Hits:
     def reset(self, env, mask: torch.Tensor) -> None:
         pass
 
+    @fused
     def __call__(self, env, render: Render) -> torch.Tensor:
         return torch.where(centre_targets(env.world, render) >= 0, self.scale, 0.0)
 
