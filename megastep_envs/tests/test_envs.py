@@ -210,6 +210,14 @@ def test_explorer_terminates_after_patience_steps_without_new_wall(room):
     assert flags == [[False, False]] * 4 + [[True, True]]
 
 
+def test_explorer_counts_the_steps_without_earnings_from_each_episode_start(room):
+    env = build("explorer", room, n_envs=2, patience=3, lifespan=(5, 5), reward_options={"scale": 0.0})
+    env.reset()
+    flags = [env.step(nothing(env)).terminated[0].item() for _ in range(8)]
+    assert flags == [False, False, True] * 2 + [False, False]  # never paid: each episode ends at its 3rd step
+    assert env.state(0)["stale"] == 2
+
+
 @pytest.mark.parametrize("name", ["minimal", "explorer", "pointgoal", "deathmatch"])
 def test_the_same_seed_gives_the_same_episodes(name, pillar_room):
     def run(seed):
@@ -372,9 +380,10 @@ def test_compiled_task_code_steps_as_the_plain_code(name, pillar_room):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("name", ["explorer", "deathmatch"])
+@pytest.mark.parametrize("name", ["minimal", "explorer", "pointgoal", "deathmatch"])
 def test_observing_beside_the_step_changes_nothing(name, pillar_room):
-    """Observations run on a side stream where they can; run in order on one stream, steps are the same."""
+    """Observations (and Minimal's and PointGoal's rewards) run on a side stream where they can; run in order
+    on one stream, steps are the same."""
     def run(beside):
         env = make(name, 8, geometries=[pillar_room], device="cuda", lifespan=(2, 4), seed=5, cuda_graph=True)
         if not beside:

@@ -21,12 +21,13 @@ def episodes(device, backend):
 
 
 def trace(episodes, device):
-    """Every output and the state after each of STEPS steps with seeded rewards and terminations."""
+    """Every output and the state after each of STEPS steps with seeded rewards and terminations (none, as
+    for a task that never terminates, every third step)."""
     inputs = torch.Generator().manual_seed(9)
     out = []
-    for _ in range(STEPS):
+    for step in range(STEPS):
         reward = torch.randn(E, A, generator=inputs).to(device)
-        terminated = (torch.rand(E, generator=inputs) < 0.2).to(device)
+        terminated = (torch.rand(E, generator=inputs) < 0.2).to(device) if step % 3 else None
         out.append([t.clone() for t in episodes.step(reward, terminated)])
         spans = episodes.lifespans
         out[-1] += [episodes.lengths.clone(), episodes.returns.clone(), spans.limits.clone(),
@@ -39,7 +40,8 @@ def test_the_reference_counts_ends_and_restarts_episodes():
     length, ended = torch.zeros(E, dtype=torch.int64), 0
     for _ in range(8):
         limits = run.lifespans.limits.clone()
-        truncated, done, lengths, returns = run.step(torch.ones(E, A), torch.zeros(E, dtype=torch.bool))
+        terminated, truncated, done, lengths, returns = run.step(torch.ones(E, A), None)  # a task that never ends
+        assert not terminated.any()
         length += 1
         assert torch.equal(truncated, length == limits) and torch.equal(done, truncated)
         assert torch.equal(lengths, length) and torch.equal(returns, length[:, None].float().expand(E, A))
@@ -49,8 +51,8 @@ def test_the_reference_counts_ends_and_restarts_episodes():
         ended += int(done.sum())
     assert ended > E  # every env went through at least one episode
     terminated = torch.tensor([True] + [False] * (E - 1))
-    truncated, done, _, _ = run.step(torch.ones(E, A), terminated)
-    assert done[0] and not truncated[0]  # terminated is never also truncated
+    got, truncated, done, _, _ = run.step(torch.ones(E, A), terminated)
+    assert got is terminated and done[0] and not truncated[0]  # terminated is never also truncated
 
 
 def test_the_kernel_keeps_the_books_as_the_torch_reference(library):

@@ -47,7 +47,12 @@ def spawn(make_world, geometries, n_agents, backend, device="cpu", masks=None):
 def assert_same(fused, reference, fused_spawner=None, reference_spawner=None):
     for name in ("positions", "angles", "velocity", "angvelocity"):
         assert torch.equal(getattr(fused.agents, name), getattr(reference.agents, name)), name
-    assert torch.equal(fused.scenery.lines.vals, reference.scenery.lines.vals)  # world.place drew the same bodies
+    # the kernel draws the bodies of the agents it placed as draw_bodies does (sines may differ in the last bit
+    # between the host's C library and torch, as in the bodies kernel's own test); the walls stay
+    lines, expected = fused.scenery.lines.vals, reference.scenery.lines.vals
+    assert torch.allclose(lines, expected, rtol=0, atol=1e-5)
+    walls = fused.scenery.wall_mask
+    assert torch.equal(lines[walls], expected[walls])
     if fused_spawner is not None:
         assert torch.equal(fused_spawner.random.counters, reference_spawner.random.counters)
 
@@ -266,8 +271,9 @@ def test_bad_backends_are_named(make_world):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("per_agent", [False, True])
-def test_a_cuda_call_launches_the_spawn_and_body_kernels_alone(make_world, per_agent):
-    """No torch draw kernels (``distribution_...``), nor generator fills: the kernel hashes its own numbers."""
+def test_a_cuda_call_is_one_launch(make_world, per_agent):
+    """No torch draw kernels (``distribution_...``), nor generator fills: the kernel hashes its own numbers; and
+    no ``draw_bodies``: it draws the bodies of the agents it places."""
     pytest.importorskip("cupy", reason="compiling the kernel needs CuPy (NVRTC)")
     from torch.profiler import ProfilerActivity, profile
 
@@ -281,5 +287,5 @@ def test_a_cuda_call_launches_the_spawn_and_body_kernels_alone(make_world, per_a
         spawner(world, mask)
         torch.cuda.synchronize()
     names = [event.name for event in prof.events() if event.device_type == torch.autograd.DeviceType.CUDA]
-    assert sorted(names) == ["draw_bodies", "spawn_random"], names
+    assert names == ["spawn_random"], names
     assert not any("distribution" in name or "rand" in name.replace("spawn_random", "") for name in names)

@@ -66,9 +66,12 @@ FIELDS = ("indices", "locations", "dots", "distances", "screen")
 
 @pytest.mark.parametrize("mask", [[False, True, False], [True, False, True], [False, False, False]])
 @pytest.mark.parametrize(("n_agents", "grid"), [(1, 1), (3, 1), (3, 3)])
-def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, grid, mask, monkeypatch):
-    # `grid` blocks of 256 threads for up to 1,152 rays: each thread strides over several
+@pytest.mark.parametrize("listed", [True, False])
+def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, grid, mask, listed, monkeypatch):
+    # listed: `grid` blocks of 256 threads for up to 1,152 rays, each thread striding over several rays of the
+    # envs list_envs listed; or a thread per ray of every env, reading the mask
     monkeypatch.setattr(cuda_renderer, "masked_grid_blocks", lambda n_rays, device: grid)
+    monkeypatch.setattr(cuda_renderer, "UNLISTED_RAYS", 0 if listed else 2**30)
     cameras = [Camera(pixels=128, fov=70)]
     scenery, agents = scene(bench_homes(3), n_agents=n_agents, seed=7)
     reference = TorchRenderer()
@@ -81,7 +84,7 @@ def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, g
     elsewhere = cuda_renderer.empty_render(3, n_agents, 1, 128, "cpu")
     host_renderer.render_into(elsewhere, scenery, agents, cameras, ~mask)
     host_renderer.render_into(out, scenery, agents, cameras, mask)
-    if host_renderer.method == "grid":  # the last block cleared the list's two counts for the next masked render
+    if host_renderer.method == "grid" and listed:  # the last block cleared the list's two counts for the next one
         assert host_renderer._list_buffer[[0, -1]].tolist() == [0, 0]
     for name in FIELDS:
         assert torch.equal(getattr(out, name)[~mask], before[name][~mask]), name

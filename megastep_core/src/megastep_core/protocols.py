@@ -83,7 +83,9 @@ class Reward(Protocol):
     def __call__(self, env, render: Render) -> torch.Tensor:
         """The reward of every agent for the step just taken, ``(E, A)``.
 
-        ``env`` is the environment: its ``world`` and any task state it keeps.
+        ``env`` is the environment: its ``world`` and any task state it keeps. A reward that reads the
+        agents and the env's state but not the render may say so with a class attribute ``reads = "agents"``:
+        an env on a GPU then pays it during the render, beside it, and passes None for ``render``.
         """
         ...
 

@@ -123,7 +123,8 @@ def _cloned(value, tensors: bool = True):
 
 
 def _reads(module) -> str | None:
-    """What an observation module reads, when it says it reads only the ``"agents"`` or only the ``"render"``."""
+    """What an observation module or a reward reads, when it says it reads only the ``"agents"`` or only the
+    ``"render"``."""
     reads = getattr(module, "reads", None)
     return reads if reads in ("agents", "render") else None
 
@@ -294,12 +295,13 @@ class Env:
     def reset_task(self, mask: torch.Tensor) -> None:
         """Starts the task anew in the envs where ``mask`` (``(E,)`` bool) is True, after their agents spawned."""
 
-    def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
+    def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor | None:
         """Advances the task by one step, given what the agents see and earned (``(E, A)``).
 
-        :returns: ``(E,)`` bool, True where the episode reached a terminal state.
+        :returns: ``(E,)`` bool, True where the episode reached a terminal state; or None for a task that never
+            terminates (cheaper than a tensor of zeros: no kernel).
         """
-        return torch.zeros(self.n_envs, dtype=torch.bool, device=self.device)
+        return None
 
     def task_state(self, e: int) -> dict[str, Any]:
         """Task-specific entries of :meth:`state` for env ``e``, as numpy arrays."""
@@ -314,7 +316,7 @@ class Env:
         if self._check is None:  # made once: a captured step reads its flag where it is
             self._check = ActionCheck(self.action_space, self.batch, self.device)
             if self.cuda_graph:
-                self._graph = StepGraph(self._advance, self._generators)
+                self._graph = StepGraph(self._advance, self._generators, self._check.sanitize)
         with fusion(self.compiled):
             self._reset(torch.ones(self.n_envs, dtype=torch.bool, device=self.device))
             self._beside.join_all()  # the reward's reset ran beside
@@ -328,7 +330,10 @@ class Env:
             raise RuntimeError("call reset() before the first step()")
         actions = self._check.validate(actions)
         with fusion(self.compiled):  # a replayed step runs no Python: this is for eager steps and the capture
-            step, self.last_render, self.last_obs = (self._graph or self._advance)(actions)
+            if self._graph is None:
+                step, self.last_render, self.last_obs = self._advance(self._check.sanitize(actions))
+            else:  # which sanitizes them into its input
+                step, self.last_render, self.last_obs = self._graph(actions)
         self.last_reward = step.reward
         # a replay hands back the captured dicts themselves: the caller gets its own, holding the same tensors
         return Step(*(_cloned(field, tensors=False) for field in step)) if self._graph is not None else step
@@ -339,24 +344,27 @@ class Env:
         return self._graph is not None and self._graph.captured
 
     def _advance(self, actions: torch.Tensor) -> tuple[Step, Render, dict[str, torch.Tensor]]:
-        """The step itself, on checked actions: what a CUDA graph captures. Never waits on the GPU.
+        """The step itself, on sanitized actions: what a CUDA graph captures. Never waits on the GPU.
 
         Observations that read only the agents or only the render run beside the rest (see
         :mod:`~megastep_envs.observations`): the agents' during the render, which moves no agent, and the
-        render's until the envs that reset are rendered into it again.
+        render's until the envs that reset are rendered into it again. So does a reward that reads only the
+        agents (``reads = "agents"``), during the render.
         """
-        actions = self._check.sanitize(actions)
         self.movement(actions if self.multi_agent else actions[:, None])
+        early = _reads(self.reward) == "agents"  # a reward of the agents alone is paid during the render
         with self._beside.fork() as moved:
             obs = self._observe(None, "agents")
+            if early:
+                reward = self.reward(self, None)
         render = self.world.render()
         moved.join()  # the task may move agents from here on
         rendered = self._beside.mark()
-        reward = self.reward(self, render)  # enqueued first, it is not kept waiting by the observations
+        if not early:
+            reward = self.reward(self, render)  # enqueued first, it is not kept waiting by the observations
         with self._beside.fork(after=rendered) as seen:
             obs |= self._observe(render, "render")
-        terminated = self.update(render, reward)
-        truncated, done, lengths, returns = self.episodes.step(reward, terminated)
+        terminated, truncated, done, lengths, returns = self.episodes.step(reward, self.update(render, reward))
         obs |= self._observe(render, None)
         self._restart_task(done)  # the episodes restarted their counts already
         obs = final = {name: obs[name] for name in self.observations}

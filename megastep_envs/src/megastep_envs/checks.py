@@ -130,21 +130,25 @@ class ActionCheck:
         self.values.poll()
         return actions
 
-    def sanitize(self, actions: torch.Tensor) -> torch.Tensor:
-        """Notes out-of-range values (raising at once on the CPU) and clamps them: device work only,
-        so that it can be captured in a CUDA graph with the rest of the step."""
+    def sanitize(self, actions: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Notes out-of-range values (raising at once on the CPU) and clamps them, into ``out`` if given (an
+        env replayed from a CUDA graph passes the graph's input): device work only, that never waits on it.
+
+        :returns: the actions to take, int64 for a discrete space and float32 for a box.
+        """
         if self._kernel is not None:
             actions = actions.long().contiguous()
-            clamped = torch.empty_like(actions)
+            clamped = torch.empty_like(actions) if out is None else out
             n = actions.numel()
             self._kernel(-(-n // 256), 256, actions, clamped, self.values.flag, n, int(self.space.n))
             return clamped
         if isinstance(self.space, Discrete):
             clamped = actions.long().clamp(0, self.space.n - 1)
             self.values.record((clamped != actions).any())
-            return clamped
-        assert isinstance(self.space, Box)
-        finite = torch.isfinite(actions)
-        self.values.record((~finite | (actions < self.space.low) | (actions > self.space.high)).any())
-        # NaN becomes 0 until the deferred error arrives, so that no NaN reaches the physics
-        return torch.where(finite, actions, 0.0).clamp(self.space.low, self.space.high).float()
+        else:
+            assert isinstance(self.space, Box)
+            finite = torch.isfinite(actions)
+            self.values.record((~finite | (actions < self.space.low) | (actions > self.space.high)).any())
+            # NaN becomes 0 until the deferred error arrives, so that no NaN reaches the physics
+            clamped = torch.where(finite, actions, 0.0).clamp(self.space.low, self.space.high).float()
+        return clamped if out is None else out.copy_(clamped)

@@ -86,10 +86,9 @@ class Deathmatch(Env):
         self.health.masked_fill_(mask[:, None], 1.0)
         self.deaths.masked_fill_(mask[:, None], 0)
 
-    def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
+    def update(self, render: Render, reward: torch.Tensor) -> None:
         """Wounds the agents that were hit or are off the map, and respawns the dead. Never terminates."""
         self.respawn(self.wound(render))
-        return torch.zeros(self.n_envs, dtype=torch.bool, device=self.device)
 
     @fused
     def wound(self, render: Render) -> torch.Tensor:

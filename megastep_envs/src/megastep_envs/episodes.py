@@ -48,28 +48,34 @@ class Episodes:
         self.lengths.masked_fill_(mask, 0)
         self.returns.masked_fill_(mask[:, None], 0.0)
 
-    def step(self, reward: torch.Tensor, terminated: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Counts a step that earned ``reward`` (``(E, A)``) and ended the envs where ``terminated`` (``(E,)`` bool);
-        restarts every episode that is over.
+    def step(self, reward: torch.Tensor, terminated: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """Counts a step that earned ``reward`` (``(E, A)``) and ended the envs where ``terminated`` (``(E,)`` bool,
+        or None where the task never terminates); restarts every episode that is over.
 
-        :returns: ``truncated`` and ``done`` (``(E,)`` bool: the lifespan ran out; the episode is over), and the
-            length ``(E,)`` and return ``(E, A)`` each episode had reached, meaningful where it is done.
+        :returns: ``terminated`` (``(E,)`` bool: ``terminated``, or all False for None), ``truncated`` and ``done``
+            (``(E,)`` bool: the lifespan ran out; the episode is over), and the length ``(E,)`` and return
+            ``(E, A)`` each episode had reached, meaningful where it is done.
         """
+        n_envs, n_agents = self.returns.shape
+        task_terminates = terminated is not None
+        if not task_terminates:  # the kernel writes it
+            terminated = torch.empty(n_envs, dtype=torch.bool, device=reward.device)
         if self._kernel is None:
+            if not task_terminates:
+                terminated.fill_(False)
             self.lengths += 1
             self.returns += reward
             truncated = self.lifespans.expired(self.lengths) & ~terminated
             done = terminated | truncated
             lengths, returns = self.lengths.clone(), self.returns.clone()
             self.restart(done)
-            return truncated, done, lengths, returns
-        n_envs, n_agents = self.returns.shape
+            return terminated, truncated, done, lengths, returns
         truncated, done = (torch.empty(n_envs, dtype=torch.bool, device=reward.device) for _ in range(2))
         lengths, returns = torch.empty_like(self.lengths), torch.empty_like(self.returns)
         spans = self.lifespans
         self._kernel(
             -(-n_envs // 256), 256, self.lengths, self.returns, spans.limits, spans.random.counters,
-            reward.float().contiguous(), terminated.contiguous(), truncated, done, lengths, returns, n_envs,
-            n_agents, np.uint32(spans.random.key), spans.low, spans.high,
+            reward.float().contiguous(), terminated.contiguous(), int(task_terminates), truncated, done, lengths,
+            returns, n_envs, n_agents, np.uint32(spans.random.key), spans.low, spans.high,
         )
-        return truncated, done, lengths, returns
+        return terminated, truncated, done, lengths, returns

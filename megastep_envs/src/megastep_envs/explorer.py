@@ -75,7 +75,8 @@ class Explorer(Env):
             geometries = sample_homes(n_envs, split, int(options.get("seed", 0)))
         super().__init__(geometries, n_envs, cameras=[Camera(pixels, fov)], **options)
         self.patience = int(patience)
-        self.stale = torch.zeros(self.n_envs, dtype=torch.int64, device=self.device)
+        # steps since the agent last earned anything, across episodes: the episode's own length bounds it
+        self.unpaid = torch.zeros(self.n_envs, dtype=torch.int64, device=self.device)
         self.movement = MomentumMovement(self.world)
         self.observations = {
             "rgb": RGB(self.world, subsample),
@@ -83,18 +84,25 @@ class Explorer(Env):
             "imu": IMU(self.world),
         }
 
-    def reset_task(self, mask: torch.Tensor) -> None:
-        self.stale.masked_fill_(mask, 0)
-
     @fused
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
-        """Counts the steps since the agent last earned anything; terminates after ``patience`` of them."""
-        self.stale.add_(1).masked_fill_(reward[:, 0] > 0, 0)  # one agent per env: no sum to launch
-        return self.stale >= self.patience
+        """Terminates the episodes of ``patience`` steps without earning anything.
+
+        Those are counted from the later of the agent's last earnings and its episode's start. The latter
+        is the episode's length, which the env restarts itself: so there is nothing to reset, and no
+        ``reset_task`` kernel on a step's chain.
+        """
+        self.unpaid.add_(1).masked_fill_(reward[:, 0] > 0, 0)  # one agent per env: no sum to launch
+        return self.stale() >= self.patience
+
+    def stale(self, steps_counted: int = 1) -> torch.Tensor:
+        """``(E,)`` int64: steps this episode since the agent last earned anything, ``steps_counted`` of them
+        (the step being taken: 1 in an update, 0 after it) not yet in the episode's length."""
+        return torch.minimum(self.unpaid, self.lengths + steps_counted)
 
     def task_state(self, e: int) -> dict[str, Any]:
         """``stale`` steps, and ``seen`` ``(N, 2)``: the centres of the wall texels seen this episode (metres)."""
-        state: dict[str, Any] = {"stale": int(self.stale[e])}
+        state: dict[str, Any] = {"stale": int(self.stale(0)[e])}
         if isinstance(self.reward, NewTexels) and self.reward.stamps is not None:
             state["seen"] = seen_texel_centres(self.world, self.reward, e)
         return state

@@ -12,8 +12,10 @@ respawns are masked, not branched), and its state is updated in place.
 call runs it eagerly (first uses may set things up: compile kernels, build
 tables); the second runs it eagerly again, checking with torch's sync debug
 mode that it never waits on the GPU; the third captures it and replays the
-capture; every later call copies the actions into the captured input and
-replays. A step that does synchronise (a third-party plugin might) stays
+capture; every later call writes the actions into the captured input and
+replays. An env writes them there with its action check, which clamps them as
+it copies: one kernel before the replay, where a copy and a check inside the
+graph would be two. A step that does synchronise (a third-party plugin might) stays
 eager, with a warning that says why.
 
 The cost to the user: what a replayed step returns is the same tensors each
@@ -117,11 +119,15 @@ class StepGraph:
     :param function: takes an actions tensor and returns any structure of
         tensors; it must update state in place and never synchronise.
     :param generators: called before capture; the CUDA generators ``function`` draws from.
+    :param prepare: ``prepare(actions, into)`` returns what ``function`` takes for ``actions``, written into
+        ``into`` (the captured input) when that is not None; by default the actions themselves, copied.
     """
 
-    def __init__(self, function: Callable[[torch.Tensor], Any], generators: Callable[[], Iterable[torch.Generator]]):
+    def __init__(self, function: Callable[[torch.Tensor], Any], generators: Callable[[], Iterable[torch.Generator]],
+                 prepare: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None):
         self.function = function
         self.generators = generators
+        self.prepare = prepare or (lambda actions, into: actions if into is None else into.copy_(actions))
         self.calls = 0
         self.eager_reason: str | None = None
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -136,9 +142,10 @@ class StepGraph:
 
     def __call__(self, actions: torch.Tensor) -> Any:
         if self.graph is not None:
-            self.actions.copy_(actions)
+            self.prepare(actions, self.actions)
             self.graph.replay()
             return self.output
+        actions = self.prepare(actions, None)
         self.calls += 1
         if self.eager_reason is not None or self.calls == 1:
             return self.function(actions)

@@ -58,6 +58,8 @@ class ForwardProgress:
     Options: ``scale`` (multiplies the reward, default 1).
     """
 
+    reads = "agents"  # not the render: an env on a GPU pays it during the render
+
     def __init__(self, options: Mapping[str, Any]):
         self.scale = _float_option(options, "scale", 1.0)
         self.previous: torch.Tensor | None = None
@@ -69,7 +71,7 @@ class ForwardProgress:
         self.previous.copy_(torch.where(mask[:, None, None], positions, self.previous))
 
     @fused
-    def __call__(self, env, render: Render) -> torch.Tensor:
+    def __call__(self, env, render: Render | None) -> torch.Tensor:
         agents = env.world.agents
         forward = to_agent_frame(agents.positions - self.previous, agents.angles)[..., 0]
         self.previous.copy_(agents.positions)
@@ -246,6 +248,8 @@ class GoalReached:
     Options: ``scale`` (the payment, default 1).
     """
 
+    reads = "agents"
+
     def __init__(self, options: Mapping[str, Any]):
         self.scale = _float_option(options, "scale", 1.0)
 
@@ -253,7 +257,7 @@ class GoalReached:
         pass
 
     @fused
-    def __call__(self, env, render: Render) -> torch.Tensor:
+    def __call__(self, env, render: Render | None) -> torch.Tensor:
         distance = (env.world.agents.positions - env.goals).norm(dim=-1)
         return torch.where(distance < env.success_radius, self.scale, 0.0)
 

@@ -14,10 +14,12 @@ mask holds.
 It cannot skip the envs that do not reset, either: envs reset themselves
 inside a CUDA-graph-captured step, so the spawner runs for every env on every
 step, and each of its kernels is paid every step. On CUDA the random spawner
-is therefore one fused kernel (``cuda/spawn.cu``), plus :meth:`World.place`'s
-own, instead of some fifteen small kernels for one agent and forty-five for
-four; its PyTorch code stays the reference and the CPU path, and both spawn
-exactly the same agents.
+is therefore one fused kernel (``cuda/spawn.cu``), which also draws the bodies
+of the agents it places (with ``megastep_core``'s ``bodies.cuh``, the code of
+:func:`~megastep_core.draw_bodies`' kernel), instead of some fifteen small
+kernels for one agent and forty-five for four and :meth:`World.place`'s
+redraw of every body; its PyTorch code stays the reference and the CPU path,
+and both spawn exactly the same agents and bodies.
 
 Spawners draw counter-based numbers (:mod:`megastep_core.random`), which the
 kernel hashes itself: no torch draw kernels, and no ``torch.Generator`` for a
@@ -35,6 +37,7 @@ import torch
 from megastep_core import Geometry, GeometryError
 from megastep_core.kernels import BACKENDS, optional_kernels
 from megastep_core.random import CounterRandom
+from megastep_core.scenery import BODY_LINES
 
 from .masks import clear_mask, clear_points, free_cell_centres
 
@@ -289,15 +292,20 @@ class RandomSpawner(_SeededSpawner):
             positions, placed = self._positions(table, points, min_gap2, per_agent, world.agents.positions)
             _place(world, placed, positions, _degrees(uniforms[:, tries * n_agents :]))
             return placed
-        agents = world.agents
+        agents, scenery = world.agents, world.scenery
         placed = torch.empty((n_envs, n_agents), dtype=torch.bool, device=device)  # the kernel writes every env
         agent_stride = mask.dim() - 1  # 0 reads an (E,) mask as every agent of its env, with no expanded copy
+        # the kernel draws the bodies it moves where they are draw_bodies' squares, one float4 row per line
+        draws = scenery.body_lines == BODY_LINES and scenery.lines.vals.data_ptr() % 16 == 0
         self._kernel(
             (n_envs + 127) // 128, 128, mask.contiguous(), agent_stride, random.counters, np.uint32(random.key),
             table.points, table.env_geometry, table.env_counts, table.fallback, agents.positions, agents.angles,
-            agents.velocity, agents.angvelocity, placed, n_envs, n_agents, tries, table.points.shape[1], min_gap2,
+            agents.velocity, agents.angvelocity, placed, scenery.lines.starts,
+            scenery.lines.vals if draws else np.uint64(0), float(world.agent_radius), scenery.body_lines,
+            n_envs, n_agents, tries, table.points.shape[1], min_gap2,
         )
-        world.place()
+        if not draws:
+            world.place()
         return placed
 
     @staticmethod

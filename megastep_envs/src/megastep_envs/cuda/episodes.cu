@@ -3,19 +3,24 @@
 // As the torch reference: count the step and its reward; the episode is truncated where it reached its
 // lifespan and did not terminate; report the length and return of every episode; restart the count of the
 // envs that are done, with a new lifespan in [low, high] from the env's counter of lifespans drawn (as
-// megastep_envs.lifespans.Lifespans.reset draws it), advancing that counter.
+// megastep_envs.lifespans.Lifespans.reset draws it), advancing that counter. A task that never terminates
+// passes task_terminates 0, and terminated is then written (all false) rather than read: a task update that
+// would return a tensor of zeros costs the step a fill kernel.
 #include "megastep_core/counter_random.cuh"
 
 extern "C" __global__ void step_episodes(
     long long* __restrict__ lengths, float* __restrict__ returns, long long* __restrict__ limits,
-    long long* __restrict__ counters, const float* __restrict__ reward, const bool* __restrict__ terminated,
+    long long* __restrict__ counters, const float* __restrict__ reward, bool* __restrict__ terminated,
+    int task_terminates,
     bool* __restrict__ truncated, bool* __restrict__ done, long long* __restrict__ episode_lengths,
     float* __restrict__ episode_returns, int n_envs, int n_agents, unsigned int key, int low, int high) {
     int env = blockIdx.x * blockDim.x + threadIdx.x;
     if (env >= n_envs) return;
     long long length = lengths[env] + 1;
-    bool cut = length >= limits[env] && !terminated[env];
-    bool over = terminated[env] || cut;
+    bool ended = task_terminates && terminated[env];
+    if (!task_terminates) terminated[env] = false;
+    bool cut = length >= limits[env] && !ended;
+    bool over = ended || cut;
     truncated[env] = cut;
     done[env] = over;
     episode_lengths[env] = length;

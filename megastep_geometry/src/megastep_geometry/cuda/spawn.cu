@@ -3,6 +3,7 @@
 // repeats the reference's float32 arithmetic operation for operation (each product and sum rounded on its
 // own, whatever the compiler's options), so that both paths spawn exactly the same agents.
 
+#include "megastep_core/bodies.cuh"
 #include "megastep_core/counter_random.cuh"
 
 // The candidate point of a uniform u in [0, 1): (u * count).long().clamp_max(count - 1), as the reference.
@@ -28,7 +29,10 @@ __device__ __forceinline__ bool apart(const float* p, const float* q, float min_
 //   positions (two unmasked agents are not compared: they are not this call's business);
 // - the first good try is taken; with none, an env whose agents are all masked takes its geometry's fallback
 //   points (G, A, 2), and any other env places no one (its caller asks again next step);
-// - placed agents get angles u * 360 - 180 degrees and zero velocities.
+// - placed agents get angles u * 360 - 180 degrees and zero velocities;
+// - and, unless lines is null, their bodies drawn as draw_bodies draws them (bodies.cuh: line_starts (E,) the
+//   first row of each env's lines, body_lines rows per agent), which saves the step a launch that redraws
+//   every body after the spawn.
 // placed (E, A) is written for every env, False where an agent was not placed, so it needs no zero fill.
 extern "C" __global__ void spawn_random(
     const bool* __restrict__ mask, int agent_stride, long long* __restrict__ counters, unsigned int key,
@@ -36,6 +40,7 @@ extern "C" __global__ void spawn_random(
     const long long* __restrict__ env_geometry, const long long* __restrict__ env_counts,
     const float* __restrict__ fallback, float* __restrict__ positions, float* __restrict__ angles,
     float* __restrict__ velocity, float* __restrict__ angvelocity, bool* __restrict__ placed,
+    const long long* __restrict__ line_starts, float* __restrict__ lines, float agent_radius, int body_lines,
     int n_envs, int n_agents, int tries, int width, float min_gap2) {
     int env = blockIdx.x * blockDim.x + threadIdx.x;
     if (env >= n_envs) return;
@@ -84,11 +89,15 @@ extern "C" __global__ void spawn_random(
         if (!mine) continue;
         const float* point = chosen >= 0 ? table + 2 * candidate(uniform(chosen * n_agents + a), count)
                                          : fallback + (geometry * n_agents + a) * 2;
+        float angle = __fadd_rn(__fmul_rn(uniform(tries * n_agents + a), 360.0f), -180.0f);
         positions[2 * agent] = point[0];
         positions[2 * agent + 1] = point[1];
-        angles[agent] = __fadd_rn(__fmul_rn(uniform(tries * n_agents + a), 360.0f), -180.0f);
+        angles[agent] = angle;
         velocity[2 * agent] = 0.0f;
         velocity[2 * agent + 1] = 0.0f;
         angvelocity[agent] = 0.0f;
+        if (lines == nullptr) continue;
+        float4* body = reinterpret_cast<float4*>(lines) + line_starts[env] + (long long)a * body_lines;
+        for (int m = 0; m < body_lines; ++m) body[m] = body_line(point[0], point[1], angle, agent_radius, m);
     }
 }

@@ -382,17 +382,20 @@ extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
     const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases, const float4* __restrict__ texels,
     const int* __restrict__ env_layout, const long long* __restrict__ line_starts,
     const long long* __restrict__ env_texel_starts, const int* __restrict__ body_texels,
-    int* __restrict__ env_list, int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines,
-    float near, float texel_size) {
+    int* __restrict__ env_list, const bool* __restrict__ env_mask, int n_envs, int n_agents, int n_cameras,
+    int n_rays, int body_lines, float near, float texel_size) {
     // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31. With env_list (its count,
     // then env indices, as list_envs writes it) only those envs' rays are rendered, by threads striding
     // over them: launched over every ray instead, the blocks of envs that are not re-rendered were still
     // scheduled wave after wave only to leave, and a thread striding over every ray met several of the
-    // envs to render in a row. Their pixels keep what they hold.
+    // envs to render in a row. Their pixels keep what they hold. For a few thousand envs, whose blocks
+    // leave within a wave or a few, that costs less than the launch of list_envs: then the caller passes
+    // env_mask instead, and a thread leaves every ray of an env it does not hold.
     int per_env = n_agents * n_cameras * n_rays;
     unsigned int total = (env_list == nullptr ? n_envs : env_list[0]) * per_env;  // unsigned: i + stride < 2**32
     for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
         int env = env_list == nullptr ? (int)i / per_env : env_list[1 + (int)i / per_env];
+        if (env_mask != nullptr && !env_mask[env]) continue;
         int ray = env * per_env + (int)i % per_env;
         int r = ray % n_rays;
         int view = ray / n_rays;
