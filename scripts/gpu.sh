@@ -21,7 +21,7 @@ if [[ $jobs == *tests* ]]; then
   done
 fi
 if [[ $jobs == *cuda* ]]; then
-  timeout 300 megastep bench --device cuda --layouts "$layouts" --physics cuda --renderer cuda \
+  timeout 420 megastep bench --device cuda --layouts "$layouts" --physics cuda --renderer cuda \
     --env minimal explorer pointgoal deathmatch --config explorer-like deathmatch-like minimal-like \
     --json "$OUT/bench-cuda.json" 2>&1 | tee "$OUT/bench-cuda.log" || status=1
 fi

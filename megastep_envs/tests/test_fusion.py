@@ -55,7 +55,7 @@ def trace(env, steps=8):
     return out
 
 
-@pytest.mark.parametrize("name, graphs", [("minimal", 1), ("explorer", 1), ("pointgoal", 3), ("deathmatch", 2)])
+@pytest.mark.parametrize("name, graphs", [("minimal", 2), ("explorer", 2), ("pointgoal", 3), ("deathmatch", 2)])
 def test_every_fused_method_of_an_env_compiles_whole_and_changes_nothing(name, graphs, pillar_room, monkeypatch):
     """With the compiler's tracing but no code generation (the ``eager`` backend, which runs on a CPU), every
     fused method of each env and its reward is one graph, and the steps are those of the plain methods."""

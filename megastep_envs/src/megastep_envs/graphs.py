@@ -47,30 +47,48 @@ def cuda_generators(*owners: Any) -> list[torch.Generator]:
 
 
 class Beside:
-    """Parts of a step that may run beside the rest of it on a GPU, on a second CUDA stream.
+    """Parts of a step that may run beside the rest of it on a GPU, on side CUDA streams.
 
     A few thousand envs leave most of an H100 idle during each small kernel
     of a step, and in a replayed graph each kernel in a chain costs about
     1.2 µs however little it does. Work that no later kernel needs until much
     later (an observation of the render while the task updates and envs
-    reset) need not wait in that chain: :meth:`fork` runs a block on the side
+    reset) need not wait in that chain: :meth:`fork` runs a block on a side
     stream, after everything the step's stream has enqueued so far, and the
     step's stream waits for it only where it :meth:`~Branch.join` s it.
     Captured in a CUDA graph, fork and join become edges between concurrent
     branches of the graph. On a CPU both do nothing and the work runs in order.
 
+    Each fork takes the next of a few side streams in turn, so that blocks
+    forked one after the other do not wait for each other: kernels captured on
+    one stream become a chain in the graph, and at the end of an Explorer step
+    the reward's reset, the IMU's second look and RGB's refresh had queued on
+    one side stream behind each other.
+
     The rules that keep this correct: a block reads only what no kernel
     enqueued before its join writes, and the tensors it reads outlive the
     join (the step holds them until it returns, and joins everything before
-    returning: :meth:`join_all`).
+    returning: :meth:`join_all`); and two blocks are ordered only through the
+    step's stream (a block forked after another was joined runs after it).
     """
 
+    STREAMS = 4
+    """Side streams taken in turn; more blocks than these in flight at once share them."""
+
     def __init__(self, device: torch.device):
-        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        cuda = device.type == "cuda"
+        self.streams = [torch.cuda.Stream(device) for _ in range(self.STREAMS)] if cuda else []
+        self._next = 0
+        self._forked: set[int] = set()  # the streams forked since the last join_all
+
+    @property
+    def stream(self) -> torch.cuda.Stream | None:
+        """The side stream the next fork takes, or None on a CPU."""
+        return self.streams[self._next] if self.streams else None
 
     def mark(self) -> torch.cuda.Event | None:
         """A point of the step's stream, to :meth:`fork` from later."""
-        return None if self.stream is None else torch.cuda.current_stream(self.stream.device).record_event()
+        return None if not self.streams else torch.cuda.current_stream(self.streams[0].device).record_event()
 
     @contextlib.contextmanager
     def fork(self, after: torch.cuda.Event | None = None) -> Iterator[Branch]:
@@ -82,22 +100,28 @@ class Beside:
         GPU's SMs while the step's next kernel, which everything after it waits for, queues behind it (RGB
         did so for 22 µs at 16,384 Explorer envs on an H100, ahead of the reward).
         """
-        branch = Branch(self.stream)
-        if self.stream is None:
+        stream = self.stream
+        branch = Branch(stream)
+        if stream is None:
             yield branch
             return
+        self._forked.add(self._next)
+        self._next = (self._next + 1) % len(self.streams)
         if after is None:
-            self.stream.wait_stream(torch.cuda.current_stream(self.stream.device))
+            stream.wait_stream(torch.cuda.current_stream(stream.device))
         else:
-            self.stream.wait_event(after)
-        with torch.cuda.stream(self.stream):
+            stream.wait_event(after)
+        with torch.cuda.stream(stream):
             yield branch
-        branch.done = self.stream.record_event()
+        branch.done = stream.record_event()
 
     def join_all(self) -> None:
         """Makes the step's stream wait for everything forked so far."""
-        if self.stream is not None:
-            torch.cuda.current_stream(self.stream.device).wait_stream(self.stream)
+        # only those: waiting for a stream that a CUDA graph being captured never forked would break the capture
+        for index in sorted(self._forked):
+            stream = self.streams[index]
+            torch.cuda.current_stream(stream.device).wait_stream(stream)
+        self._forked.clear()
 
 
 class Branch:

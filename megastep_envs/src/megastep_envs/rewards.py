@@ -68,6 +68,10 @@ class ForwardProgress:
         positions = env.world.agents.positions
         if self.previous is None or self.previous.shape != positions.shape:
             self.previous = positions.clone()
+        self._start_from(positions, mask)
+
+    @fused
+    def _start_from(self, positions: torch.Tensor, mask: torch.Tensor) -> None:
         self.previous.copy_(torch.where(mask[:, None, None], positions, self.previous))
 
     @fused
@@ -192,7 +196,12 @@ class NewTexels:
     def reset(self, env, mask: torch.Tensor) -> None:
         if self._world is not env.world:
             self._prepare(env.world)
-        self.episodes.add_(mask)
+        self._next_episode(mask)
+
+    @fused
+    def _next_episode(self, mask: torch.Tensor) -> None:
+        # compiled, one kernel; eagerly a cast and an add, where adding the bool is one slow mixed-type kernel
+        self.episodes.add_(mask.int())
 
     def __call__(self, env, render: Render) -> torch.Tensor:
         world = env.world
