@@ -21,8 +21,8 @@ from megastep_core import Camera, Geometry, Render
 from megastep_core.spaces import Box
 
 from .base import Env
-from .fusion import fused
 from .explorer import sample_homes
+from .fusion import fused
 from .movement import ACTIONS, SimpleMovement
 from .observations import IMU, RGB, Computed, Depth, to_agent_frame
 
