@@ -48,9 +48,10 @@ GRID_BLOCKS_PER_SM = 6
 
 UNLISTED_RAYS = 1 << 20
 """A masked ``render_grid`` of at most this many rays (every env's) reads the mask itself rather than the list
-``list_envs`` makes: one launch instead of two on a step's chain. Measured on an H100 with the full env steps
-(Explorer's 256 rays per env), 1.0-1.4 µs shorter at 1,024 and 4,096 envs; beyond, the threads' passes over
-the rays of envs not rendered cost more than the list's launch."""
+``list_envs`` makes: one launch instead of two on a step's chain. Measured on an H100 against the list, the
+full env steps were 0.2-3.1 µs shorter at 1,024 and 4,096 envs (256 x 4 for Deathmatch, 512 rays each);
+larger renders keep the list, which paid at 65,536 envs (:func:`masked_grid_blocks`). Where between the
+two the list starts to pay was not measured."""
 
 
 def masked_grid_blocks(n_rays: int, device: torch.device) -> int:
