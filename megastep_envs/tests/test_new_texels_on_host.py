@@ -24,7 +24,7 @@ def run(name, agents, geometries):
     return env, [env.step(env.sample_actions()).reward.clone() for _ in range(8)]
 
 
-@pytest.mark.parametrize("claims", ["in shared memory", "in global memory"])
+@pytest.mark.parametrize("claims", ["in shared memory", "in global memory", "in a full table"])
 @pytest.mark.parametrize("name, agents", [("explorer", 1), ("deathmatch", 3)])
 def test_the_kernel_pays_as_the_torch_reference(library, monkeypatch, name, agents, claims, pillar_room, room):
     layouts = [pillar_room, room, toys.box(2.5, 4.0)]  # envs of three layouts, each with its own walls
@@ -32,6 +32,8 @@ def test_the_kernel_pays_as_the_torch_reference(library, monkeypatch, name, agen
     monkeypatch.setattr(NewTexels, "_load_kernels", lambda self, device: {KERNEL: HostKernel(library, KERNEL)})
     if claims == "in global memory":
         monkeypatch.setattr(NewTexels, "SHARED_CLAIMS", 0)
+    if claims == "in a full table":  # a slot a pixel: a view of distinct new texels fills it, probing far
+        monkeypatch.setattr(NewTexels, "SLOTS_PER_PIXEL", 1)
     fused, paid = run(name, agents, layouts)
     assert fused.reward._kernels is not None and reference.reward._kernels is None
     assert sum(float(r.sum()) for r in expected) > 0

@@ -66,12 +66,12 @@ FIELDS = ("indices", "locations", "dots", "distances", "screen")
 
 @pytest.mark.parametrize("mask", [[False, True, False], [True, False, True], [False, False, False]])
 @pytest.mark.parametrize(("n_agents", "grid"), [(1, 1), (3, 1), (3, 3)])
-@pytest.mark.parametrize("listed", [True, False])
-def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, grid, mask, listed, monkeypatch):
-    # listed: `grid` blocks of 256 threads for up to 1,152 rays, each thread striding over several rays of the
-    # envs list_envs listed; or a thread per ray of every env, reading the mask
-    monkeypatch.setattr(cuda_renderer, "masked_grid_blocks", lambda n_rays, device: grid)
-    monkeypatch.setattr(cuda_renderer, "UNLISTED_RAYS", 0 if listed else 2**30)
+@pytest.mark.parametrize("listed_by", ["every block", "list_envs"])
+def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, grid, mask, listed_by, monkeypatch):
+    # the grid method: `grid` blocks of 8 warps for up to 1,152 rays, each warp striding over several rays of
+    # the listed envs
+    monkeypatch.setattr(cuda_renderer, "sparse_grid_blocks", lambda n_rays, device: grid)
+    monkeypatch.setattr(cuda_renderer, "BLOCK_LISTED_ENVS", 3 if listed_by == "every block" else 0)
     cameras = [Camera(pixels=128, fov=70)]
     scenery, agents = scene(bench_homes(3), n_agents=n_agents, seed=7)
     reference = TorchRenderer()
@@ -84,7 +84,7 @@ def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, g
     elsewhere = cuda_renderer.empty_render(3, n_agents, 1, 128, "cpu")
     host_renderer.render_into(elsewhere, scenery, agents, cameras, ~mask)
     host_renderer.render_into(out, scenery, agents, cameras, mask)
-    if host_renderer.method == "grid" and listed:  # the last block cleared the list's two counts for the next one
+    if host_renderer.method == "grid" and listed_by == "list_envs":  # the last block cleared the list's two counts for the next one
         assert host_renderer._list_buffer[[0, -1]].tolist() == [0, 0]
     for name in FIELDS:
         assert torch.equal(getattr(out, name)[~mask], before[name][~mask]), name
@@ -92,6 +92,40 @@ def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, g
         expected = reference.render(scenery, agents, cameras)
         rows = (type(r)(**{n: getattr(r, n)[mask] for n in FIELDS}) for r in (out, expected))
         assert_renders_match(*rows, max_mismatch=0.01)  # few rays: 4 near-ties of 768 are 0.5%
+
+
+@pytest.mark.parametrize("n_agents", [1, 3])
+def test_a_warp_per_ray_finds_the_hits_of_a_thread_per_ray(make_renderer, n_agents):
+    # a masked grid render splits each ray's walk among a warp's lanes; every env masked, it must draw what the
+    # full render, a thread walking each ray from its start, draws: the nearest hit is the same hit
+    host_renderer = make_renderer("grid")
+    cameras = [Camera(pixels=96, fov=120)]
+    scenery, agents = scene(bench_homes(3), n_agents=n_agents, seed=3)
+    host_renderer.render(scenery, agents, cameras)  # builds the tables
+    full = host_renderer.render(scenery, agents, cameras)
+    masked = cuda_renderer.empty_render(3, n_agents, 1, 96, "cpu")
+    host_renderer.render_into(masked, scenery, agents, cameras, torch.ones(3, dtype=torch.bool))
+    for name in FIELDS:
+        assert torch.equal(getattr(masked, name), getattr(full, name)), name
+
+
+def test_every_block_lists_more_envs_than_it_has_threads(make_renderer, monkeypatch):
+    # blocks of 32 threads list 70 envs, a run of 3 each, in order: each block must make the same list
+    host_renderer = make_renderer("grid")
+    cameras = [Camera(pixels=16, fov=90)]
+    homes = bench_homes(3)
+    scenery, agents = scene([homes[e % 3] for e in range(70)], seed=5)
+    host_renderer.render(scenery, agents, cameras)  # builds the tables
+    full = host_renderer.render(scenery, agents, cameras)
+    monkeypatch.setattr(cuda_renderer, "BLOCK", 32)  # the masked render's launch only
+    monkeypatch.setattr(cuda_renderer, "sparse_grid_blocks", lambda n_rays, device: 3)
+    mask = torch.rand(70, generator=torch.Generator().manual_seed(0)) < 0.3
+    masked = cuda_renderer.empty_render(70, 1, 1, 16, "cpu")
+    masked.distances.fill_(-1.0)
+    host_renderer.render_into(masked, scenery, agents, cameras, mask)
+    assert torch.equal(masked.distances[mask], full.distances[mask])
+    assert torch.equal(masked.indices[mask], full.indices[mask])
+    assert (masked.distances[~mask] == -1.0).all()
 
 
 def test_agents_close_together_and_a_ray_along_a_wall(host_renderer):

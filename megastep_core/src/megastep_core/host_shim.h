@@ -50,6 +50,10 @@ inline unsigned int atomicOr(unsigned int* address, unsigned int bits) {
 }
 inline void __threadfence() {}  // the atomics below are sequentially consistent
 inline int atomicAdd(int* address, int value) { return __atomic_fetch_add(address, value, __ATOMIC_SEQ_CST); }
+inline int atomicCAS(int* address, int compare, int value) {
+    __atomic_compare_exchange_n(address, &compare, value, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return compare;  // the old value: on failure the exchange wrote it there
+}
 inline int atomicMin(int* address, int value) {
     int old = __atomic_load_n(address, __ATOMIC_SEQ_CST);
     while (value < old && !__atomic_compare_exchange_n(address, &old, value, false, __ATOMIC_SEQ_CST,
@@ -69,9 +73,11 @@ inline int __syncthreads_or(int predicate) {
 template <typename T>
 inline T __ldg(const T* pointer) { return *pointer; }
 inline int __ffs(unsigned int x) { return __builtin_ffs((int)x); }
+inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned int)x); }
 inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 inline int2 make_int2(int x, int y) { return int2{x, y}; }
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
+inline int __float_as_int(float f) { int i; std::memcpy(&i, &f, 4); return i; }
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }

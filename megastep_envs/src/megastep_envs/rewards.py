@@ -100,21 +100,23 @@ class NewTexels:
     episode. Resetting an env then only counts its episode on, instead of
     clearing every texel it has (280 M texels at 65,536 homes).
 
-    A step takes no sort and no host sync: every pixel showing a new texel
-    writes a claim, ``pixel - P`` (below any episode), into the texel's stamp
-    with an atomic minimum; the pixel that finds its own claim there is the
-    first to show it and pays; then the texels are stamped with the episode.
-    Every other pixel writes a no-op claim to the texel it shows, so that no
-    address takes more atomics than the pixels that show it.
-
-    A texel belongs to one env, so claims race only between the pixels of one
-    env. The kernel gives each env one block, which claims, waits at a block
-    barrier, pays and counts each agent's paying pixels: one launch a step.
+    A step takes no sort and no host sync. A pixel showing a new texel
+    claims it; the lowest claiming pixel of the env is the first to show it,
+    pays, and stamps it with the episode. In torch, each claim, ``pixel - P``
+    (below any episode), goes into the texel's stamp with an atomic minimum,
+    and the pixel that finds its own claim there pays. A texel belongs to one
+    env, so claims race only between the pixels of one env: the kernel gives
+    each env one block, which settles the claims in a hash table of its own,
+    in shared memory, and reads each stamp once: one launch a step.
     """
 
     NO_CLAIM = torch.iinfo(torch.int32).max
-    SHARED_CLAIMS = 8192
-    """Most pixels per env whose claims the kernel keeps in shared memory (32 KiB); beyond, in global memory."""
+    SLOTS_PER_PIXEL = 2
+    """The kernel's claims table has at least this many slots per pixel (a power of two in all), so that probing for
+    a free slot ends quickly."""
+    SHARED_CLAIMS = 2048
+    """Most pixels per env whose claims the kernel settles in shared memory (at most 40 KiB: an int32 per pixel,
+    and two per slot of a table of at least two slots a pixel); beyond, in global memory."""
 
     def __init__(self, options: Mapping[str, Any]):
         self.scale = _float_option(options, "scale", 1.0)
@@ -164,8 +166,8 @@ class NewTexels:
             alongs.append(along[walls])
             counts.append(len(walls))
         device = scenery.device
-        self.env_layout = torch.as_tensor(layouts, dtype=torch.int64, device=device)
-        self.layout_walls = torch.tensor(counts).cumsum(0).int().to(device)
+        # (E,) int32: the entry of each env's first wall in the tables below
+        self.env_wall_base = torch.tensor(counts).cumsum(0)[torch.as_tensor(layouts)].int().to(device)
         self.wall_first = torch.cat(firsts).int().to(device)
         self.wall_last = torch.cat(lasts).int().to(device)
         self.wall_along = torch.cat(alongs).to(device)
@@ -236,17 +238,18 @@ class NewTexels:
         n_envs, n_agents, cameras, rays = render.indices.shape
         pixels = n_agents * cameras * rays
         reward = torch.empty(n_envs, n_agents, dtype=torch.float32, device=world.device)
-        # a power of two, as the kernel sums each agent's count over the block as a tree; 64 threads of
-        # 4 pixels at a time (ROUND) cover Explorer's 256 pixels in one round, and fill an SM with 32 blocks
-        threads = 64
-        # each pixel's claim waits for the barrier in shared memory, unless an env has too many pixels for it
+        # 64 threads of 4 pixels at a time (ROUND) cover Explorer's 256 pixels in one round, and fill an SM with
+        # 32 blocks
+        threads, slots = 64, 1 << (self.SLOTS_PER_PIXEL * pixels - 1).bit_length()
+        # the table in shared memory, unless an env has too many pixels for it
         in_shared = pixels <= self.SHARED_CLAIMS
-        scratch = np.uint64(0) if in_shared else torch.empty(n_envs * pixels, dtype=torch.int32, device=world.device)
+        scratch = (np.uint64(0) if in_shared
+                   else torch.empty(n_envs * (pixels + 2 * slots), dtype=torch.int32, device=world.device))
         self._kernels["new_texels"](
-            n_envs, threads, render.indices, render.locations, self.env_layout, self.env_wall_texels,
-            self.layout_walls, self.wall_first, self.wall_last, self.wall_along, self.episodes, self.stamps, scratch,
-            reward, n_agents, cameras * rays, world.scenery.n_body_lines,
-            self.scale / (cameras * rays), shared_mem=4 * (threads + (pixels if in_shared else 0)),
+            n_envs, threads, render.indices, render.locations, self.env_wall_base, self.env_wall_texels,
+            self.wall_first, self.wall_last, self.wall_along, self.episodes, self.stamps, scratch,
+            reward, n_agents, cameras * rays, world.scenery.n_body_lines, slots,
+            self.scale / (cameras * rays), shared_mem=4 * (n_agents + (pixels + 2 * slots if in_shared else 0)),
         )
         return reward
 

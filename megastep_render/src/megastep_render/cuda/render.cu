@@ -369,7 +369,99 @@ __device__ void shade_and_write(
     screen[3 * pixel + 2] = blue * brightness;
 }
 
-// The grid method. One thread per ray: the nearest line beyond the near plane, then its colour.
+// Tests the walls of the cells that the ray p + t d crosses from `from` on, nearest cell first, into `hit`;
+// `best` is hit's distance. A walk stops once a hit is nearer than the cells left (or at t1, the grid's
+// edge). Given a finite `stop`, it also stops one cell after the first whose exit passes `stop`: one lane's
+// share of a ray whose next share starts at `stop` (render_grid_sparse); the cell more covers the one
+// that the next share's first cell, found from the point at `stop` rather than walked to, may round past.
+__device__ __forceinline__ void walk_walls(const Grid& g, float px, float py, float dx, float dy, float near,
+                                           float from, float t1, float stop, const int* __restrict__ cell_starts,
+                                           const float4* __restrict__ entry_lines,
+                                           const int* __restrict__ entry_ids, Hit& hit, float& best) {
+    Walk w;
+    if (!walk_start(g, px, py, dx, dy, from, t1, w)) return;
+    bool last = false;
+    while (true) {
+        int cell = g.cell_base + w.iy * g.nx + w.ix;
+        int end = cell_starts[cell + 1];
+        for (int i = cell_starts[cell]; i < end; ++i) {
+            float4 l = entry_lines[i];
+            if (test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, entry_ids[i], hit)) {
+                best = quick_div(hit.t_num, hit.denom);
+            }
+        }
+        float exit = fminf(w.next_x, w.next_y);
+        // a hit inside the cells walked so far is nearer than anything beyond them
+        if (best <= exit || exit >= t1 || last) break;
+        last = exit >= stop;
+        if (!walk_next(g, px, py, w)) break;
+    }
+}
+
+// One ray of a grid render: where it starts and where it looks.
+struct Ray {
+    int env, agent, ea, layout;
+    long long pixel;
+    float px, py, dx, dy;
+};
+
+// Ray i of env `env` (i in [0, A * C * R)), as render_grid numbers them.
+__device__ __forceinline__ Ray ray_of(int env, int i, const float* __restrict__ positions,
+                                      const float* __restrict__ angles, const float* __restrict__ ray_angles,
+                                      const int* __restrict__ env_layout, int n_agents, int n_cameras, int n_rays) {
+    Ray ray;
+    ray.env = env;
+    int index = env * n_agents * n_cameras * n_rays + i;
+    int r = index % n_rays;
+    int view = index / n_rays;
+    int camera = view % n_cameras;
+    ray.ea = view / n_cameras;
+    ray.agent = ray.ea % n_agents;
+    ray.pixel = index;
+    ray.layout = env_layout[env];
+    ray.px = positions[2 * ray.ea];
+    ray.py = positions[2 * ray.ea + 1];
+    sincosf(radians(angles[ray.ea] + ray_angles[camera * n_rays + r]), &ray.dy, &ray.dx);
+    return ray;
+}
+
+// The other agents' bodies, into `hit`: they move every step, so they are not in the walls' grid.
+__device__ __forceinline__ void hit_bodies(const Ray& ray, float near, float best, int n_agents, int body_lines,
+                                           const float4* __restrict__ lines, const float4* __restrict__ bodies,
+                                           const long long* __restrict__ line_starts, Hit& hit) {
+    long long line_start = line_starts[ray.env];
+    for (int b = 0; b < n_agents; ++b) {
+        if (b == ray.agent) continue;
+        float4 body = bodies[ray.env * n_agents + b];
+        float vx = body.x - ray.px, vy = body.y - ray.py;
+        float along = vx * ray.dx + vy * ray.dy;
+        float across = vx * ray.dy - vy * ray.dx;
+        if (across * across > body.z) continue;  // the ray's line misses the body's disc
+        float reach = sqrtf(body.z) * 1.0001f;
+        if (along + reach <= near || along - reach > best) continue;  // all before the near plane or after the hit
+        for (int m = 0; m < body_lines; ++m) {
+            int id = b * body_lines + m;
+            float4 l = lines[line_start + id];
+            test_line(ray.px, ray.py, ray.dx, ray.dy, near, l.x, l.y, l.z - l.x, l.w - l.y, id, hit);
+        }
+    }
+}
+
+// Whether hit a is nearer than b, or as near and of a lower line: as test_line decides.
+__device__ __forceinline__ bool nearer(const Hit& a, const Hit& b) {
+    float mine = a.t_num * b.denom, theirs = b.t_num * a.denom;
+    return a.id >= 0 && (b.id < 0 || mine < theirs || (mine == theirs && a.id < b.id));
+}
+
+// The nearest line of `ray` and its colour, written: what a thread of render_grid does, from the hit on walls.
+#define FINISH_RAY(ray, hit, best)                                                                                 \
+    if (n_agents > 1) hit_bodies(ray, near, best, n_agents, body_lines, lines, bodies, line_starts, hit);          \
+    shade_and_write(ray.pixel, quick_div(hit.t_num, hit.denom), hit.id, ray.px, ray.py, ray.dx, ray.dy, ray.env,    \
+                    ray.layout, n_agents, body_lines, texel_size, indices, locations, dots, distances, screen,     \
+                    lines, textures, bodies, walls, wall_texels, wall_bases, texels, line_starts,                 \
+                    env_texel_starts, body_texels)
+
+// The grid method. One thread per ray of every env: the nearest line beyond the near plane, then its colour.
 // As raycast.cast and shading.shade. Works for layouts of any size. Launched with 256 threads per block;
 // the bound of 6 such blocks per SM (at most 40 registers) was 5-6% faster on an H100 than 48 registers.
 extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
@@ -382,91 +474,112 @@ extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
     const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases, const float4* __restrict__ texels,
     const int* __restrict__ env_layout, const long long* __restrict__ line_starts,
     const long long* __restrict__ env_texel_starts, const int* __restrict__ body_texels,
+    int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines, float near, float texel_size) {
+    // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31
+    int per_env = n_agents * n_cameras * n_rays;
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_envs * per_env) return;
+    Ray ray = ray_of(i / per_env, i % per_env, positions, angles, ray_angles, env_layout, n_agents, n_cameras,
+                     n_rays);
+    Grid g = load_grid(grids, grid_shapes, ray.layout);
+    Hit hit = no_hit();
+    float best = INF;  // hit's distance, for stopping the walk
+    walk_walls(g, ray.px, ray.py, ray.dx, ray.dy, near, near, INF, INF, cell_starts, entry_lines, entry_ids, hit,
+               best);
+    FINISH_RAY(ray, hit, best);
+}
+
+// The envs where mask is set, in order, into listed (n_envs ints of shared memory); returns their count. Each
+// thread counts a run of envs, and a scan of the counts over the block (in sums, blockDim.x ints of shared
+// memory) places each run's listed envs after the runs before it: every block makes the same list.
+__device__ int list_in_block(const bool* __restrict__ mask, int n_envs, int* listed, int* sums) {
+    int per_thread = (n_envs + blockDim.x - 1) / blockDim.x;
+    int first = min((int)threadIdx.x * per_thread, n_envs), last = min(first + per_thread, n_envs);
+    int mine = 0;
+    for (int e = first; e < last; ++e) mine += mask[e];
+    sums[threadIdx.x] = mine;
+    __syncthreads();
+    for (int offset = 1; offset < (int)blockDim.x; offset *= 2) {  // inclusive scan, in place
+        int before = threadIdx.x >= offset ? sums[threadIdx.x - offset] : 0;
+        __syncthreads();
+        sums[threadIdx.x] += before;
+        __syncthreads();
+    }
+    int at = sums[threadIdx.x] - mine;
+    for (int e = first; e < last; ++e) {
+        if (mask[e]) listed[at++] = e;
+    }
+    int count = sums[blockDim.x - 1];
+    __syncthreads();
+    return count;
+}
+
+// The grid method for a few envs (those that reset, rendered again): a warp per ray of the listed envs,
+// striding over them; other pixels keep what they hold. Rendering a few envs takes as long as their longest
+// walk, which a thread per ray takes cell after cell (17-26 us for the ~10 of 4,096 Explorer envs that reset
+// in a step on an H100; 12.5 us here): each of a warp's 32 lanes walks a 32nd of the ray's span over the
+// grid, and the warp keeps the nearest hit any lane found. That is the hit a walk from the start finds: the
+// nearest hit lies in some cell of the ray, which some lane walks. Launched with blocks of 256 threads.
+// The envs are listed either in env_list (its count, then env indices, as list_envs writes it; env_mask
+// null), or, for up to a few thousand envs, by every block from env_mask itself (env_list null): one launch
+// on a step's chain, not two. Launch with 4 * (n_envs + blockDim.x) bytes of shared memory for that.
+extern "C" __global__ void __launch_bounds__(256, 1) render_grid_sparse(
+    long long* __restrict__ indices, float* __restrict__ locations, float* __restrict__ dots,
+    float* __restrict__ distances, float* __restrict__ screen, const float* __restrict__ positions,
+    const float* __restrict__ angles, const float* __restrict__ ray_angles, const float4* __restrict__ lines,
+    const float* __restrict__ textures, const float4* __restrict__ bodies, const float4* __restrict__ grids,
+    const int4* __restrict__ grid_shapes, const int* __restrict__ cell_starts,
+    const float4* __restrict__ entry_lines, const int* __restrict__ entry_ids, const float4* __restrict__ walls,
+    const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases, const float4* __restrict__ texels,
+    const int* __restrict__ env_layout, const long long* __restrict__ line_starts,
+    const long long* __restrict__ env_texel_starts, const int* __restrict__ body_texels,
     int* __restrict__ env_list, const bool* __restrict__ env_mask, int n_envs, int n_agents, int n_cameras,
     int n_rays, int body_lines, float near, float texel_size) {
-    // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31. With env_list (its count,
-    // then env indices, as list_envs writes it) only those envs' rays are rendered, by threads striding
-    // over them: launched over every ray instead, the blocks of envs that are not re-rendered were still
-    // scheduled wave after wave only to leave, and a thread striding over every ray met several of the
-    // envs to render in a row. Their pixels keep what they hold. For a few thousand envs, whose blocks
-    // leave within a wave or a few, that costs less than the launch of list_envs: then the caller passes
-    // env_mask instead, and a thread leaves every ray of an env it does not hold.
+    extern __shared__ unsigned int shared[];
+    int* listed = env_list != nullptr ? env_list + 1 : (int*)shared;
+    int count = env_list != nullptr ? env_list[0] : list_in_block(env_mask, n_envs, listed, listed + n_envs);
+    int lane = threadIdx.x % 32;
+    int warps = gridDim.x * blockDim.x / 32;
     int per_env = n_agents * n_cameras * n_rays;
-    unsigned int total = (env_list == nullptr ? n_envs : env_list[0]) * per_env;  // unsigned: i + stride < 2**32
-    for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
-        int env = env_list == nullptr ? (int)i / per_env : env_list[1 + (int)i / per_env];
-        if (env_mask != nullptr && !env_mask[env]) continue;
-        int ray = env * per_env + (int)i % per_env;
-        int r = ray % n_rays;
-        int view = ray / n_rays;
-        int camera = view % n_cameras;
-        int ea = view / n_cameras;
-        int agent = ea % n_agents;
-
-        float px = positions[2 * ea], py = positions[2 * ea + 1];
-        float dx, dy;
-        sincosf(radians(angles[ea] + ray_angles[camera * n_rays + r]), &dy, &dx);
-
+    int total = count * per_env;
+    for (int i = (blockIdx.x * blockDim.x + threadIdx.x) / 32; i < total; i += warps) {  // alike in a warp
+        Ray ray = ray_of(listed[i / per_env], i % per_env, positions, angles, ray_angles, env_layout,
+                         n_agents, n_cameras, n_rays);
+        Grid g = load_grid(grids, grid_shapes, ray.layout);
         Hit hit = no_hit();
-        float best = INF;  // hit's distance, for stopping the walk
-        int layout = env_layout[env];
-        Grid g = load_grid(grids, grid_shapes, layout);
+        float best = INF;
         float t0 = near, t1 = INF;
         Walk w;
-        if (walk_start(g, px, py, dx, dy, t0, t1, w)) {
-            while (true) {
-                int cell = g.cell_base + w.iy * g.nx + w.ix;
-                int end = cell_starts[cell + 1];
-                for (int i = cell_starts[cell]; i < end; ++i) {
-                    float4 l = entry_lines[i];
-                    if (test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, entry_ids[i], hit)) {
-                        best = quick_div(hit.t_num, hit.denom);
-                    }
-                }
-                float exit = fminf(w.next_x, w.next_y);
-                // a hit inside the cells walked so far is nearer than anything beyond them
-                if (best <= exit || exit >= t1) break;
-                if (!walk_next(g, px, py, w)) break;
-            }
+        if (walk_start(g, ray.px, ray.py, ray.dx, ray.dy, t0, t1, w)) {  // the ray's span over the grid
+            float share = (t1 - t0) / 32.0f;
+            float from = lane == 0 ? t0 : t0 + lane * share, stop = lane == 31 ? INF : t0 + (lane + 1) * share;
+            walk_walls(g, ray.px, ray.py, ray.dx, ray.dy, near, from, t1, stop, cell_starts, entry_lines,
+                       entry_ids, hit, best);
         }
-
-        long long line_start = line_starts[env];
-        if (n_agents > 1) {
-            for (int b = 0; b < n_agents; ++b) {
-                if (b == agent) continue;
-                float4 body = bodies[env * n_agents + b];
-                float vx = body.x - px, vy = body.y - py;
-                float along = vx * dx + vy * dy;
-                float across = vx * dy - vy * dx;
-                if (across * across > body.z) continue;  // the ray's line misses the body's disc
-                float reach = sqrtf(body.z) * 1.0001f;
-                if (along + reach <= near || along - reach > best) continue;  // all before the near plane or after the hit
-                for (int m = 0; m < body_lines; ++m) {
-                    int id = b * body_lines + m;
-                    float4 l = lines[line_start + id];
-                    test_line(px, py, dx, dy, near, l.x, l.y, l.z - l.x, l.w - l.y, id, hit);
-                }
-            }
+        for (int offset = 16; offset > 0; offset /= 2) {  // every lane ends with the warp's nearest hit
+            Hit other;
+            other.t_num = __shfl_sync(0xffffffffu, hit.t_num, lane ^ offset);
+            other.denom = __shfl_sync(0xffffffffu, hit.denom, lane ^ offset);
+            other.id = __float_as_int(__shfl_sync(0xffffffffu, __int_as_float(hit.id), lane ^ offset));
+            if (nearer(other, hit)) hit = other;
         }
-
-        long long pixel = ray;
-        shade_and_write(pixel, quick_div(hit.t_num, hit.denom), hit.id, px, py, dx, dy, env, layout, n_agents, body_lines,
-                        texel_size, indices, locations, dots, distances, screen, lines, textures, bodies, walls,
-                        wall_texels, wall_bases, texels, line_starts, env_texel_starts, body_texels);
+        if (lane == 0) {
+            best = hit.id >= 0 ? quick_div(hit.t_num, hit.denom) : INF;
+            FINISH_RAY(ray, hit, best);
+        }
     }
 
     // The last block to finish clears the list's count for the next list_envs: every block read it before the
     // loop, and a fill launched before each list_envs would be one more kernel on the step's critical path. The
     // blocks that finished are counted in env_list[1 + n_envs], which the last one clears too.
-    if (env_list != nullptr) {
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            __threadfence();
-            int* finished = env_list + 1 + n_envs;
-            if (atomicAdd(finished, 1) == (int)gridDim.x - 1) {
-                env_list[0] = 0;
-                *finished = 0;
-            }
+    if (env_list == nullptr) return;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        int* finished = env_list + 1 + n_envs;
+        if (atomicAdd(finished, 1) == (int)gridDim.x - 1) {
+            env_list[0] = 0;
+            *finished = 0;
         }
     }
 }

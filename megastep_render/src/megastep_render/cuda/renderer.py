@@ -21,7 +21,7 @@ SOURCE = "render.cu"
 # division (__fdividef) by hand where 2 ulp do, and rounds the lighting explicitly (__fmul_rn, ...)
 OPTIONS = tuple(o for o in DEFAULT_OPTIONS if o != "--use_fast_math")
 BLOCK = 256
-KERNELS = ("bake_texels", "spread_baked", "light_bodies", "list_envs", "render_grid", "render_fan")
+KERNELS = ("bake_texels", "spread_baked", "light_bodies", "list_envs", "render_grid", "render_grid_sparse", "render_fan")
 METHODS = ("auto", "fan", "grid")
 # the tables each kernel reads, in the order of its parameters
 GRID_TABLES = ("grids", "grid_shapes", "cell_starts", "entry_lines", "entry_ids")
@@ -42,28 +42,27 @@ def blocks(n: int, block: int = BLOCK) -> int:
     return max(1, (n + block - 1) // block)
 
 
-GRID_BLOCKS_PER_SM = 6
-"""Blocks of ``render_grid`` resident per SM (its ``__launch_bounds__``)."""
+SPARSE_BLOCKS_PER_SM = 8
+"""Blocks of ``render_grid_sparse`` launched per SM: 2,048 warps, a ray each, at a time."""
 
 
-UNLISTED_RAYS = 1 << 20
-"""A masked ``render_grid`` of at most this many rays (every env's) reads the mask itself rather than the list
-``list_envs`` makes: one launch instead of two on a step's chain. Measured on an H100 against the list, the
-full env steps were 0.2-3.1 µs shorter at 1,024 and 4,096 envs (256 x 4 for Deathmatch, 512 rays each);
-larger renders keep the list, which paid at 65,536 envs (:func:`masked_grid_blocks`). Where between the
-two the list starts to pay was not measured."""
+BLOCK_LISTED_ENVS = 4096
+"""Up to this many envs, each block of a masked grid render lists the masked envs itself, from the mask (16 KiB
+of shared memory), which saves ``list_envs``'s launch on a step's chain (1.9 us of a replayed Explorer step at
+4,096 envs on an H100, and the gap after it); beyond, ``list_envs`` lists them once rather than every block
+reading the whole mask. Where between 4,096 and 65,536 envs that starts to pay was not measured."""
 
 
-def masked_grid_blocks(n_rays: int, device: torch.device) -> int:
-    """Blocks of a masked ``render_grid`` launch: two waves' worth at most, each thread striding over the rays
-    of the listed envs.
+def sparse_grid_blocks(n_rays: int, device: torch.device) -> int:
+    """Blocks of a masked grid render (``render_grid_sparse``), whose warps stride over the rays of the listed
+    envs, a warp per ray: enough for every ray of the ~10-100 envs that reset in a step to start at once.
 
     Re-rendering the few envs that reset (a few hundred of 65,536 explorer envs on an H100) with a block per
-    256 rays of *every* env cost 73 us, scheduling blocks that leave at once; striding over every ray with
-    fewer blocks, 50 us, as a thread met several envs to render in a row.
+    256 rays of *every* env cost 73 us, scheduling blocks that leave at once: so the grid is sized to the
+    GPU, not to the envs.
     """
     sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
-    return min(blocks(n_rays), 2 * GRID_BLOCKS_PER_SM * sms)
+    return min(blocks(32 * n_rays), SPARSE_BLOCKS_PER_SM * sms)
 
 
 def empty_render(n_envs: int, n_agents: int, n_cameras: int, n_rays: int, device) -> Render:
@@ -192,8 +191,8 @@ class CudaRenderer:
         Every element of ``out`` is written, or with ``mask`` (``(E,)`` bool)
         only the rows of the envs where it is True, and the others keep what
         they held: the grid method lists the masked envs on the GPU and renders
-        only their rays (or, for up to :data:`UNLISTED_RAYS` rays, reads the
-        mask as it goes), the fan method's blocks of other envs leave at once.
+        only their rays, a warp per ray (see ``render_grid_sparse``), the fan
+        method's blocks of other envs leave at once.
         So re-rendering the few envs that just reset costs little more than a
         launch. The launches read
         ``agents`` and ``scenery.lines`` where they are, so a captured graph of
@@ -245,22 +244,28 @@ class CudaRenderer:
                 float(scenery.texel_size), shared_mem=shared,
             )
         else:
-            n_rays_all = out.indices.numel()
-            grid, env_list, grid_mask = blocks(n_rays_all), np.uint64(0), env_mask  # a null list: every env's ray
-            if mask is not None:  # threads stride over the rays of the listed envs, or of every env
-                grid = masked_grid_blocks(n_rays_all, device)
-                if n_rays_all > UNLISTED_RAYS:
-                    env_list, grid_mask = self._env_list(n_envs, device), np.uint64(0)
-                    self.kernels["list_envs"](blocks(n_envs), BLOCK, mask, env_list, n_envs)
-            self.kernels["render_grid"](
-                grid, BLOCK, *common, lines, scenery.textures.vals, bodies,
-                *tables.pointers(*GRID_TABLES), *tables.pointers(*SHADING_TABLES), env_list, grid_mask,
-                *sizes, float(scenery.agent_radius), float(scenery.texel_size),
+            grid_arguments = (
+                *common, lines, scenery.textures.vals, bodies, *tables.pointers(*GRID_TABLES),
+                *tables.pointers(*SHADING_TABLES),
             )
+            scalars = (*sizes, float(scenery.agent_radius), float(scenery.texel_size))
+            n_rays_all = out.indices.numel()
+            if mask is None:
+                self.kernels["render_grid"](blocks(n_rays_all), BLOCK, *grid_arguments, *scalars)
+            else:
+                if n_envs <= BLOCK_LISTED_ENVS:  # each block lists the masked envs
+                    env_list, listed_from, shared = np.uint64(0), mask, 4 * (n_envs + BLOCK)
+                else:
+                    env_list, listed_from, shared = self._env_list(n_envs, device), np.uint64(0), 0
+                    self.kernels["list_envs"](blocks(n_envs), BLOCK, mask, env_list, n_envs)
+                self.kernels["render_grid_sparse"](
+                    sparse_grid_blocks(n_rays_all, device), BLOCK, *grid_arguments, env_list, listed_from, *scalars,
+                    shared_mem=shared,
+                )
 
     def _env_list(self, n_envs: int, device) -> torch.Tensor:
-        """``(2 + E,)`` int32 for ``list_envs`` and a masked ``render_grid``: a count, env indices, and the count
-        of ``render_grid``'s blocks that finished; kept between frames, both counts cleared by the last block."""
+        """``(2 + E,)`` int32 for ``list_envs`` and ``render_grid_sparse``: a count, env indices, and the count
+        of ``render_grid_sparse``'s blocks that finished; kept between frames, both counts cleared by the last block."""
         if self._list_buffer is None or len(self._list_buffer) != 2 + n_envs or self._list_buffer.device != device:
             self._list_buffer = torch.zeros(2 + n_envs, dtype=torch.int32, device=device)
         return self._list_buffer
