@@ -84,7 +84,7 @@ def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, g
     elsewhere = cuda_renderer.empty_render(3, n_agents, 1, 128, "cpu")
     host_renderer.render_into(elsewhere, scenery, agents, cameras, ~mask)
     host_renderer.render_into(out, scenery, agents, cameras, mask)
-    if host_renderer.method == "grid" and listed_by == "list_envs":  # the last block cleared the list's two counts for the next one
+    if host_renderer.method == "grid" and listed_by == "list_envs":  # the last block cleared the list's counts
         assert host_renderer._list_buffer[[0, -1]].tolist() == [0, 0]
     for name in FIELDS:
         assert torch.equal(getattr(out, name)[~mask], before[name][~mask]), name

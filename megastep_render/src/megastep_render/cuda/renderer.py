@@ -21,7 +21,9 @@ SOURCE = "render.cu"
 # division (__fdividef) by hand where 2 ulp do, and rounds the lighting explicitly (__fmul_rn, ...)
 OPTIONS = tuple(o for o in DEFAULT_OPTIONS if o != "--use_fast_math")
 BLOCK = 256
-KERNELS = ("bake_texels", "spread_baked", "light_bodies", "list_envs", "render_grid", "render_grid_sparse", "render_fan")
+KERNELS = (
+    "bake_texels", "spread_baked", "light_bodies", "list_envs", "render_grid", "render_grid_sparse", "render_fan",
+)
 METHODS = ("auto", "fan", "grid")
 # the tables each kernel reads, in the order of its parameters
 GRID_TABLES = ("grids", "grid_shapes", "cell_starts", "entry_lines", "entry_ids")
