@@ -288,6 +288,7 @@ def train(
         }
         return checkpoint.save(path, payload)
 
+    finished = False
     try:
         while update < min(total_updates, stop_after):
             if config.anneal_learning_rate:
@@ -404,6 +405,7 @@ def train(
                 last_checkpoint = now
         distributed.check_parameters_agree(process, model)
         written = save()
+        finished = True
     except KeyboardInterrupt:
         # the state is consistent between env steps: a resume starts a new rollout from here
         written = save()
@@ -412,7 +414,7 @@ def train(
         raise
     finally:
         logger.close()
-        distributed.stop(process)
+        distributed.stop(process, finished)
     return Result(model=model, env_steps=env_steps, updates=update, metrics=metrics, checkpoint=written)
 
 

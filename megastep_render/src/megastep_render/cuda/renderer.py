@@ -45,7 +45,8 @@ def blocks(n: int, block: int = BLOCK) -> int:
 
 
 SPARSE_BLOCKS_PER_SM = 8
-"""Blocks of ``render_grid_sparse`` launched per SM: 2,048 warps, a ray each, at a time."""
+"""Blocks of ``render_grid_sparse`` launched per SM, of 8 warps, a ray each: 8,448 rays at once on an H100's
+132 SMs, where that many blocks are resident."""
 
 
 BLOCK_LISTED_ENVS = 4096
@@ -194,9 +195,9 @@ class CudaRenderer:
         only the rows of the envs where it is True, and the others keep what
         they held: the grid method lists the masked envs on the GPU and renders
         only their rays, a warp per ray (see ``render_grid_sparse``), the fan
-        method's blocks of other envs leave at once.
-        So re-rendering the few envs that just reset costs little more than a
-        launch. The launches read
+        method's blocks of other envs leave at once. So re-rendering the few
+        envs that just reset lasts about as long as one ray's walk through the
+        grid, not as long as a render of every env. The launches read
         ``agents`` and ``scenery.lines`` where they are, so a captured graph of
         this call sees them move (see :meth:`capture`).
         """
