@@ -85,8 +85,13 @@ def test_bench_writes_the_figures_as_json_records(tmp_path, layouts, capsys, qui
         assert record["physics"] == record["renderer"] == "torch"
         assert record["agent_steps_per_s"] > 0 and record["ms_per_step"] > 0 and record["peak_memory_bytes"] is None
         assert record["agent_steps_per_s"] == pytest.approx(record["envs"] * 1000 / record["ms_per_step"])
+    engine = {r["envs"]: r["agent_steps_per_s"] for r in records if r["config"] == "minimal-like"}
+    for record in records:  # an env's step against its config's benchmark step of the same size
+        expected = None if record["config"] == "minimal-like" else record["agent_steps_per_s"] / engine[record["envs"]]
+        assert record["of_engine"] == pytest.approx(expected)
     table = capsys.readouterr().out
     assert "agent-steps/s" in table and "minimal:one-render" in table
+    assert f"{100 * records[2]['of_engine']:.1f}%" in table
 
 
 

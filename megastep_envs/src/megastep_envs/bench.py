@@ -49,8 +49,10 @@ SUBSAMPLE = 4
 """Rays averaged into one observed pixel."""
 
 KEYS = ("config", "envs", "agents", "pixels", "physics", "renderer", "device", "agent_steps_per_s", "ms_per_step",
-        "peak_memory_bytes", "cuda_graph")
-"""The keys of every record ``--json`` writes, in order; ``cuda_graph`` says whether the step was replayed from one."""
+        "peak_memory_bytes", "cuda_graph", "of_engine")
+"""The keys of every record ``--json`` writes, in order; ``cuda_graph`` says whether the step was replayed from one,
+and ``of_engine``, for an env's full step, its agent-steps/s as a fraction of its config's benchmark step of the same
+size and backends in the same run (None where that was not run, or for a benchmark step itself)."""
 
 
 @attrs.define(frozen=True)
@@ -227,6 +229,7 @@ def _record(config: str, envs: int, agents: int, pixels: int, physics: str, rend
         "ms_per_step": None if seconds is None else 1000 * seconds,
         "peak_memory_bytes": peak,
         "cuda_graph": graphed,
+        "of_engine": None,
     }
 
 
@@ -292,6 +295,7 @@ def run_bench(configs: Sequence[str], envs: Sequence[int] | None, pairs: Sequenc
         config = CONFIGS[ENV_CONFIGS[name]]
         jobs += [(name, config, name, True), (f"{name}:one-render", config, name, False)]
     records = []
+    engine_rates = {}  # (config, size, physics, renderer): agent-steps/s of the benchmark step
     for label, config, env_name, final in jobs:
         sizes = envs or (config.sizes if device.type == "cuda" else (CPU_ENVS,))
         for size, (physics, renderer) in itertools.product(sizes, pairs):
@@ -308,6 +312,11 @@ def run_bench(configs: Sequence[str], envs: Sequence[int] | None, pairs: Sequenc
                 print(f"megastep bench: {label} x {size} with {physics}/{renderer} failed: "
                       f"{type(error).__name__}: {error}", file=sys.stderr)
                 record = _record(label, size, config.agents, config.pixels, physics, renderer, device, None, None)
+            rate = record["agent_steps_per_s"]
+            if env_name is None:
+                engine_rates[label, size, physics, renderer] = rate
+            elif rate is not None and engine_rates.get((ENV_CONFIGS[env_name], size, physics, renderer)):
+                record["of_engine"] = rate / engine_rates[ENV_CONFIGS[env_name], size, physics, renderer]
             records.append(record)
             if report is not None:
                 report(record)
@@ -315,8 +324,8 @@ def run_bench(configs: Sequence[str], envs: Sequence[int] | None, pairs: Sequenc
 
 
 HEADER = ("config", "envs", "agents", "pixels", "physics", "renderer", "device", "agent-steps/s", "ms/step",
-          "peak GPU MiB", "graph")
-WIDTHS = (20, 7, 6, 6, 8, 8, 7, 14, 9, 12, 5)
+          "peak GPU MiB", "graph", "of engine")
+WIDTHS = (20, 7, 6, 6, 8, 8, 7, 14, 9, 12, 5, 9)
 
 
 def format_row(cells) -> str:
@@ -325,10 +334,12 @@ def format_row(cells) -> str:
 
 def format_record(record: dict) -> str:
     rate, ms, peak = record["agent_steps_per_s"], record["ms_per_step"], record["peak_memory_bytes"]
+    share = record.get("of_engine")
     return format_row([
         record["config"], record["envs"], record["agents"], record["pixels"], record["physics"], record["renderer"],
         record["device"], "failed" if rate is None else f"{rate:,.0f}", "-" if ms is None else f"{ms:.2f}",
         "-" if peak is None else f"{peak / 2**20:,.0f}", "yes" if record.get("cuda_graph") else "no",
+        "-" if share is None else f"{100 * share:.1f}%",
     ])
 
 
