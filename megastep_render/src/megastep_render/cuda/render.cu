@@ -523,6 +523,8 @@ __device__ int list_in_block(const bool* __restrict__ mask, int n_envs, int* lis
 // The envs are listed either in env_list (its count, then env indices, as list_envs writes it; env_mask
 // null), or, for up to a few thousand envs, by every block from env_mask itself (env_list null): one launch
 // on a step's chain, not two. Launch with 4 * (n_envs + blockDim.x) bytes of shared memory for that.
+// Its parameters are render_grid's with the list's: spelled out again, as megastep_core.host_kernels reads
+// each kernel's parameter list as written (no macro), to build its launcher.
 extern "C" __global__ void __launch_bounds__(256, 1) render_grid_sparse(
     long long* __restrict__ indices, float* __restrict__ locations, float* __restrict__ dots,
     float* __restrict__ distances, float* __restrict__ screen, const float* __restrict__ positions,
