@@ -49,10 +49,12 @@ def scene(positions, velocity, walls=None, angles=None, angvelocity=None, device
 
 
 def layouts_path() -> Path | None:
-    """The benchmark layouts: $MEGASTEP_BENCH_LAYOUTS, else ../shared/bench/ or .bench/ beside the repo root."""
+    """The benchmark layouts: $MEGASTEP_BENCH_LAYOUTS, else ../shared/bench/ or .bench/ beside the repo root, else
+    the repo's own copy in testdata/."""
     if os.environ.get(LAYOUTS_VARIABLE):
         return Path(os.environ[LAYOUTS_VARIABLE])
-    for candidate in (REPO.parent / "shared" / "bench" / "layouts.npz", REPO / ".bench" / "layouts.npz"):
+    for candidate in (REPO.parent / "shared" / "bench" / "layouts.npz", REPO / ".bench" / "layouts.npz",
+                      REPO / "testdata" / "layouts.npz"):
         if candidate.exists():
             return candidate
     return None

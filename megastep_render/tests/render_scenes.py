@@ -15,6 +15,7 @@ LAYOUT_FILES = [
     Path(os.environ["MEGASTEP_LAYOUTS"]) if "MEGASTEP_LAYOUTS" in os.environ else None,
     REPO.parent / "shared" / "bench" / "layouts.npz",
     REPO / ".bench" / "layouts.npz",
+    REPO / "testdata" / "layouts.npz",  # the same file, kept in the repo for clones without ../shared
 ]
 
 
