@@ -14,11 +14,11 @@
 // Working memory, in shared memory after the n_agents counts (launch with 4 * (n_agents + P + 2 * slots)
 // bytes of it), or for envs of too many pixels for that in `scratch` (E * (P + 2 * slots) ints; null for
 // shared memory, then launch with 4 * n_agents bytes): the new texel each pixel shows (or EMPTY), then the
-// claims table of `slots` entries (a power of two, at least 2 P, so that probing ends quickly): slots keys,
-// then slots values.
+// claims table of `slots` entries (a power of two, at least P: room for every pixel's texel; NewTexels gives
+// it two slots a pixel, so that probing ends quickly): slots keys, then slots values.
 // A wall's texels are looked up per layout (envs of one layout have the same walls and textures): the
 // env's line `index` (counted from its first line, the agents' bodies first) is wall env_wall_base[e] +
-// index of wall_first and wall_last (its texels, counted from the env's first wall texel
+// index - n_body_lines of wall_first and wall_last (its texels, counted from the env's first wall texel
 // env_wall_texels[e]) and wall_along (texels per unit of location along it). These tables are small
 // enough to stay in cache, where the same per env line would be a gather from memory per pixel.
 extern "C" __global__ void new_texels(
