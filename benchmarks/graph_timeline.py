@@ -24,7 +24,15 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from megastep_envs.bench import CONFIGS, ENV_CONFIGS, capture, default_geometries, engine_builder, env_builder
+from megastep_envs.bench import (
+    CONFIGS,
+    ENV_CONFIGS,
+    capture,
+    default_geometries,
+    engine_builder,
+    env_builder,
+    time_step,
+)
 
 STEPS = 6
 """Steps profiled; the timeline printed is the third."""
@@ -89,24 +97,17 @@ def print_step(args, kernels: list[dict]) -> None:
         finished = max(finished, e["ts"] + e["dur"])
 
 
-def host_and_gpu(step, queued: int = 40, timed: int = 1000) -> None:
+def host_and_gpu(step, queued: int = 40) -> None:
     """Prints the host's time to enqueue a step (``queued`` steps, few enough that the launch queue never
-    fills and blocks the host) against the time per step when the host waits for the GPU at the end only:
-    where they are close, the step is bound by the host, not the GPU."""
+    fills and blocks the host) against the time per step as ``megastep bench`` times it (the host waits for
+    the GPU at the end only): where they are close, the step is bound by the host, not the GPU."""
     torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(queued):
         step()
     enqueued = time.perf_counter() - start
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(timed):
-        step()
-    torch.cuda.synchronize()
-    total = time.perf_counter() - start
-    print(f"host enqueues a step in {enqueued / queued * 1e6:.1f} us; a step takes {total / timed * 1e6:.1f} us "
-          f"over {timed} steps")
-
+    per_step = time_step(step, torch.device("cuda"))
+    print(f"host enqueues a step in {enqueued / queued * 1e6:.1f} us; a step takes {per_step * 1e6:.1f} us")
 
 if __name__ == "__main__":
     main()

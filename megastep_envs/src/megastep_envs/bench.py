@@ -315,8 +315,10 @@ def run_bench(configs: Sequence[str], envs: Sequence[int] | None, pairs: Sequenc
             rate = record["agent_steps_per_s"]
             if env_name is None:
                 engine_rates[label, size, physics, renderer] = rate
-            elif rate is not None and engine_rates.get((ENV_CONFIGS[env_name], size, physics, renderer)):
-                record["of_engine"] = rate / engine_rates[ENV_CONFIGS[env_name], size, physics, renderer]
+            else:
+                engine = engine_rates.get((ENV_CONFIGS[env_name], size, physics, renderer))
+                if rate is not None and engine:
+                    record["of_engine"] = rate / engine
             records.append(record)
             if report is not None:
                 report(record)

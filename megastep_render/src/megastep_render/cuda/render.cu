@@ -194,7 +194,7 @@ extern "C" __global__ void spread_baked(
     }
 }
 
-// The envs where mask is set, into env_list: their count first (zero before: the masked render_grid that read
+// The envs where mask is set, into env_list: their count first (zero before: the render_grid_sparse that read
 // the last list cleared it), then their indices, in no particular order (each env's rays are rendered alike
 // whatever the order).
 extern "C" __global__ void list_envs(const bool* __restrict__ mask, int* __restrict__ env_list, int n_envs) {
