@@ -554,7 +554,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) render_grid_sparse(
         Walk w;
         if (walk_start(g, ray.px, ray.py, ray.dx, ray.dy, t0, t1, w)) {  // the ray's span over the grid
             float share = (t1 - t0) / 32.0f;
-            float from = lane == 0 ? t0 : t0 + lane * share, stop = lane == 31 ? INF : t0 + (lane + 1) * share;
+            float from = t0 + lane * share, stop = lane == 31 ? INF : t0 + (lane + 1) * share;
             walk_walls(g, ray.px, ray.py, ray.dx, ray.dy, near, from, t1, stop, cell_starts, entry_lines,
                        entry_ids, hit, best);
         }
