@@ -70,7 +70,7 @@ FIELDS = ("indices", "locations", "dots", "distances", "screen")
 def test_a_masked_render_redraws_only_the_masked_envs(host_renderer, n_agents, grid, mask, listed_by, monkeypatch):
     # the grid method: `grid` blocks of 8 warps for up to 1,152 rays, each warp striding over several rays of
     # the listed envs
-    monkeypatch.setattr(cuda_renderer, "sparse_grid_blocks", lambda n_rays, device: grid)
+    monkeypatch.setattr(cuda_renderer, "sparse_grid_blocks", lambda kernel, n_rays, shared, device: grid)
     monkeypatch.setattr(cuda_renderer, "BLOCK_LISTED_ENVS", 3 if listed_by == "every block" else 0)
     cameras = [Camera(pixels=128, fov=70)]
     scenery, agents = scene(bench_homes(3), n_agents=n_agents, seed=7)
@@ -118,7 +118,7 @@ def test_every_block_lists_more_envs_than_it_has_threads(make_renderer, monkeypa
     host_renderer.render(scenery, agents, cameras)  # builds the tables
     full = host_renderer.render(scenery, agents, cameras)
     monkeypatch.setattr(cuda_renderer, "BLOCK", 32)  # the masked render's launch only
-    monkeypatch.setattr(cuda_renderer, "sparse_grid_blocks", lambda n_rays, device: 3)
+    monkeypatch.setattr(cuda_renderer, "sparse_grid_blocks", lambda kernel, n_rays, shared, device: 3)
     mask = torch.rand(70, generator=torch.Generator().manual_seed(0)) < 0.3
     masked = cuda_renderer.empty_render(70, 1, 1, 16, "cpu")
     masked.distances.fill_(-1.0)

@@ -87,6 +87,10 @@ class HostKernel:
         self.shared = [np.ctypeslib.as_array((ctypes.c_uint32 * SHARED_WORDS).in_dll(library, array))
                        for array in ("shared", "memory")]
 
+    def resident_blocks(self, block: int, shared_mem: int = 0) -> int:
+        """As :meth:`megastep_core.kernels.Kernel.resident_blocks`: the host runs one block at a time."""
+        return 1
+
     @staticmethod
     def _argument(value):
         if isinstance(value, torch.Tensor):

@@ -151,6 +151,14 @@ class Kernel:
         self.name = name
         self.writes = tuple(writes)
 
+    @functools.cache
+    def resident_blocks(self, block: int, shared_mem: int = 0) -> int:
+        """How many blocks of ``block`` threads (and ``shared_mem`` bytes of dynamic shared memory) one SM holds at
+        once, as the compiled kernel's registers and shared memory allow (CUDA's occupancy calculator)."""
+        cupy = _import_cupy()
+        return int(cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(self.function.kernel.ptr, block,
+                                                                             shared_mem))
+
     def __call__(self, grid: int | tuple, block: int | tuple, *args, shared_mem: int = 0) -> None:
         device = torch.cuda.current_device()
         stream = _external_stream(torch.cuda.current_stream(device).cuda_stream, device)

@@ -362,8 +362,12 @@ class Env:
         rendered = self._beside.mark()
         if not early:
             reward = self.reward(self, render)  # enqueued first, it is not kept waiting by the observations
-        with self._beside.fork(after=rendered) as seen:
-            obs |= self._observe(render, "render")
+        seen = []  # each on its own side stream: one queued behind another would hold SMs the step's chain needs
+        for name, module in self.observations.items():
+            if _reads(module) == "render":
+                with self._beside.fork(after=rendered) as branch:
+                    obs[name] = module(render)
+                seen.append(branch)
         terminated, truncated, done, lengths, returns = self.episodes.step(reward, self.update(render, reward))
         obs |= self._observe(render, None)
         self._restart_task(done)  # the episodes restarted their counts already
@@ -408,9 +412,9 @@ class Env:
                 if reads in ("any", _reads(module))}
 
     def _observe_again(self, render: Render, mask: torch.Tensor, obs: dict[str, torch.Tensor],
-                       seen: Branch) -> tuple[dict, dict]:
+                       seen: Sequence[Branch]) -> tuple[dict, dict]:
         """The observations after the envs where ``mask`` is True reset, and the final ones that ``obs`` held
-        there; ``seen`` is the branch that observed ``render`` first, which rendering into it must wait for.
+        there; ``seen`` are the branches that observed ``render`` first, which rendering into it must wait for.
 
         A module with ``refresh`` observes those envs again in place, after they are rendered again, and hands
         back the rows it replaced; any other observes every env again (beside, if it reads only the agents),
@@ -420,7 +424,8 @@ class Env:
         again = {name: module for name, module in self.observations.items() if not hasattr(module, "refresh")}
         with self._beside.fork():
             fresh |= {name: module(render) for name, module in again.items() if _reads(module) == "agents"}
-        seen.join()
+        for branch in seen:
+            branch.join()
         self.world.rerender(render, mask)
         fresh |= {name: module(render) for name, module in again.items() if _reads(module) != "agents"}
         refreshed = [name for name in self.observations if name not in again]

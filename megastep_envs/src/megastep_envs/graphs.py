@@ -72,7 +72,7 @@ class Beside:
     step's stream (a block forked after another was joined runs after it).
     """
 
-    STREAMS = 4
+    STREAMS = 6
     """Side streams taken in turn; more blocks than these in flight at once share them."""
 
     def __init__(self, device: torch.device):

@@ -44,28 +44,26 @@ def blocks(n: int, block: int = BLOCK) -> int:
     return max(1, (n + block - 1) // block)
 
 
-SPARSE_BLOCKS_PER_SM = 8
-"""Blocks of ``render_grid_sparse`` launched per SM, of 8 warps, a ray each: 8,448 rays at once on an H100's
-132 SMs, where that many blocks are resident."""
+BLOCK_LISTED_ENVS = 2048
+"""Up to this many envs, each block of a masked grid render lists the masked envs itself, from the mask (8 KiB of
+shared memory), which saves ``list_envs``'s launch on a step's chain; beyond, ``list_envs`` lists them once rather
+than every block reading the whole mask. Re-rendering 1-30 of 1,024 envs on an H100 took 0.5-1.1 us less listed
+in the blocks, and of 4,096 envs 0.3-0.8 us more (20 re-renders replayed from a CUDA graph)."""
 
 
-BLOCK_LISTED_ENVS = 4096
-"""Up to this many envs, each block of a masked grid render lists the masked envs itself, from the mask (16 KiB
-of shared memory), which saves ``list_envs``'s launch on a step's chain (1.9 us of a replayed Explorer step at
-4,096 envs on an H100, and the gap after it); beyond, ``list_envs`` lists them once rather than every block
-reading the whole mask. Where between 4,096 and 65,536 envs that starts to pay was not measured."""
-
-
-def sparse_grid_blocks(n_rays: int, device: torch.device) -> int:
-    """Blocks of a masked grid render (``render_grid_sparse``), whose warps stride over the rays of the listed
-    envs, a warp per ray: enough for every ray of the ~10-100 envs that reset in a step to start at once.
+def sparse_grid_blocks(kernel, n_rays: int, shared: int, device: torch.device) -> int:
+    """Blocks of a masked grid render (``render_grid_sparse``, as ``kernel``), whose warps stride over the rays of
+    the listed envs, a warp per ray: as many as the GPU holds at once (3 per SM on an H100, of 8 warps: 3,168 rays
+    at once), for every ray of the ~10-100 envs that reset in a step to start at once.
 
     Re-rendering the few envs that reset (a few hundred of 65,536 explorer envs on an H100) with a block per
     256 rays of *every* env cost 73 us, scheduling blocks that leave at once: so the grid is sized to the
-    GPU, not to the envs.
+    GPU, not to the envs. And no larger than it holds: every block lists the envs first (up to
+    ``BLOCK_LISTED_ENVS``), and 8 blocks a SM, of which 3 fit, listed them in three waves (Explorer and PointGoal
+    at 1,024-4,096 envs gained 0.5-1 point of their engine's speed at 3).
     """
     sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
-    return min(blocks(32 * n_rays), SPARSE_BLOCKS_PER_SM * sms)
+    return max(1, min(blocks(32 * n_rays), kernel.resident_blocks(BLOCK, shared) * sms))
 
 
 def empty_render(n_envs: int, n_agents: int, n_cameras: int, n_rays: int, device) -> Render:
@@ -261,8 +259,9 @@ class CudaRenderer:
                 else:
                     env_list, listed_from, shared = self._env_list(n_envs, device), np.uint64(0), 0
                     self.kernels["list_envs"](blocks(n_envs), BLOCK, mask, env_list, n_envs)
-                self.kernels["render_grid_sparse"](
-                    sparse_grid_blocks(n_rays_all, device), BLOCK, *grid_arguments, env_list, listed_from, *scalars,
+                sparse = self.kernels["render_grid_sparse"]
+                sparse(
+                    sparse_grid_blocks(sparse, n_rays_all, shared, device), BLOCK, *grid_arguments, env_list, listed_from, *scalars,
                     shared_mem=shared,
                 )
 
