@@ -316,7 +316,8 @@ class Env:
         if self._check is None:  # made once: a captured step reads its flag where it is
             self._check = ActionCheck(self.action_space, self.batch, self.device)
             if self.cuda_graph:
-                self._graph = StepGraph(self._advance, self._generators, self._check.sanitize)
+                self._graph = StepGraph(self._advance, self._generators, self._check.sanitize, self._check.kernel,
+                                        self._check.kernel_input)
         with fusion(self.compiled):
             self._reset(torch.ones(self.n_envs, dtype=torch.bool, device=self.device))
             self._beside.join_all()  # the reward's reset ran beside

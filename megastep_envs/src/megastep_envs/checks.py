@@ -130,6 +130,17 @@ class ActionCheck:
         self.values.poll()
         return actions
 
+    @property
+    def kernel(self):
+        """The one kernel that :meth:`sanitize` launches, reading :meth:`kernel_input` as its first argument; None
+        where it runs torch code instead."""
+        return self._kernel
+
+    @staticmethod
+    def kernel_input(actions: torch.Tensor) -> torch.Tensor:
+        """What :attr:`kernel` reads of ``actions``: them, as contiguous int64."""
+        return actions.long().contiguous()
+
     def sanitize(self, actions: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """Notes out-of-range values (raising at once on the CPU) and clamps them, into ``out`` if given (an
         env replayed from a CUDA graph passes the graph's input): device work only, that never waits on it.
@@ -137,7 +148,7 @@ class ActionCheck:
         :returns: the actions to take, int64 for a discrete space and float32 for a box.
         """
         if self._kernel is not None:
-            actions = actions.long().contiguous()
+            actions = self.kernel_input(actions)
             clamped = torch.empty_like(actions) if out is None else out
             n = actions.numel()
             self._kernel(-(-n // 256), 256, actions, clamped, self.values.flag, n, int(self.space.n))
