@@ -7,8 +7,8 @@ benchmark step alone). Unlike
 replays (CUPTI reports each kernel of a graph): for every kernel of one step,
 its start from the step's first kernel, its duration, the gap since the
 previous kernel ended (negative: they overlapped) and the stream the graph ran
-it on. A step starts at the action check (``clamp_actions``), so the copy of
-the actions into the graph closes the previous step. The time between steps
+it on. A step starts at its action check (``clamp_actions``), the first
+kernel of an env's graph. The time between steps
 is not the step's: under the profiler the host may fall behind the GPU, which
 the bench's own timing (``megastep bench``) does not. Last, it prints the
 host's time to enqueue a step against the time a step takes, to tell a step

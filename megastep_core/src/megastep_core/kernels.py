@@ -150,14 +150,16 @@ class Kernel:
         self.function = function
         self.name = name
         self.writes = tuple(writes)
+        self._resident: dict[tuple[int, int], int] = {}
 
-    @functools.cache
     def resident_blocks(self, block: int, shared_mem: int = 0) -> int:
         """How many blocks of ``block`` threads (and ``shared_mem`` bytes of dynamic shared memory) one SM holds at
         once, as the compiled kernel's registers and shared memory allow (CUDA's occupancy calculator)."""
-        cupy = _import_cupy()
-        return int(cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(self.function.kernel.ptr, block,
-                                                                             shared_mem))
+        key = (block, shared_mem)
+        if key not in self._resident:
+            occupancy = _import_cupy().cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor
+            self._resident[key] = int(occupancy(self.function.kernel.ptr, block, shared_mem))
+        return self._resident[key]
 
     def __call__(self, grid: int | tuple, block: int | tuple, *args, shared_mem: int = 0) -> None:
         device = torch.cuda.current_device()

@@ -261,8 +261,8 @@ class CudaRenderer:
                     self.kernels["list_envs"](blocks(n_envs), BLOCK, mask, env_list, n_envs)
                 sparse = self.kernels["render_grid_sparse"]
                 sparse(
-                    sparse_grid_blocks(sparse, n_rays_all, shared, device), BLOCK, *grid_arguments, env_list, listed_from, *scalars,
-                    shared_mem=shared,
+                    sparse_grid_blocks(sparse, n_rays_all, shared, device), BLOCK, *grid_arguments, env_list,
+                    listed_from, *scalars, shared_mem=shared,
                 )
 
     def _env_list(self, n_envs: int, device) -> torch.Tensor:
