@@ -104,3 +104,75 @@ def test_the_single_env_passes_gymnasiums_check_env():
     check_env(env.unwrapped)
     with pytest.raises(ValueError, match="make_vec"):
         gymnasium.make("megastep/Deathmatch-v0", device="cpu")
+
+
+def rollout(envs, steps, seed=0):
+    """``steps`` steps of forward actions after a reset: every step's ``(obs, reward, terminated, truncated,
+    info)``, the reset's first."""
+    obs, info = envs.reset(seed=seed)
+    forward = torch.ones(envs.num_envs, dtype=torch.int64)
+    return [(obs, None, None, None, info)] + [envs.step(forward) for _ in range(steps)]
+
+
+def test_next_step_autoreset_returns_the_last_observation_then_the_first(room):
+    envs = adapter.MegastepVectorEnv("minimal", 4, geometries=room, autoreset_mode="NextStep", **SHORT)
+    twin = adapter.MegastepVectorEnv("minimal", 4, geometries=room, **SHORT)  # same seed, SAME_STEP
+    assert envs.metadata["autoreset_mode"] is AutoresetMode.NEXT_STEP
+    steps, same = rollout(envs, 30), rollout(twin, 30)
+    ended = [t for t in range(1, 31) if (steps[t][2] | steps[t][3]).any()]
+    first = ended[0]
+    for t in range(1, first + 1):  # up to the first end, the two modes differ only in what they show
+        done = same[t][2] | same[t][3]
+        expected = torch.where(done[:, None, None, None], same[t][4]["final_obs"]["rgb"], same[t][0]["rgb"])
+        assert torch.equal(steps[t][0]["rgb"], expected)
+    restarts = 0
+    for t in ended:
+        done = steps[t][2] | steps[t][3]
+        assert "final_obs" not in steps[t][4]
+        after = steps[t + 1] if t + 1 < len(steps) else None
+        if after is None:
+            continue
+        # the step after an end ignores the action: no pay, no end, and a fresh episode whose length is 0
+        assert (after[1][done] == 0).all() and not (after[2][done] | after[3][done]).any()
+        restarts += int(done.sum())
+    assert restarts >= 4
+    # episodes are counted as Gymnasium's own RecordEpisodeStatistics counts them in NEXT_STEP mode
+    lengths = [int(length) for *_, info in steps[1:] if "episode" in info
+               for length in info["episode"]["l"][info["_episode"]]]
+    assert lengths and all(4 <= length <= 8 for length in lengths)
+
+
+def test_next_step_statistics_agree_with_gymnasiums_wrapper(room):
+    pytest.importorskip("array_api_compat", reason="Gymnasium's array conversion needs gymnasium[torch]")
+    from gymnasium.wrappers.vector import ArrayConversion, RecordEpisodeStatistics
+
+    ours = adapter.MegastepVectorEnv("minimal", 3, geometries=room, autoreset_mode="next_step", **SHORT)
+    theirs = RecordEpisodeStatistics(ArrayConversion(adapter.MegastepVectorEnv(
+        "minimal", 3, geometries=room, autoreset_mode="next_step", episode_statistics=False, **SHORT),
+        env_xp=torch, target_xp=np))
+    finished = 0
+    for (*_, mine), (*_, gymnasiums) in zip(rollout(ours, 25)[1:], rollout(theirs, 25)[1:]):
+        assert ("episode" in mine and bool(mine["_episode"].any())) == ("episode" in gymnasiums)
+        if "episode" in gymnasiums:
+            done = np.asarray(gymnasiums["_episode"])
+            assert np.array_equal(mine["_episode"].numpy(), done)
+            assert np.array_equal(mine["episode"]["l"].numpy()[done], gymnasiums["episode"]["l"][done])
+            assert np.allclose(mine["episode"]["r"].numpy()[done], gymnasiums["episode"]["r"][done], atol=1e-5)
+            finished += int(done.sum())
+    assert finished >= 3
+
+
+def test_disabled_autoreset_resets_what_the_caller_asks(room):
+    envs = adapter.MegastepVectorEnv("minimal", 3, geometries=room, autoreset_mode=AutoresetMode.DISABLED,
+                                     device="cpu", lifespan=(50, 60))
+    envs.reset(seed=0)
+    for _ in range(3):
+        envs.step(torch.ones(3, dtype=torch.int64))
+    obs, _ = envs.reset(options={"reset_mask": np.array([False, True, False])})
+    assert envs.env.lengths.tolist() == [3, 0, 3] and obs["rgb"].shape == (3, 1, 3, 16)
+    with pytest.raises(ValueError, match=r"reset_mask'\] must be a \(3,\) bool array"):
+        envs.reset(options={"reset_mask": np.array([1, 0, 0])})
+    with pytest.raises(ValueError, match="only 'reset_mask'"):
+        envs.reset(options={"other": 1})
+    with pytest.raises(ValueError, match="autoreset_mode must be one of"):
+        adapter.MegastepVectorEnv("minimal", 3, autoreset_mode="sometimes", device="cpu")

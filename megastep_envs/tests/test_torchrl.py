@@ -5,6 +5,7 @@ import torch
 pytest.importorskip("torchrl", reason="the TorchRL adapter needs the 'torchrl' extra")
 adapter = pytest.importorskip("megastep_envs.adapters.torchrl")
 
+from tensordict import TensorDict  # noqa: E402
 from torchrl.envs.utils import check_env_specs  # noqa: E402
 
 SHORT = {"device": "cpu", "lifespan": (4, 8)}
@@ -71,3 +72,34 @@ def test_a_seed_gives_the_same_episodes(room):
 
     assert torch.equal(episode(3)["next", "rgb"], episode(3)["next", "rgb"])
     assert not torch.equal(episode(3)["next", "rgb"], episode(4)["next", "rgb"])
+
+
+def test_the_adapter_uses_the_envs_public_api_only():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(adapter))
+    private = sorted({node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                      and isinstance(node.value, ast.Attribute) and node.value.attr == "env"
+                      and node.attr.startswith("_")})
+    assert not private, f"the TorchRL adapter calls the env's private {private}"
+
+
+@pytest.mark.gpu
+def test_partial_resets_wait_for_nothing_on_the_gpu(room):
+    # the adapter's own _step and _reset: TorchRL's checks around them are TorchRL's business
+    env = adapter.MegastepTorchRLEnv("minimal", 8, geometries=room, device="cuda", lifespan=(2, 4))
+    state = env.reset()
+    action = TensorDict({"action": torch.ones(8, dtype=torch.int64, device="cuda")}, batch_size=(8,))
+    some = TensorDict({"_reset": torch.arange(8, device="cuda")[:, None] % 2 == 0}, batch_size=(8,))
+    env._step(action)
+    env._reset(some)  # first-use setup may synchronise once
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(6):  # through several ends of episodes
+            state = env._step(action)
+            state = env._reset(some)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert state["rgb"].shape[0] == 8

@@ -183,7 +183,7 @@ class Env:
     :param final_observations: render resetting envs twice per step to give both their final
         and their first observation (True), or once (False); see the module docs.
     :param cuda_graph: on a GPU, replay steps from a CUDA graph (see the module docs: the
-        returned tensors are then overwritten by the next step). Ignored on the CPU.
+        returned tensors are then overwritten by the next step). Ignored, with a warning, on the CPU.
     :param compile: on a GPU, run the env's :func:`~megastep_envs.fusion.fused` methods compiled by
         ``torch.compile`` (a few seconds at the first reset and step). Ignored on the CPU.
     :param reward_options: keywords for the reward plugin.
@@ -237,6 +237,9 @@ class Env:
         self.lifespans = Lifespans(self.n_envs, *lifespan, device=self.device, seed=self.seed)
         self.episodes = Episodes(self.n_envs, self.n_agents, self.lifespans)
         self.action_generator = torch.Generator(device=self.device).manual_seed(self.seed * 1000 + 2)
+        if cuda_graph and self.device.type != "cuda":
+            warnings.warn(f"megastep: cuda_graph=True is ignored on the {self.device.type}: CUDA graphs replay GPU "
+                          f"work only; leave it out, or pass device='cuda'", stacklevel=2)
         self.cuda_graph = bool(cuda_graph) and self.device.type == "cuda"
         why_not = unavailable(self.device)
         if compile and why_not is not None and self.device.type == "cuda":
@@ -309,8 +312,17 @@ class Env:
 
     # the batched interface --------------------------------------------------------------------------
 
-    def reset(self) -> Reset:
-        """Starts a new episode in every env and returns the first observations."""
+    def reset(self, mask: torch.Tensor | None = None) -> Reset:
+        """Starts a new episode in every env, or only in the envs where ``mask`` (``(E,)`` bool) is True,
+        and returns the observations of every env.
+
+        A partial reset is what adapters with their own reset protocols use (TorchRL's ``"_reset"``,
+        Gymnasium's next-step autoreset). It waits for nothing on a GPU, renders only the masked envs again
+        (:meth:`~megastep_core.World.rerender`), and writes their first observations *in place* into the
+        tensors the last step returned, as that step's resets did; the other envs go on where they were.
+        """
+        if mask is not None:
+            return self._reset_some(mask)
         if self.movement is None or not self.observations:
             raise TypeError(f"{type(self).__name__} must set self.movement and self.observations in its __init__")
         if self._check is None:  # made once: a captured step reads its flag where it is
@@ -324,6 +336,29 @@ class Env:
             self.last_render = self.world.render()
             self.last_obs = self._observe(self.last_render)
         return Reset(self._squeeze(self.last_obs), {})
+
+    def _reset_some(self, mask: torch.Tensor) -> Reset:
+        if self.last_obs is None:
+            raise RuntimeError("call reset() once before resetting some envs with reset(mask)")
+        if not torch.is_tensor(mask) or mask.dtype != torch.bool or mask.shape != (self.n_envs,):
+            got = tuple(mask.shape) if torch.is_tensor(mask) else type(mask).__name__
+            raise ValueError(f"mask must be a ({self.n_envs},) bool tensor, got {got}")
+        mask = mask.to(self.device)
+        # nothing to do, as a CPU can tell for free; a GPU does the masked work rather than wait to find out
+        if self.device.type == "cpu" and not bool(mask.any()):
+            return Reset(self._squeeze(self.last_obs), {})
+        with fusion(self.compiled):
+            self._reset(mask)
+            self._beside.join_all()  # the reward's reset ran beside
+            render = self.world.rerender(self.last_render, mask)
+            obs = dict(self.last_obs)
+            for name, module in self.observations.items():
+                if hasattr(module, "refresh"):
+                    module.refresh(render, mask, obs[name])  # the masked rows only, in place
+                else:
+                    obs[name] = module(render)
+            self.last_obs = obs
+        return Reset(self._squeeze(obs), {})
 
     def step(self, actions: torch.Tensor) -> Step:
         """Takes one step in every env with ``actions`` of shape :attr:`batch`; see the module docs."""

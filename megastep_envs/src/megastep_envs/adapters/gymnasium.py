@@ -14,13 +14,36 @@ first: ``gymnasium.make_vec("megastep_envs.adapters.gymnasium:megastep/Explorer-
 
 :class:`MegastepVectorEnv` keeps every tensor on the env's device, as torch
 tensors: observations (a dict), rewards, flags, and the actions it takes.
-``metadata["autoreset_mode"]`` is ``SAME_STEP``, which is what the envs do: a
-sub-env whose episode ended is reset within the step that ended it, its
-``obs`` is already the first of the next episode, and ``info["final_obs"]``
-(where ``info["_final_obs"]``) holds the last of the finished one. Finished
-episodes are reported as Gymnasium's ``RecordEpisodeStatistics`` does:
-``info["episode"]`` with ``"r"`` (return), ``"l"`` (length in steps) and
-``"t"`` (seconds since the episode began), valid where ``info["_episode"]``.
+Gymnasium's ``ArrayConversion`` wrapper turns them into NumPy arrays for the
+wrappers of :mod:`gymnasium.wrappers.vector`, and ``NumpyToTorch`` back
+(:doc:`/tutorials/gymnasium`).
+
+Its ``autoreset_mode`` is one of Gymnasium's three:
+
+``SAME_STEP`` (the default, and what the envs do)
+    a sub-env whose episode ended is reset within the step that ended it; its
+    ``obs`` is already the first of the next episode, and ``info["final_obs"]``
+    (where ``info["_final_obs"]``) holds the last of the finished one. No extra
+    work: the fastest.
+``NEXT_STEP`` (what Gymnasium's observation wrappers need)
+    the step that ends an episode returns its last observation; the next step
+    ignores that sub-env's action and returns the first observation of a new
+    episode, with reward 0 and both flags False. Each step also resets the
+    sub-envs that ended in the step before, with
+    :meth:`Env.reset(mask) <megastep_envs.base.Env.reset>`: it renders those
+    envs once more, and waits for nothing on a GPU.
+``DISABLED``
+    like ``NEXT_STEP`` but the caller resets finished sub-envs itself, with
+    ``reset(options={"reset_mask": mask})``; stepping one it has not reset goes
+    on with a new episode the env already began.
+
+With ``episode_statistics=True`` (the default) finished episodes are reported
+as Gymnasium's ``RecordEpisodeStatistics`` does, on the device and without
+waiting for it: ``info["episode"]`` with ``"r"`` (return), ``"l"`` (length in
+steps) and ``"t"`` (seconds since the episode began), valid where
+``info["_episode"]``. Pass ``episode_statistics=False`` to wrap the env in
+``RecordEpisodeStatistics`` instead, which refuses an info that has them
+already.
 
 In Deathmatch each *agent* is a sub-env (they act, and are paid, separately):
 ``num_envs`` counts agents, and must be a multiple of the agents per home.
@@ -42,6 +65,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from megastep_core import spaces as megastep_spaces
+from megastep_envs.observations import where_envs
 from megastep_envs.registry import ENVS, env_class, make
 
 IDS = {"minimal": "megastep/Minimal-v0", "explorer": "megastep/Explorer-v0", "pointgoal": "megastep/PointGoal-v0",
@@ -61,21 +85,38 @@ def to_gymnasium_space(space) -> gymnasium.Space:
     raise TypeError(f"no Gymnasium space for {space!r}")
 
 
+def to_autoreset_mode(mode) -> AutoresetMode:
+    """``mode`` as an :class:`~gymnasium.vector.AutoresetMode`: one, or its value (``"NextStep"``) or name
+    (``"next_step"``)."""
+    if isinstance(mode, AutoresetMode):
+        return mode
+    for member in AutoresetMode:
+        if isinstance(mode, str) and mode in (member.value, member.name, member.name.lower()):
+            return member
+    choices = ", ".join(f"AutoresetMode.{m.name} ({m.value!r})" for m in AutoresetMode)
+    raise ValueError(f"autoreset_mode must be one of {choices}, got {mode!r}")
+
+
 class MegastepVectorEnv(gymnasium.vector.VectorEnv):
     """``num_envs`` sub-envs of one megastep env, stepped together, with torch tensors on its device.
 
     :param env: the env's name (``minimal``, ``explorer``, ``pointgoal``, ``deathmatch``).
     :param num_envs: sub-envs; for Deathmatch, agents (homes times agents per home).
     :param seed: seeds layouts, spawns and lifespans; ``reset(seed=...)`` rebuilds the env with another.
+    :param autoreset_mode: ``SAME_STEP``, ``NEXT_STEP`` or ``DISABLED`` (see the module docs).
+    :param episode_statistics: report finished episodes in ``info["episode"]`` (see the module docs).
     :param options: anything the env's class takes (``device``, ``physics``, ``renderer``, ``n_agents``,
         ``cuda_graph``: with it, each step's results are cloned, since the graph overwrites them, ...).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, env: str, num_envs: int = 64, seed: int = 0, **options):
+    def __init__(self, env: str, num_envs: int = 64, seed: int = 0, *, autoreset_mode=AutoresetMode.SAME_STEP,
+                 episode_statistics: bool = True, **options):
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        self.metadata = {**self.metadata, "autoreset_mode": to_autoreset_mode(autoreset_mode)}
+        self.episode_statistics = bool(episode_statistics)
         self.name = env
         self.options = options
         agents = options.get("n_agents", 4) if env_class(env).multi_agent else 1
@@ -92,6 +133,12 @@ class MegastepVectorEnv(gymnasium.vector.VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.started = torch.zeros(self.homes, dtype=torch.float64, device=self.device)
+        # (E,) bool: homes whose episode ended in the last step, which NEXT_STEP starts anew in this one
+        self.restarting = torch.zeros(self.homes, dtype=torch.bool, device=self.device)
+
+    @property
+    def mode(self) -> AutoresetMode:
+        return self.metadata["autoreset_mode"]
 
     def _rows(self, x: torch.Tensor) -> torch.Tensor:
         """``(E, ...)`` or ``(E, A, ...)`` to one row per sub-env; per-home flags repeat for its agents."""
@@ -101,21 +148,40 @@ class MegastepVectorEnv(gymnasium.vector.VectorEnv):
             return x.repeat_interleave(self.env.n_agents)
         return x.reshape(self.num_envs, *x.shape[2:])
 
+    def _homes(self, mask) -> torch.Tensor:
+        """A ``(num_envs,)`` mask of sub-envs (NumPy or torch) as the ``(E,)`` mask of their homes; the agents
+        of a home reset together, so a home resets where any of its agents is asked to."""
+        mask = torch.as_tensor(np.asarray(mask) if not torch.is_tensor(mask) else mask, device=self.device)
+        if mask.dtype != torch.bool or mask.shape != (self.num_envs,):
+            raise ValueError(f"options['reset_mask'] must be a ({self.num_envs},) bool array, got "
+                             f"{mask.dtype} {tuple(mask.shape)}")
+        return mask.reshape(self.homes, -1).any(1)
+
     def _observations(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {key: self._rows(value) for key, value in obs.items()}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Starts every sub-env anew. A ``seed`` other than the current one rebuilds the env with it, so
-        that the same seed always gives the same episodes."""
+        """Starts every sub-env anew, or with ``options={"reset_mask": mask}`` (``(num_envs,)`` bool) those
+        where ``mask`` is True. A ``seed`` other than the current one rebuilds the env with it, so that the
+        same seed always gives the same episodes."""
         super().reset(seed=seed)
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
         if options:
-            raise ValueError(f"reset options are not supported (every sub-env resets), got {options!r}")
+            raise ValueError(f"reset options: only 'reset_mask' is supported, got {sorted(options)}")
+        if mask is not None and not self.fresh:
+            homes = self._homes(mask)
+            obs = self.env.reset(homes).obs
+            self.started = torch.where(homes, time.perf_counter(), self.started)
+            self.restarting &= ~homes
+            return self._observations(obs), {}
         if seed is not None and (seed != self.seed_used or not self.fresh):
             self.env = make(self.name, self.homes, seed=int(seed), **self.options)
             self.seed_used = int(seed)
         self.fresh = False
         obs, _ = self.env.reset()
         self.started.fill_(time.perf_counter())
+        self.restarting.zero_()
         return self._observations(obs), {}
 
     def step(self, actions):
@@ -129,18 +195,33 @@ class MegastepVectorEnv(gymnasium.vector.VectorEnv):
         step = self.env.step(actions.reshape(self.env.batch))
         if self.env.cuda_graph:  # a vector env's results are the caller's to keep
             step = step.clone()
-        done = step.info["_episode"]
+        obs, reward, terminated, truncated = step.obs, step.reward, step.terminated, step.truncated
+        done = step.info["_final_obs"]
+        info = {}
+        if self.mode is AutoresetMode.SAME_STEP:
+            info |= {"final_obs": self._observations(step.info["final_obs"]), "_final_obs": self._rows(done)}
+        else:
+            # the episode's last observation now, and the first of the next one with the following step
+            obs = {name: where_envs(done, step.info["final_obs"][name], value) for name, value in obs.items()}
+        if self.mode is AutoresetMode.NEXT_STEP:
+            # the env began new episodes in the homes that ended last step, and this step went on with them:
+            # they start again, as if this step had not been taken (it is not counted, nor paid)
+            restarting = self.restarting
+            first = self.env.reset(restarting).obs
+            obs = {name: where_envs(restarting, first[name], value) for name, value in obs.items()}
+            keep = ~restarting[:, None] if reward.dim() == 2 else ~restarting
+            reward, done = reward * keep, done & ~restarting
+            terminated, truncated = terminated & ~restarting, truncated & ~restarting
+            self.restarting = done
         now = time.perf_counter()
-        info = {
-            "final_obs": self._observations(step.info["final_obs"]),
-            "_final_obs": self._rows(step.info["_final_obs"]),
-            "episode": {"r": self._rows(step.info["episode"]["r"]), "l": self._rows(step.info["episode"]["l"]),
-                        "t": self._rows(now - self.started)},
-            "_episode": self._rows(done),
-        }
+        if self.episode_statistics:
+            info |= {
+                "episode": {"r": self._rows(step.info["episode"]["r"]), "l": self._rows(step.info["episode"]["l"]),
+                            "t": self._rows(now - self.started)},
+                "_episode": self._rows(done),
+            }
         self.started = torch.where(done, now, self.started)
-        return (self._observations(step.obs), self._rows(step.reward), self._rows(step.terminated),
-                self._rows(step.truncated), info)
+        return self._observations(obs), self._rows(reward), self._rows(terminated), self._rows(truncated), info
 
     def __repr__(self) -> str:
         return f"MegastepVectorEnv({self.name}, num_envs={self.num_envs}, device={self.device})"

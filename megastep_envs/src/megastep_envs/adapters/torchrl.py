@@ -85,8 +85,7 @@ class MegastepTorchRLEnv(EnvBase):
         flag = Categorical(2, shape=(n_envs, 1), dtype=torch.bool, device=device)
         self.done_spec = Composite({"done": flag, "terminated": flag.clone(), "truncated": flag.clone()},
                                    shape=(n_envs,), device=device)
-        self._first = None  # the first observations of the episodes the last step started,
-        self._finished = None  # (E,) bool: in the envs where the last step ended an episode
+        self._finished = None  # (E,) bool: the envs where the last step ended an episode (and the env reset)
 
     def _observations(self, obs: dict[str, torch.Tensor]) -> TensorDict:
         agent_batch = self.env.batch
@@ -100,17 +99,15 @@ class MegastepTorchRLEnv(EnvBase):
 
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
         mask = tensordict.get("_reset", None) if tensordict is not None else None
-        if mask is None or self._first is None:
+        if mask is None or self._finished is None:
             obs = self.env.reset().obs
         else:
-            mask = mask.reshape(self.env.n_envs)
-            # envs whose episode just ended were already reset by the env; any others are reset now
-            running = mask & ~self._finished
-            if running.any():
-                self.env._reset(running)
-                self._first = self.env._squeeze(self.env._observe(self.env.world.render()))
-            obs = self._first
-        self._first, self._finished = obs, torch.zeros(self.env.n_envs, dtype=torch.bool, device=self.device)
+            # envs whose episode just ended were already reset by the env, which holds their first observation;
+            # any others asked to are reset now, by mask: no value is read back from the GPU
+            obs = self.env.reset(mask.reshape(self.env.n_envs) & ~self._finished).obs
+        if self.env.cuda_graph:  # the env's own tensors, which the next replay overwrites
+            obs = {name: value.clone() for name, value in obs.items()}
+        self._finished = torch.zeros(self.env.n_envs, dtype=torch.bool, device=self.device)
         none = torch.zeros(self.env.n_envs, dtype=torch.bool, device=self.device)
         result = self._observations(obs)
         result.update(self._flags(none, none))
@@ -127,7 +124,7 @@ class MegastepTorchRLEnv(EnvBase):
         result = self._observations({
             name: where_envs(done, step.info["final_obs"][name], obs) for name, obs in step.obs.items()
         })
-        self._first, self._finished = step.obs, step.terminated | step.truncated
+        self._finished = step.terminated | step.truncated
         reward = step.reward[..., None].float()
         if self.multi_agent:
             result.set(("agents", "reward"), reward)
@@ -140,4 +137,4 @@ class MegastepTorchRLEnv(EnvBase):
         """Rebuilds the envs with ``seed``, so that the same seed gives the same episodes."""
         if seed is not None:
             self.env = make(self.name, self.env.n_envs, seed=int(seed), **self.options)
-            self._first = None
+            self._finished = None
