@@ -9,15 +9,15 @@ import torch
 
 from megastep_envs.train import checkpoint
 
-# each process trains on its own envs and saves what it ended with; run again without averaging the
-# gradients, it shows that the processes saw different samples and that the all-reduce is what agrees them.
+# each process trains on its own envs and saves what it ended with; run again without DDP (so without
+# averaging the gradients), it shows that the processes saw different samples and that DDP is what agrees them.
 # The two runs are two torchrun launches: a process group is set up once per launch.
 RANK_SCRIPT = textwrap.dedent("""
     import dataclasses, os, sys, torch
     from megastep_envs.train import distributed, ppo
     out, mode, rank = sys.argv[1], sys.argv[2], os.environ["RANK"]
     if mode == "alone":
-        distributed.average_gradients = lambda process, parameters: None
+        distributed.data_parallel = lambda process, model: model
         ppo.distributed.check_parameters_agree = lambda process, module: None
     config = dataclasses.replace(ppo.defaults("minimal"), envs=4, steps=8, total_steps=2 * 4 * 8 * 3, hidden=16,
                                  device="cpu")

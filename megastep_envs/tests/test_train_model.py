@@ -74,3 +74,27 @@ def test_spaces_it_cannot_take_are_refused():
     with pytest.raises(ModelError, match="'goal' is missing"):
         model({"rgb": torch.rand(1, 2, 1, 3, 16), "depth": torch.rand(1, 2, 1, 16)}, (),
               torch.zeros(1, 2, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("start_rate", [0.0, 0.1, 0.5, 1.0])
+def test_the_whole_sequence_core_equals_the_stepwise_reference(start_rate):
+    """The LSTM over a rollout in one call, cut into its episodes' segments, equals stepping it with resets."""
+    torch.manual_seed(0)
+    model = Agent(SPACE, Discrete(7), hidden=16, lstm=True).double()
+    steps, rows = 13, 11
+    obs = {k: v.double() for k, v in observations(steps, rows, torch.Generator().manual_seed(4)).items()}
+    starts = torch.rand(steps, rows, generator=torch.Generator().manual_seed(5)) < start_rate
+    state = tuple(torch.randn(1, rows, 16, dtype=torch.float64) for _ in range(2))  # a memory carried in
+    whole = model(obs, state, starts)
+    stepwise = model.forward_stepwise(obs, state, starts)
+    for a, b in zip([whole[0], whole[1], *whole[2]], [stepwise[0], stepwise[1], *stepwise[2]]):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+    # and the gradients agree too
+    grads = []
+    for run in (model.forward, model.forward_stepwise):
+        model.zero_grad()
+        logits, values, _ = run(obs, state, starts)
+        (logits.square().sum() + values.sum()).backward()
+        grads.append([p.grad.clone() for p in model.lstm.parameters()])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)

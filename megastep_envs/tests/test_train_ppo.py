@@ -6,7 +6,8 @@ import torch
 
 from megastep_envs.registry import make
 from megastep_envs.train import ppo
-from megastep_envs.train.ppo import Hyperparameters, Rollout, TrainError, observe, sample, unsqueeze
+from megastep_envs.train.advantages import gae
+from megastep_envs.train.ppo import Hyperparameters, TrainError, observe, sample, unsqueeze
 
 # short lifespans so that episodes end (and envs reset) within the few steps of a test
 SHORT = {"lifespan": (8, 16)}
@@ -44,18 +45,17 @@ def test_every_env_has_defaults():
 
 def test_advantages_match_a_hand_computation():
     gamma, lam = 0.9, 0.8
-    rollout = Rollout(3, 1, {"x": torch.zeros(1, 2)}, "cpu")
-    rollout.rewards[:, 0] = torch.tensor([1.0, 0.0, 2.0])
-    rollout.values[:, 0] = torch.tensor([0.5, 0.4, 0.3])
-    rollout.dones[:, 0] = torch.tensor([False, True, False])  # the episode ends after step 1
+    rewards = torch.tensor([[1.0], [0.0], [2.0]])
+    values = torch.tensor([[0.5], [0.4], [0.3]])
+    dones = torch.tensor([[False], [True], [False]])  # the episode ends after step 1
     next_value = torch.tensor([0.7])
-    advantages, targets = rollout.advantages(next_value, gamma, lam)
+    advantages, targets = gae(rewards, values, dones, next_value, gamma, lam)
     delta2 = 2.0 + gamma * 0.7 - 0.3
     delta1 = 0.0 - 0.4  # nothing follows the end of an episode
     delta0 = 1.0 + gamma * 0.4 - 0.5
     expected = torch.tensor([delta0 + gamma * lam * delta1, delta1, delta2])
     assert torch.allclose(advantages[:, 0], expected)
-    assert torch.allclose(targets[:, 0], expected + rollout.values[:, 0])
+    assert torch.allclose(targets[:, 0], expected + values[:, 0])
 
 
 @pytest.mark.parametrize("lstm", [False, True])

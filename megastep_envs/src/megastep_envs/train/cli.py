@@ -3,18 +3,22 @@
     megastep train minimal --out runs/minimal                 # train with Minimal's defaults
     megastep train pointgoal --envs 256 --total-steps 2000000 # any hyperparameter as a flag
     megastep train minimal --out runs/minimal --resume        # continue exactly where it stopped
+    megastep train minimal --out runs/minimal --overwrite     # start over, deleting the run there
     megastep train minimal --eval runs/minimal/checkpoint.pt --video minimal.mp4
+    megastep train explorer --bench --envs 1024 4096 --json bench.json   # training throughput
     torchrun --nproc-per-node 2 -m megastep_envs.train minimal --out runs/minimal2
 
-Every field of :class:`~megastep_envs.train.ppo.Hyperparameters` is a flag
+Every field of :class:`~megastep_envs.train.hyperparameters.Hyperparameters` is a flag
 (``total_steps`` is ``--total-steps``); a flag not given keeps the env's
-default from :data:`~megastep_envs.train.ppo.DEFAULTS`. Booleans take
-``--lstm`` / ``--no-lstm``.
+default from :data:`~megastep_envs.train.hyperparameters.DEFAULTS`. Booleans take
+``--lstm`` / ``--no-lstm``. Ctrl-C or SIGTERM stops a run after the update in
+progress, with a checkpoint.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 import time
 from pathlib import Path
@@ -28,6 +32,14 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+ROLE = re.compile(r":[a-z]+:`~?(?:[\w.]+\.)?([^`]+)`")
+
+
+def plain(text: str) -> str:
+    """reST as the terminal shows it: ``:class:`~a.b.C``` as ``C``, double backquotes dropped."""
+    return ROLE.sub(r"\1", text).replace("``", "")
+
+
 def _field_docs() -> dict[str, str]:
     """Each field's docstring (the string literal after it in the class body), for the help text."""
     import ast
@@ -38,7 +50,7 @@ def _field_docs() -> dict[str, str]:
     for statement, following in zip(body, body[1:]):
         if isinstance(statement, ast.AnnAssign) and isinstance(following, ast.Expr) \
                 and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
-            docs[statement.target.id] = " ".join(following.value.value.split()).replace("``", "")
+            docs[statement.target.id] = plain(" ".join(following.value.value.split()))
     return docs
 
 
@@ -53,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue a run exactly: from CHECKPOINT, or from OUT/checkpoint.pt when none is named")
     parser.add_argument("--updates", type=int, default=None,
                         help="stop after this many updates in this invocation, with a checkpoint")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in an OUT that holds another run, deleting its checkpoint and metrics")
+    parser.add_argument("--bench", action="store_true",
+                        help="instead of training, time a few updates at each size of --envs N [N ...] and print "
+                        "agent-steps/s end to end and where the time goes")
+    parser.add_argument("--json", default=None, metavar="FILE", help="with --bench: write the figures to FILE")
     parser.add_argument("--eval", default=None, metavar="CHECKPOINT",
                         help="instead of training, run the agent of CHECKPOINT and report its returns")
     parser.add_argument("--video", default=None, metavar="FILE.mp4", help="with --eval: record env 0 to this file")
@@ -63,7 +81,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for field in dataclasses.fields(ppo.Hyperparameters):
         help_text = docs.get(field.name, "")
         # SUPPRESS leaves flags that were not given out of the namespace, so the env's defaults apply
-        if field.type in (bool, "bool"):
+        if field.name == "envs":  # several sizes for --bench
+            group.add_argument("--envs", dest="envs", type=int, nargs="+", default=argparse.SUPPRESS, metavar="ENVS",
+                               help=help_text + " (--bench takes several)")
+        elif field.type in (bool, "bool"):
             group.add_argument(_flag(field.name), dest=field.name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=help_text)
         else:
@@ -72,14 +93,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                metavar=field.name.upper(), help=help_text)
 
 
-def given_hyperparameters(args: argparse.Namespace) -> dict:
-    """The hyperparameter flags given on the command line, by field name."""
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(ppo.Hyperparameters) if hasattr(args, f.name)}
+def given_hyperparameters(args: argparse.Namespace, several_envs: bool = False) -> dict:
+    """The hyperparameter flags given on the command line, by field name (``envs`` a list if ``several_envs``)."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ppo.Hyperparameters) if hasattr(args, f.name)}
+    if "envs" in given and not several_envs:
+        if len(given["envs"]) != 1:
+            raise ValueError(f"--envs takes one number, except with --bench; got {' '.join(map(str, given['envs']))}")
+        given["envs"] = given["envs"][0]
+    return given
 
 
 def hyperparameters(args: argparse.Namespace) -> ppo.Hyperparameters:
     """The env's defaults with every flag that was given."""
     return dataclasses.replace(ppo.defaults(args.env), **given_hyperparameters(args))
+
+
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+"""Exit codes of a run stopped by a signal (with a checkpoint), as a shell reports a process the signal killed."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,21 +119,28 @@ def run(args: argparse.Namespace) -> int:
             return evaluate(args)
         if args.video is not None:
             raise ValueError("--video records a trained agent: use it with --eval CHECKPOINT")
+        if args.bench:
+            return bench(args)
+        if args.json is not None:
+            raise ValueError("--json writes the figures of --bench: use it with --bench")
         out = Path(args.out) if args.out is not None else Path("runs") / args.env
         resume = None
         if args.resume is True:
             resume = out / "checkpoint.pt"
         elif args.resume is not None:
             resume = Path(args.resume)
-        fixed = sorted(set(given_hyperparameters(args)) - set(ppo.RESUMABLE))
-        if resume is not None and fixed:
+        if resume is not None and args.overwrite:
+            raise ValueError("--resume continues a run and --overwrite starts it over: give one of them")
+        # a resume keeps the saved hyperparameters but for the flags given; a new run starts from the defaults
+        config = given_hyperparameters(args) if resume is not None else hyperparameters(args)
+        fixed = sorted(set(config) - set(ppo.RESUMABLE)) if resume is not None else []
+        if fixed:
             raise ValueError(
                 f"{', '.join(map(_flag, fixed))} cannot change when resuming: a run keeps the hyperparameters it "
                 f"started with (only {', '.join(map(_flag, ppo.RESUMABLE))} may change)"
             )
-        config = hyperparameters(args)
         result = ppo.train(args.env, config, out=out, resume=resume, progress=not args.no_progress,
-                           updates=args.updates)
+                           updates=args.updates, overwrite=args.overwrite)
     except (MegastepError, ValueError) as error:
         print(f"megastep train: error: {error}", file=sys.stderr)
         return 2
@@ -112,6 +149,21 @@ def run(args: argparse.Namespace) -> int:
                             if k in ("charts/episodic_return", "charts/success_rate", "charts/coverage", "charts/SPS"))
         print(f"{args.env}: {result.env_steps:,} env steps in {result.updates} updates ({figures}); "
               f"checkpoint {result.checkpoint}")
+    return SIGNAL_EXIT.get(result.interrupted, 0)
+
+
+def bench(args: argparse.Namespace) -> int:
+    """``--bench``: the training benchmark at each size of ``--envs``."""
+    from . import bench as training_bench
+
+    given = given_hyperparameters(args, several_envs=True)
+    sizes = given.pop("envs", [ppo.defaults(args.env).envs])
+    configs = [dataclasses.replace(ppo.defaults(args.env), **given, envs=envs) for envs in sizes]
+    for config in configs:
+        config.check()
+    training_bench.run(args.env, configs, updates=args.updates or 5, json_path=args.json)
+    if args.json is not None:
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -125,9 +177,14 @@ def evaluate(args: argparse.Namespace) -> int:
     report = run_agent(args.env, args.eval, steps=args.eval_steps, video=args.video,
                        overrides=given_hyperparameters(args),
                        progress=not args.no_progress)
-    line = ", ".join(f"{key} {value:.4g}" for key, value in report.items() if isinstance(value, float))
-    print(f"{args.env}: {report['episodes']} episodes finished in {args.eval_steps} steps of {report['envs']} envs: "
-          f"{line} ({time.perf_counter() - started:.1f} s)")
+    seconds = time.perf_counter() - started
+    if report["episodes"] == 0:
+        print(f"{args.env}: no episode finished in {args.eval_steps} steps of {report['envs']} envs (reward per "
+              f"step {report['reward_per_step']:.4g}, {seconds:.1f} s); run more with --eval-steps")
+    else:
+        line = ", ".join(f"{key} {value:.4g}" for key, value in report.items() if isinstance(value, float))
+        print(f"{args.env}: {report['episodes']} episodes finished in {args.eval_steps} steps of {report['envs']} "
+              f"envs: {line} ({seconds:.1f} s)")
     if args.video is not None:
         print(f"wrote {args.video}")
     return 0
@@ -137,7 +194,7 @@ def add_train_command(subparsers) -> None:
     """Adds ``megastep train`` to the ``megastep`` command (call it from a ``megastep_commands`` hook)."""
     parser = subparsers.add_parser(
         "train", help="train an agent with PPO, resume a run, or record a trained agent (--eval)",
-        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+        description=plain(__doc__.split("\n\n")[0]), epilog=plain(__doc__.split("\n\n", 1)[1]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
@@ -146,8 +203,8 @@ def add_train_command(subparsers) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m megastep_envs.train`` (and so ``torchrun ... -m megastep_envs.train``)."""
-    parser = argparse.ArgumentParser(prog="python -m megastep_envs.train", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1],
+    parser = argparse.ArgumentParser(prog="python -m megastep_envs.train", description=plain(__doc__.split("\n\n")[0]),
+                                     epilog=plain(__doc__.split("\n\n", 1)[1]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return run(parser.parse_args(argv))

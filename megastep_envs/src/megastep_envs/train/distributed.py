@@ -3,11 +3,21 @@
 Launched by ``torchrun --nproc-per-node N -m megastep_envs.train ...``, which
 sets ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and
 ``MASTER_PORT`` in every process. Each process steps its own envs (seeded
-differently), computes the PPO gradients of its own samples, and the gradients
-are averaged with one all-reduce per optimizer step; every process then applies
-the same update to the same parameters, so they stay identical. NCCL carries
-the all-reduce between GPUs, gloo between CPU processes. Only rank 0 logs and
-writes checkpoints.
+differently) and computes the PPO gradients of its own samples; the learner's
+network is wrapped in torch's own
+:class:`~torch.nn.parallel.DistributedDataParallel`, which averages the
+gradients in buckets while the backward pass still runs, so every process
+applies the same update to the same parameters and they stay identical. NCCL
+carries the all-reduce between GPUs, gloo between CPU processes. Only rank 0
+logs and writes checkpoints.
+
+Several hosts are one torchrun per host, meeting at a rendezvous point::
+
+    torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST0:29400 \
+        --rdzv-id myrun -m megastep_envs.train explorer --out runs/explorer
+
+run on each host with the same arguments (``HOST0`` is any one of them,
+reachable from the others).
 
 Without those variables (a plain ``megastep train``) every function here is a
 no-op for a world of one process.
@@ -108,35 +118,26 @@ def stop(process: Process, finished: bool = True) -> None:
         dist.destroy_process_group()
 
 
-def broadcast_parameters(process: Process, module: torch.nn.Module) -> None:
-    """Copies rank 0's parameters and buffers to every process, so all start from the same network."""
-    if not process.distributed:
-        return
-    for tensor in [*module.parameters(), *module.buffers()]:
-        dist.broadcast(tensor.data, src=0)
+def data_parallel(process: Process, model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` wrapped for data-parallel training when there are several processes, else ``model`` itself.
 
-
-def average_gradients(process: Process, parameters: list[torch.nn.Parameter]) -> None:
-    """Replaces every gradient by its mean over the processes, in one all-reduce.
-
-    Packing all gradients into one flat buffer costs one copy each way but one
-    collective call instead of one per parameter tensor, which is what matters
-    for a network of this size.
+    DDP copies rank 0's parameters and buffers to every process when it wraps, and from then on averages the
+    gradients during each backward pass. Acting calls the bare ``model``: it needs no gradients.
     """
     if not process.distributed:
-        return
-    with_grad = [p for p in parameters if p.grad is not None]
-    if len(with_grad) != len(parameters):
-        # every process must call all-reduce with buffers of the same size, or the run hangs
-        raise DistributedError("every parameter needs a gradient before gradients are averaged across processes")
-    flat = torch.cat([p.grad.reshape(-1) for p in with_grad])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= process.world_size
-    offset = 0
-    for p in with_grad:
-        count = p.grad.numel()
-        p.grad.copy_(flat[offset:offset + count].view_as(p.grad))
-        offset += count
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, gradient_as_bucket_view=True)
+
+
+def any_process(process: Process, flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` is True in any process (a stop asked of one of them stops all at the same update)."""
+    if not process.distributed:
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
 
 
 def mean_over_processes(process: Process, values: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,13 @@ All methods take sequences ``(T, N, ...)``: ``T`` steps of ``N`` agents (``N =
 E * A``, every agent of every env, sharing one network). Acting uses ``T = 1``;
 a PPO update re-runs whole rollouts so that the LSTM sees what it saw when
 acting.
+
+The LSTM runs a whole rollout in one cuDNN call (:mod:`.sequences`): where an
+episode begins inside the sequence its memory must start from zero, which one
+call over ``T`` steps cannot do, so each column is cut into its episodes'
+segments and the segments run as one packed batch, each from its own initial
+state. The step-by-step loop (:meth:`Agent.forward_stepwise`) is the reference
+it is tested against.
 """
 from __future__ import annotations
 
@@ -23,6 +30,8 @@ from torch import nn
 
 from megastep_core import spaces
 from megastep_core.errors import MegastepError
+
+from .sequences import Segments
 
 
 class ModelError(MegastepError, ValueError):
@@ -115,23 +124,33 @@ class Agent(nn.Module):
         zeros = torch.zeros(1, n, self.hidden, device=device)
         return (zeros, zeros.clone())
 
-    def _encode(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        parts = []
+    def encode(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mixed features ``(B, hidden)`` of observations whose leading dimensions hold ``B`` samples."""
+        parts, dtype = [], self.mix[0].weight.dtype
         for key, box in self.boxes.items():
             if key not in observations:
                 raise ModelError(f"observation {key!r} is missing; the network was built for {sorted(self.boxes)}")
             x = observations[key]
-            x = x.reshape(-1, *box.shape).float()
-            if box.dtype == torch.uint8:
-                x = x / 255.0
+            x = x.reshape(-1, *box.shape)
+            # integer pixels in [0, 255] to [0, 1]; under autocast the convolutions take what they are given
+            x = x.to(dtype) / 255.0 if box.dtype == torch.uint8 else x.to(dtype)
             parts.append(self.strips[key](x) if key in self.strips else x.reshape(x.shape[0], -1))
         return self.mix(torch.cat(parts, dim=-1))
+
+    def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``(..., n_actions)`` and values ``(...)``, in float32 even under autocast: PPO's ratio of
+        probabilities compares the logits of acting with those of learning, and bfloat16's 8 bits of
+        mantissa would move it by more than its clipping allows."""
+        with torch.autocast(features.device.type, enabled=False):
+            features = features.to(self.policy.weight.dtype)
+            return self.policy(features), self.value(features).squeeze(-1)
 
     def forward(
         self,
         observations: dict[str, torch.Tensor],
         state: tuple[torch.Tensor, ...],
         starts: torch.Tensor,
+        segments: Segments | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
         """Action logits and values for ``T`` steps of ``N`` agents.
 
@@ -139,16 +158,31 @@ class Agent(nn.Module):
         :param state: the memory before the first step, from :meth:`initial_state` or a previous call.
         :param starts: ``(T, N)`` bool, True where an episode begins at that step: the memory is
             cleared there before the step is read.
+        :param segments: the episodes' segments of ``starts`` (:meth:`Segments.of`), when the caller has
+            them already; made here otherwise, which for ``T > 1`` copies ``starts`` to the host.
         :returns: logits ``(T, N, n_actions)``, values ``(T, N)``, and the memory after the last step.
         """
         steps, agents = starts.shape
-        features = self._encode(observations).reshape(steps, agents, self.hidden)
+        features = self.encode(observations).reshape(steps, agents, self.hidden)
         if self.lstm is not None:
-            h, c = state
-            outputs = []
-            for t in range(steps):
-                keep = (~starts[t]).float().view(1, -1, 1)
-                out, (h, c) = self.lstm(features[t:t + 1], (h * keep, c * keep))
-                outputs.append(out)
-            features, state = torch.cat(outputs), (h, c)
-        return self.policy(features), self.value(features).squeeze(-1), state
+            if steps == 1:  # acting: one step needs no cutting, only the cleared memory where episodes begin
+                keep = (~starts[0]).to(features.dtype).view(1, -1, 1)
+                h, c = state
+                features, state = self.lstm(features, (h * keep, c * keep))
+            else:
+                segments = segments if segments is not None else Segments.of(starts)
+                features, state = segments.run(self.lstm, features, state)
+        logits, values = self.heads(features)
+        return logits, values, state
+
+    def forward_stepwise(
+        self, observations: dict[str, torch.Tensor], state: tuple[torch.Tensor, ...], starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """:meth:`forward` one step at a time, clearing the memory where ``starts``: the reference that the
+        whole-sequence core is tested against (slow: one LSTM call per step)."""
+        outputs = []
+        for t in range(starts.shape[0]):
+            step = {key: value[t:t + 1] for key, value in observations.items()}
+            logits, values, state = self.forward(step, state, starts[t:t + 1])
+            outputs.append((logits, values))
+        return torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs]), state

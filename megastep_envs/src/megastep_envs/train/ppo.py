@@ -1,11 +1,11 @@
 """Proximal Policy Optimisation for megastep's envs, in one loop that reads top to bottom.
 
 :func:`train` collects a rollout of ``steps`` steps from ``envs`` envs (every
-agent of every env acts with one shared network), computes advantages with
-GAE, and runs ``epochs`` passes of clipped-objective minibatch updates over
-it; then again, until ``total_steps`` env steps are done. With ``torchrun``,
-every process does this on its own envs and the gradients are averaged
-(:mod:`.distributed`).
+agent of every env acts with one shared network, :mod:`.rollout`), and runs
+``epochs`` passes of clipped-objective minibatch updates over it
+(:mod:`.learner`); then again, until ``total_steps`` env steps are done. With
+``torchrun``, every process does this on its own envs and DDP averages the
+gradients (:mod:`.distributed`).
 
 Episodes end in two ways (see :mod:`megastep_envs.base`): *terminated*,
 where the value of what follows is zero, and *truncated* by the env's random
@@ -13,126 +13,54 @@ lifespan, where the agent could have gone on. For a truncated episode the
 value of its final observation is added to the last reward, discounted once,
 so the advantage does not pretend that time-outs are deaths.
 
+A run never loses work: it refuses to write over another run's folder unless
+told to start over; SIGINT (Ctrl-C) and SIGTERM (what schedulers send) stop it
+at the end of the update in progress, with a checkpoint; a second signal stops
+it at once, keeping the last checkpoint. An update whose gradients are not
+finite is undone and skipped, and :data:`MAX_NONFINITE_UPDATES` of them in a
+row stop the run with the last good checkpoint kept: non-finite weights are
+never written.
+
 Logged keys (TensorBoard and ``metrics.jsonl``), stable across versions:
 ``charts/episodic_return``, ``charts/episodic_length``, ``charts/success_rate``
 (PointGoal), ``charts/coverage`` (Explorer), ``charts/learning_rate``,
 ``charts/SPS`` (agent-steps per second, end to end),
-``charts/env_agent_steps_per_s``, ``charts/learner_samples_per_s``,
-``losses/policy_loss``, ``losses/value_loss``, ``losses/entropy``,
-``losses/approx_kl``, ``losses/clipfrac``, ``losses/explained_variance``.
+``charts/env_agent_steps_per_s`` (of the rollouts, acting included),
+``charts/learner_samples_per_s``, ``losses/policy_loss``, ``losses/value_loss``,
+``losses/entropy``, ``losses/approx_kl``, ``losses/clipfrac``,
+``losses/explained_variance``.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
+import signal
+import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from megastep_core.errors import MegastepError
 from megastep_core.world import resolve_device
 
 from . import checkpoint, distributed
 from .envstate import EnvState
+from .hyperparameters import DEFAULTS, Hyperparameters, TrainError, defaults
+from .learner import LOSSES, Learner
 from .logger import Logger
 from .model import Agent
+from .rollout import METRIC_NAMES, STATISTICS, Collector, episode_metric, observe, per_agent, sample, unsqueeze
 
+__all__ = ["DEFAULTS", "METRIC_NAMES", "Hyperparameters", "Result", "TrainError", "defaults", "episode_metric",
+           "make_env", "observe", "per_agent", "sample", "train", "unsqueeze"]
 
-class TrainError(MegastepError, ValueError):
-    """Hyperparameters or a resume that training cannot work with."""
+MAX_NONFINITE_UPDATES = 3
+"""Updates in a row with non-finite gradients after which a run stops (each one is undone and skipped)."""
 
-
-@dataclass
-class Hyperparameters:
-    """Everything that decides a training run. ``megastep train ENV --NAME VALUE`` sets any field.
-
-    Sizes are per process: with ``torchrun --nproc-per-node N`` each of the N processes
-    steps ``envs`` envs, and ``total_steps`` counts the env steps of all of them.
-    """
-
-    envs: int = 64
-    """``E``, envs stepped together by each process."""
-    steps: int = 32
-    """``T``, steps per env in each rollout (and the length of the sequences the LSTM is trained on)."""
-    total_steps: int = 500_000
-    """Env steps to train for, over all processes (an env with ``A`` agents yields ``A`` samples a step)."""
-    learning_rate: float = 3e-4
-    """Adam's step size at the start."""
-    anneal_learning_rate: bool = True
-    """Decay the learning rate linearly to zero over ``total_steps``."""
-    gamma: float = 0.99
-    """Discount per step."""
-    gae_lambda: float = 0.95
-    """GAE's lambda: 0 bootstraps after one step, 1 sums the whole rollout's rewards."""
-    epochs: int = 4
-    """Passes over each rollout."""
-    minibatches: int = 4
-    """Minibatches per pass (over envs when there is an LSTM, so that sequences stay whole)."""
-    clip: float = 0.2
-    """PPO's clipping of the probability ratio, and of the value change."""
-    entropy: float = 0.01
-    """Weight of the entropy bonus."""
-    value_weight: float = 0.5
-    """Weight of the value loss against the policy loss."""
-    max_grad_norm: float = 0.5
-    """Gradients are scaled down to at most this norm."""
-    hidden: int = 256
-    """Width of the network's features and LSTM state."""
-    lstm: bool = False
-    """Give the agent memory: an LSTM between the encoder and the heads."""
-    seed: int = 0
-    """Seeds the network, the envs (process ``r`` uses ``seed + 1000 r``) and the action draws."""
-    device: str = "auto"
-    """``auto`` (CUDA when there is a GPU), ``cpu`` or ``cuda``."""
-    physics: str = "auto"
-    """The physics backend (``megastep plugins`` lists them)."""
-    renderer: str = "auto"
-    """The renderer backend."""
-    checkpoint_minutes: float = 10.0
-    """Minutes between checkpoints (one is always written at the end)."""
-    time_limit_minutes: float = 0.0
-    """Stop (with a checkpoint) after this many minutes; 0 for no limit."""
-
-    def check(self) -> None:
-        """Raises :class:`TrainError` naming the first field out of its range."""
-        positive = ["envs", "steps", "total_steps", "epochs", "minibatches", "hidden"]
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise TrainError(f"{name} must be a positive integer, got {value!r}")
-        for name in ["learning_rate", "clip", "max_grad_norm"]:
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                raise TrainError(f"{name} must be a positive number, got {getattr(self, name)!r}")
-        for name in ["gamma", "gae_lambda"]:
-            if not 0 <= getattr(self, name) <= 1:
-                raise TrainError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        for name in ["entropy", "value_weight", "checkpoint_minutes", "time_limit_minutes"]:
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
-                raise TrainError(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
-
-
-DEFAULTS: dict[str, Hyperparameters] = {
-    # one agent running laps of a box: learns in a few minutes on a CPU
-    "minimal": Hyperparameters(envs=32, steps=32, total_steps=200_000, learning_rate=1e-3, hidden=64),
-    # the goal is shown once, at spawn: the LSTM must remember it and integrate the motion since
-    "pointgoal": Hyperparameters(envs=1024, steps=64, total_steps=20_000_000, learning_rate=5e-4, lstm=True),
-    "explorer": Hyperparameters(envs=1024, steps=64, total_steps=20_000_000, learning_rate=5e-4, lstm=True),
-    # four agents share one network, each a sample of the same policy (self-play)
-    "deathmatch": Hyperparameters(envs=256, steps=64, total_steps=10_000_000, learning_rate=5e-4, lstm=True),
-}
-"""Defaults per env, tuned for an H100 except Minimal's; ``--envs`` scales any of them down for a CPU."""
-
-
-def defaults(env_name: str) -> Hyperparameters:
-    """The default hyperparameters of an env (a copy); Minimal's for an env without its own."""
-    return dataclasses.replace(DEFAULTS.get(env_name, DEFAULTS["minimal"]))
-
-
-# ---------------------------------------------------------------------------------------------------
-# the env's tensors as the learner sees them: one row per agent, N = E * A rows
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "hyperparameters.json")
+"""Files that mark a folder as holding a run; starting over deletes them and the TensorBoard events."""
 
 
 def make_env(env_name: str, config: Hyperparameters, seed: int, device: torch.device, options=None):
@@ -144,68 +72,119 @@ def make_env(env_name: str, config: Hyperparameters, seed: int, device: torch.de
                 **options)
 
 
-def per_agent(env, x: torch.Tensor) -> torch.Tensor:
-    """``(E,)`` or ``(E, A, ...)`` from the env to ``(N, ...)`` rows; per-env flags are repeated per agent."""
-    if env.multi_agent:
-        if x.dim() == 1:  # a per-env flag such as terminated
-            return x.repeat_interleave(env.n_agents)
-        return x.reshape(env.n_envs * env.n_agents, *x.shape[2:])
-    return x
+@dataclass
+class Parts:
+    """What a run is made of: the env, the network (and its DDP wrapper), the collector and the learner."""
+
+    env: Any
+    model: Agent
+    collector: Collector
+    learner: Learner
 
 
-def observe(env, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {key: per_agent(env, value) for key, value in obs.items()}
-
-
-def episode_metric(env_name: str, env, terminated: torch.Tensor, returns: torch.Tensor) -> torch.Tensor | None:
-    """The task's own measure of a finished episode, ``(E,)``: PointGoal's success (1 if the goal was
-    reached, which is the only way its episodes terminate) and Explorer's coverage (the fraction of its
-    home's wall texels it saw, which its return counts in units of image widths)."""
-    if env_name == "pointgoal":
-        return terminated.float()
-    if env_name == "explorer" and hasattr(env.reward, "env_texels"):
-        pixels = sum(camera.pixels for camera in env.world.cameras)
-        return returns * pixels / env.reward.scale / env.reward.env_texels
-    return None
-
-
-METRIC_NAMES = {"pointgoal": "charts/success_rate", "explorer": "charts/coverage"}
-
-
-def sample(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One action per row of ``(N, n)`` logits, from ``generator`` so that a resumed run draws the same."""
-    return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(-1)
-
-
-# ---------------------------------------------------------------------------------------------------
-# training
+def build(env_name: str, config: Hyperparameters, env_options, process: distributed.Process) -> Parts:
+    """The env (seeded apart in every process), the network (the same everywhere) and the two loops' objects."""
+    device = process.device
+    torch.manual_seed(config.seed)  # the same initial network in every process; DDP makes sure of it
+    env = make_env(env_name, config, config.seed + 1000 * process.rank, device, env_options)
+    first = env.reset().obs
+    model = Agent(env.observation_space, env.action_space, config.hidden, config.lstm).to(device)
+    generator = torch.Generator(device).manual_seed(config.seed + 7919 * (process.rank + 1))
+    collector = Collector(env, model, env_name, first, config.steps, config.gamma, generator, config.bf16)
+    learner = Learner(distributed.data_parallel(process, model), config, device, config.seed + 31 * process.rank)
+    return Parts(env, model, collector, learner)
 
 
 @dataclass
 class Result:
-    """What :func:`train` returns: the trained network and the last logged figures."""
+    """What :func:`train` returns: the trained network and the last logged figures.
+
+    :ivar interrupted: the signal that stopped the run early (``"SIGINT"``, ``"SIGTERM"``), or None.
+    """
 
     model: Agent
     env_steps: int
     updates: int
     metrics: dict[str, float]
     checkpoint: Path | None
+    interrupted: str | None = None
+
+
+class StopSignals:
+    """Turns SIGINT and SIGTERM into a request to stop at the end of the update; a second one stops at once.
+
+    Only the main thread can install signal handlers: elsewhere (a thread of a notebook or a test) the
+    signals keep their own handlers.
+    """
+
+    def __init__(self):
+        self.requested: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number, frame) -> None:
+        if self.requested is not None:  # the second: stop now, keeping the last checkpoint
+            self.__exit__()
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(number).name
+        print(f"\n{self.requested}: stopping after this update, with a checkpoint (send it again to stop at once)",
+              flush=True)
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous.clear()
+
+
+def _resolve(env_name: str, config, resume) -> tuple[Hyperparameters, dict | None]:
+    """The run's hyperparameters and the checkpoint to resume from (loaded), after checking they fit."""
+    if resume is None:
+        if config is None or isinstance(config, dict):
+            config = dataclasses.replace(defaults(env_name), **(config or {}))
+        return config, None
+    state = checkpoint.load(resume)
+    if state["env"] != env_name:
+        raise TrainError(f"checkpoint {resume} trained {state['env']!r}, not {env_name!r}")
+    if "learner" not in state:
+        raise TrainError(f"checkpoint {resume} was written by an older megastep: it can be evaluated, not resumed")
+    return resumed_hyperparameters(state["hyperparameters"], config), state
+
+
+def _claim(out: Path | None, overwrite: bool, resuming: bool) -> None:
+    """Refuses to write a new run over another one, unless ``overwrite``, which deletes the old run's files."""
+    if out is None or resuming:
+        return
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if not found:
+        return
+    if not overwrite:
+        raise TrainError(f"{out} holds a run already ({', '.join(found)}): continue it with --resume, or start over "
+                         f"with --overwrite, which deletes it")
+    for path in [*(out / name for name in RUN_FILES), *out.glob("events.out.tfevents.*")]:
+        path.unlink(missing_ok=True)
 
 
 def train(
     env_name: str,
-    config: Hyperparameters,
+    config: Hyperparameters | dict[str, Any] | None = None,
     out: str | Path | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
     updates: int | None = None,
     env_options: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> Result:
     """Trains an agent on ``env_name`` with PPO.
 
     :param env_name: ``minimal``, ``explorer``, ``pointgoal`` or ``deathmatch``.
-    :param config: the hyperparameters (ignored when resuming, except ``total_steps``,
-        ``checkpoint_minutes``, ``time_limit_minutes`` and ``device``, which may change).
+    :param config: the hyperparameters; or a dict of changes to the env's :func:`defaults`. When resuming,
+        the checkpoint's hyperparameters are kept, but for those of :data:`RESUMABLE` that ``config`` gives
+        (a dict gives only what it names; a :class:`Hyperparameters` gives all of them).
     :param out: the run's folder: ``checkpoint.pt``, ``metrics.jsonl`` and TensorBoard events.
         ``None`` writes nothing.
     :param resume: a checkpoint to continue from, exactly where it stopped.
@@ -214,190 +193,96 @@ def train(
         writing a checkpoint as at any stop.
     :param env_options: further keywords for the env's class (numbers, strings, and lists or tuples of
         them, since they are saved in the checkpoint), like ``{"lifespan": (64, 128)}``.
+    :param overwrite: start over in an ``out`` that holds another run, deleting it; without, that is refused.
     """
     started = time.perf_counter()
-    state = None
-    if resume is not None:
-        state = checkpoint.load(resume)
-        if state["env"] != env_name:
-            raise TrainError(f"checkpoint {resume} trained {state['env']!r}, not {env_name!r}")
-        config = resumed_hyperparameters(state["hyperparameters"], config)
+    config, state = _resolve(env_name, config, resume)
+    if state is not None:
         env_options = state["env_options"]
     config.check()
     if out is not None and not _plain(env_options or {}):
         raise TrainError(f"env_options must hold only numbers, strings and lists of them, to be saved in the "
                          f"checkpoint, got {env_options!r}")
+    out = Path(out) if out is not None else None
+    _claim(out, overwrite, state is not None)
     process = distributed.start(resolve_device(config.device))
     device = process.device
-
-    # every process gets its own envs (seeded apart) and its own sampling generator
-    torch.manual_seed(config.seed)  # the same initial network everywhere; broadcast makes sure of it
-    env_seed = config.seed + 1000 * process.rank
-    env = make_env(env_name, config, env_seed, device, env_options)
-    obs = observe(env, env.reset().obs)
-    env_state = EnvState(env)
-    n_rows = env.n_envs * env.n_agents
-    model = Agent(env.observation_space, env.action_space, config.hidden, config.lstm).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=1e-5)
-    generator = torch.Generator(device).manual_seed(config.seed + 7919 * (process.rank + 1))
-    starts = torch.ones(n_rows, dtype=torch.bool, device=device)
-    memory = model.initial_state(n_rows, device)
-    env_steps, update = 0, 0
-    batch_env_steps = config.envs * config.steps * process.world_size
-    total_updates = max(1, config.total_steps // batch_env_steps)
-
-    if state is not None:
-        if state["world_size"] != process.world_size:
-            raise TrainError(
-                f"checkpoint {resume} was written by {state['world_size']} processes; resume it with as many"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        env_steps, update = state["env_steps"], state["update"]
-        if process.world_size == 1:
-            # a single process continues exactly: the same envs, memory and random draws
-            generator.set_state(state["generator"])
-            env_state.load_state_dict(state["env_state"])
-            obs = {key: value.to(device) for key, value in state["carry"]["obs"].items()}
-            starts = state["carry"]["starts"].to(device)
-            memory = tuple(m.to(device) for m in state["carry"]["memory"])
-        # several processes keep only the learner's state: each one's envs start new episodes
-    distributed.broadcast_parameters(process, model)
-
-    logger = Logger(out, config, env_name, enabled=process.is_main and out is not None,
-                    progress=progress and process.is_main, total=config.total_steps, initial=env_steps)
-    path = Path(out) / "checkpoint.pt" if out is not None else None
-    last_checkpoint = time.perf_counter()
-
-    # episode statistics, summed on the device and read once per update (no host sync per step)
-    finished = torch.zeros(4, device=device)  # episodes, sum of returns, sum of lengths, sum of the task metric
-    stop_after = update + updates if updates is not None else total_updates
-    metrics: dict[str, float] = {}
-
-    def save() -> Path | None:
-        if path is None or not process.is_main:
-            return None
-        payload = {
-            "env": env_name, "env_options": dict(env_options or {}), "hyperparameters": dataclasses.asdict(config),
-            "world_size": process.world_size,
-            "update": update, "env_steps": env_steps, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-            "env_state": env_state.state_dict() if process.world_size == 1 else {},
-            "carry": {"obs": {k: v.cpu() for k, v in obs.items()}, "starts": starts.cpu(),
-                      "memory": [m.cpu() for m in memory]},
-        }
-        return checkpoint.save(path, payload)
-
-    finished = False
+    completed, logger, written = False, None, None
+    signals = StopSignals()
     try:
-        while update < min(total_updates, stop_after):
-            if config.anneal_learning_rate:
-                optimizer.param_groups[0]["lr"] = config.learning_rate * (1.0 - update / total_updates)
+        signals.__enter__()
+        parts = build(env_name, config, env_options, process)
+        env, model, collector, learner = parts.env, parts.model, parts.collector, parts.learner
+        env_state = EnvState(env)
+        env_steps, update = 0, 0
+        if state is not None:
+            env_steps, update = _restore(state, parts, env_state, process, resume)
+        batch_env_steps = config.envs * config.steps * process.world_size
+        total_updates = max(1, config.total_steps // batch_env_steps)
+        stop_after = min(total_updates, update + updates if updates is not None else total_updates)
 
-            # 1. rollout: T steps of every env, acting with the current policy ---------------------
+        logger = Logger(out, config, env_name, enabled=process.is_main and out is not None,
+                        progress=progress and process.is_main, total=config.total_steps, initial=env_steps)
+        path = out / "checkpoint.pt" if out is not None else None
+
+        def save() -> Path | None:
+            if path is None or not process.is_main:
+                return None
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                raise TrainError("the weights are not finite; the last checkpoint written is kept")
+            return checkpoint.save(path, {
+                "env": env_name, "env_options": dict(env_options or {}), "hyperparameters": dataclasses.asdict(config),
+                "world_size": process.world_size, "device": device.type,
+                "update": update, "env_steps": env_steps, "model": model.state_dict(),
+                "learner": learner.state_dict(), "generator": collector.generator.get_state(),
+                "env_state": env_state.state_dict() if process.world_size == 1 else {},
+                "carry": collector.state_dict(),
+            })
+
+        last_checkpoint, nonfinite, metrics = time.perf_counter(), 0, {}
+        samples = config.steps * collector.n_rows
+        while update < stop_after:
+            if config.anneal_learning_rate:
+                learner.learning_rate = config.learning_rate * (1.0 - update / total_updates)
+
+            # 1. rollout: T steps of every env, acting with the current policy
             rollout_started = time.perf_counter()
-            rollout = Rollout(config.steps, n_rows, obs, device)
-            initial_memory = tuple(m.clone() for m in memory)
-            with torch.no_grad():
-                for t in range(config.steps):
-                    logits, value, memory = model(unsqueeze(obs), memory, starts[None])
-                    logits, value = logits[0], value[0]
-                    action = sample(logits, generator)
-                    step = env.step(action.reshape(env.batch))
-                    reward = per_agent(env, step.reward).float()
-                    terminated = per_agent(env, step.terminated)
-                    truncated = per_agent(env, step.truncated)
-                    # a lifespan cut the episode short: credit the value of where it stood (a CPU can
-                    # skip this when no env was cut, but asking a GPU would stall it)
-                    if device.type != "cpu" or bool(truncated.any()):
-                        final_obs = unsqueeze(observe(env, step.info["final_obs"]))
-                        final_value = model(final_obs, memory, torch.zeros_like(starts)[None])[1][0]
-                        reward = reward + config.gamma * final_value * truncated
-                    rollout.store(t, obs, starts, action, logits, value, reward, terminated | truncated)
-                    # a copy: a step replayed from a CUDA graph overwrites what the last one returned
-                    obs, starts = {k: v.clone() for k, v in observe(env, step.obs).items()}, terminated | truncated
-                    done = step.info["_episode"]
-                    returns = step.info["episode"]["r"]
-                    returns = returns.mean(-1) if returns.dim() == 2 else returns  # per env, over its agents
-                    metric = episode_metric(env_name, env, step.terminated, returns)
-                    finished += torch.stack([
-                        done.sum(), (returns * done).sum(), (step.info["episode"]["l"] * done).sum(),
-                        (metric * done).sum() if metric is not None else done.sum() * 0,
-                    ]).float()
-                next_value = model(unsqueeze(obs), memory, starts[None])[1][0]
-            advantages, targets = rollout.advantages(next_value, config.gamma, config.gae_lambda)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            rollout, _ = collector.collect()
+            _synchronize(device)
             rollout_seconds = time.perf_counter() - rollout_started
 
-            # 2. learning: epochs of clipped-objective minibatch updates ---------------------------
+            # 2. learning: epochs of clipped-objective minibatch updates
             learn_started = time.perf_counter()
-            losses = torch.zeros(6, device=device)
-            for _ in range(config.epochs):
-                for rows, cols in minibatches(config, n_rows, generator, device):
-                    observations = {key: take(tensor, rows, cols) for key, tensor in rollout.obs.items()}
-                    mb_memory = tuple(m[:, cols] for m in initial_memory) if config.lstm else ()
-                    logits, value, _ = model(observations, mb_memory, take(rollout.starts, rows, cols))
-                    logprobs = torch.log_softmax(logits, -1)
-                    new_logprob = logprobs.gather(-1, take(rollout.actions, rows, cols)[..., None]).squeeze(-1)
-                    log_ratio = new_logprob - take(rollout.logprobs, rows, cols)
-                    ratio = log_ratio.exp()
-                    advantage = take(advantages, rows, cols)
-                    # normalised per minibatch; a minibatch of one sample has a spread of 0, not NaN
-                    advantage = (advantage - advantage.mean()) / (advantage.std(correction=0) + 1e-8)
-                    policy_loss = torch.max(-advantage * ratio,
-                                            -advantage * ratio.clamp(1 - config.clip, 1 + config.clip)).mean()
-                    old_value, target = take(rollout.values, rows, cols), take(targets, rows, cols)
-                    clipped = old_value + (value - old_value).clamp(-config.clip, config.clip)
-                    value_loss = 0.5 * torch.max((value - target) ** 2, (clipped - target) ** 2).mean()
-                    entropy = -(logprobs.exp() * logprobs).sum(-1).mean()
-                    loss = policy_loss + config.value_weight * value_loss - config.entropy * entropy
-
-                    optimizer.zero_grad(set_to_none=False)
-                    loss.backward()
-                    distributed.average_gradients(process, list(model.parameters()))
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                    optimizer.step()
-                    with torch.no_grad():
-                        approx_kl = ((ratio - 1) - log_ratio).mean()
-                        clipfrac = ((ratio - 1).abs() > config.clip).float().mean()
-                        losses += torch.stack([policy_loss, value_loss, entropy, approx_kl, clipfrac,
-                                               torch.ones((), device=device)]).detach()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            losses = learner.update(rollout)
+            _synchronize(device)
             learn_seconds = time.perf_counter() - learn_started
             update += 1
             env_steps += batch_env_steps
 
-            # 3. logging (rank 0) and checkpoints ---------------------------------------------------
-            samples = config.steps * n_rows
-            finished_all = distributed.sum_over_processes(process, finished)
-            losses_mean = distributed.mean_over_processes(process, losses / losses[-1])
-            values = rollout.values.flatten()
-            explained = 1 - (targets.flatten() - values).var() / targets.flatten().var().clamp_min(1e-8)
-            figures = torch.cat([finished_all, losses_mean, explained[None]]).tolist()  # the one sync
-            episodes = figures[0]
-            metrics = {
-                "charts/learning_rate": optimizer.param_groups[0]["lr"],
-                "charts/SPS": samples * process.world_size / (rollout_seconds + learn_seconds),
-                "charts/env_agent_steps_per_s": samples * process.world_size / rollout_seconds,
-                "charts/learner_samples_per_s": samples * config.epochs * process.world_size / learn_seconds,
-                "losses/policy_loss": figures[4], "losses/value_loss": figures[5], "losses/entropy": figures[6],
-                "losses/approx_kl": figures[7], "losses/clipfrac": figures[8],
-                "losses/explained_variance": figures[10],
-            }
-            if episodes > 0:
-                metrics["charts/episodic_return"] = figures[1] / episodes
-                metrics["charts/episodic_length"] = figures[2] / episodes
-                if env_name in METRIC_NAMES:
-                    metrics[METRIC_NAMES[env_name]] = figures[3] / episodes
-                finished.zero_()
-            metrics["charts/episodes"] = episodes
+            # 3. figures (the update's one read of the device), logging, checkpoints
+            statistics = distributed.sum_over_processes(process, collector.statistics)
+            losses = distributed.mean_over_processes(process, losses)
+            stop = distributed.any_process(process, signals.requested is not None, device)
+            figures = dict(zip(STATISTICS, statistics.tolist())) | dict(zip([*LOSSES, "explained"], losses.tolist()))
+            collector.statistics.zero_()
+            if figures["nonfinite"] > 0 or not all(map(_finite, losses.tolist())):
+                learner.restore()
+                nonfinite += 1
+                warnings.warn(f"update {update}: the gradients were not finite in {figures['nonfinite']:.0f} "
+                              f"minibatches; the update was undone and skipped", stacklevel=2)
+                if nonfinite >= MAX_NONFINITE_UPDATES:
+                    raise TrainError(f"{nonfinite} updates in a row had non-finite gradients (last at update "
+                                     f"{update}); stopped, keeping the last checkpoint. Are the rewards finite? "
+                                     f"Try a lower --learning-rate or --max-grad-norm")
+            else:
+                nonfinite = 0
+            metrics = _metrics(env_name, figures, learner.learning_rate, samples * process.world_size,
+                               config.epochs, rollout_seconds, learn_seconds)
             logger.log(metrics, env_steps=env_steps, agent_steps=env_steps * env.n_agents,
                        seconds=time.perf_counter() - started)
 
             now = time.perf_counter()
-            if config.time_limit_minutes and now - started > 60 * config.time_limit_minutes:
+            if stop or (config.time_limit_minutes and now - started > 60 * config.time_limit_minutes):
                 break
             if now - last_checkpoint > 60 * config.checkpoint_minutes:
                 distributed.check_parameters_agree(process, model)
@@ -405,17 +290,68 @@ def train(
                 last_checkpoint = now
         distributed.check_parameters_agree(process, model)
         written = save()
-        finished = True
-    except KeyboardInterrupt:
-        # the state is consistent between env steps: a resume starts a new rollout from here
-        written = save()
-        if written is not None:
-            print(f"interrupted; checkpoint written to {written}")
-        raise
+        completed = True
     finally:
-        logger.close()
-        distributed.stop(process, finished)
-    return Result(model=model, env_steps=env_steps, updates=update, metrics=metrics, checkpoint=written)
+        signals.__exit__()
+        if logger is not None:
+            logger.close()
+        distributed.stop(process, completed)
+    if signals.requested is not None and written is not None:
+        print(f"{signals.requested}: checkpoint written to {written}; continue with --resume", flush=True)
+    return Result(model=model, env_steps=env_steps, updates=update, metrics=metrics, checkpoint=written,
+                  interrupted=signals.requested)
+
+
+def _restore(state: dict, parts: Parts, env_state: EnvState, process: distributed.Process, resume) -> tuple[int, int]:
+    """Loads a checkpoint into a run; returns its env steps and updates."""
+    if state["world_size"] != process.world_size:
+        raise TrainError(f"checkpoint {resume} was written by {state['world_size']} processes; resume it with as many")
+    device = process.device
+    parts.model.load_state_dict(state["model"])
+    parts.learner.load_state_dict(state["learner"])
+    same_device = state.get("device") == device.type
+    if process.world_size == 1 and same_device:
+        # a single process on the same kind of device continues exactly: the same envs, memory and draws
+        parts.collector.generator.set_state(state["generator"])
+        env_state.load_state_dict(state["env_state"])
+        parts.collector.load_state_dict(state["carry"])
+    elif not same_device:
+        warnings.warn(f"checkpoint {resume} was written on {state.get('device')}, and resumes on {device.type}: "
+                      f"the learner continues exactly, the envs start new episodes", stacklevel=3)
+    # several processes keep only the learner's state: each one's envs start new episodes
+    return state["env_steps"], state["update"]
+
+
+def _metrics(env_name: str, figures: dict[str, float], learning_rate: float, samples: int, epochs: int,
+             rollout_seconds: float, learn_seconds: float) -> dict[str, float]:
+    """The logged figures of an update (see the module docs for the keys)."""
+    metrics = {
+        "charts/learning_rate": learning_rate,
+        "charts/SPS": samples / (rollout_seconds + learn_seconds),
+        "charts/env_agent_steps_per_s": samples / rollout_seconds,
+        "charts/learner_samples_per_s": samples * epochs / learn_seconds,
+        **{f"losses/{name}": figures[name] for name in LOSSES[:5]},
+        "losses/explained_variance": figures["explained"],
+    }
+    episodes = figures["episodes"]
+    if episodes > 0:
+        metrics["charts/episodic_return"] = figures["returns"] / episodes
+        metrics["charts/episodic_length"] = figures["lengths"] / episodes
+        if env_name in METRIC_NAMES:
+            metrics[METRIC_NAMES[env_name]] = figures["metric"] / episodes
+    metrics["charts/episodes"] = episodes
+    if figures["unbootstrapped"]:
+        metrics["charts/unbootstrapped"] = figures["unbootstrapped"]
+    return metrics
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _finite(x: float) -> bool:
+    return x == x and abs(x) != float("inf")
 
 
 def _plain(value) -> bool:
@@ -431,80 +367,20 @@ RESUMABLE = ("total_steps", "checkpoint_minutes", "time_limit_minutes", "device"
 """Hyperparameters a resumed run may change: how long it goes on and where, not how it learns."""
 
 
-def resumed_hyperparameters(saved: dict[str, Any], asked: Hyperparameters) -> Hyperparameters:
-    """The checkpoint's hyperparameters, with the :data:`RESUMABLE` ones taken from ``asked``."""
+def resumed_hyperparameters(saved: dict[str, Any], asked: Hyperparameters | dict[str, Any] | None) -> Hyperparameters:
+    """The checkpoint's hyperparameters, with the :data:`RESUMABLE` ones that ``asked`` gives.
+
+    :param asked: a dict of the fields given (the command line's flags), or a whole :class:`Hyperparameters`,
+        which gives every resumable field.
+    :raises TrainError: if ``asked`` (a dict) changes a field that is not resumable.
+    """
     known = {field.name for field in dataclasses.fields(Hyperparameters)}
     config = Hyperparameters(**{k: v for k, v in saved.items() if k in known})
-    return dataclasses.replace(config, **{name: getattr(asked, name) for name in RESUMABLE})
-
-
-def unsqueeze(obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``(N, ...)`` observations as a sequence of one step, ``(1, N, ...)``."""
-    return {key: value[None] for key, value in obs.items()}
-
-
-def minibatches(config: Hyperparameters, n_rows: int, generator: torch.Generator, device):
-    """Index pairs ``(rows, cols)`` of the ``(T, N)`` rollout for one epoch.
-
-    With an LSTM, each minibatch is a set of whole columns (agents), all ``T``
-    steps, so that the memory can be rebuilt in order (``rows`` is every step,
-    ``slice(None)``). Without, it is a random set of single samples of the
-    flattened rollout (``rows`` is a pair of step and column indices, ``cols`` None).
-    """
-    if config.lstm:
-        order = torch.randperm(n_rows, generator=generator, device=device)
-        size = max(1, n_rows // config.minibatches)
-        return [(slice(None), order[i:i + size]) for i in range(0, n_rows - size + 1, size)]
-    count = config.steps * n_rows
-    order = torch.randperm(count, generator=generator, device=device)
-    size = max(1, count // config.minibatches)
-    return [((chunk // n_rows, chunk % n_rows), None) for chunk in order.split(size) if len(chunk) == size]
-
-
-def take(x: torch.Tensor, rows, cols) -> torch.Tensor:
-    """A minibatch's part of a ``(T, N, ...)`` rollout tensor, as a sequence ``(T', B, ...)``:
-    whole columns ``(T, B, ...)`` with an LSTM, else single samples as one step ``(1, B, ...)``."""
-    return x[rows][:, cols] if cols is not None else x[rows][None]
-
-
-class Rollout:
-    """``T`` steps of ``N`` rows: what the policy saw, did and earned.
-
-    :ivar obs: each ``(T, N, ...)``.
-    :ivar starts: ``(T, N)`` bool, True where the row's episode began at that step.
-    :ivar actions: ``(T, N)`` int64. :ivar logprobs: ``(T, N)`` of the actions taken.
-    :ivar values: ``(T, N)``. :ivar rewards: ``(T, N)``. :ivar dones: ``(T, N)`` bool, the episode ended after the step.
-    """
-
-    def __init__(self, steps: int, n_rows: int, example: dict[str, torch.Tensor], device):
-        self.obs = {k: torch.empty(steps, *v.shape, dtype=v.dtype, device=device) for k, v in example.items()}
-        self.starts = torch.empty(steps, n_rows, dtype=torch.bool, device=device)
-        self.actions = torch.empty(steps, n_rows, dtype=torch.int64, device=device)
-        self.logprobs = torch.empty(steps, n_rows, device=device)
-        self.values = torch.empty(steps, n_rows, device=device)
-        self.rewards = torch.empty(steps, n_rows, device=device)
-        self.dones = torch.empty(steps, n_rows, dtype=torch.bool, device=device)
-
-    def store(self, t, obs, starts, action, logits, value, reward, done) -> None:
-        for key, value_ in obs.items():
-            self.obs[key][t] = value_
-        self.starts[t] = starts
-        self.actions[t] = action
-        self.logprobs[t] = torch.log_softmax(logits, -1).gather(-1, action[:, None]).squeeze(-1)
-        self.values[t] = value
-        self.rewards[t] = reward
-        self.dones[t] = done
-
-    def advantages(self, next_value: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """GAE advantages and value targets, both ``(T, N)``, bootstrapping from ``next_value`` ``(N,)``."""
-        advantages = torch.zeros_like(self.rewards)
-        running = torch.zeros_like(next_value)
-        for t in reversed(range(self.rewards.shape[0])):
-            following = next_value if t == self.rewards.shape[0] - 1 else self.values[t + 1]
-            going_on = (~self.dones[t]).float()
-            delta = self.rewards[t] + gamma * following * going_on - self.values[t]
-            running = delta + gamma * lam * going_on * running
-            advantages[t] = running
-        return advantages, advantages + self.values
-
-
+    if isinstance(asked, Hyperparameters):
+        asked = {name: getattr(asked, name) for name in RESUMABLE}
+    asked = dict(asked or {})
+    fixed = sorted(name for name in asked if name not in RESUMABLE and asked[name] != getattr(config, name))
+    if fixed:
+        raise TrainError(f"{', '.join(fixed)} cannot change when resuming: a run keeps the hyperparameters it "
+                         f"started with (only {', '.join(RESUMABLE)} may change)")
+    return dataclasses.replace(config, **{name: value for name, value in asked.items() if name in RESUMABLE})

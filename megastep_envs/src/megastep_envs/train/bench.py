@@ -1,0 +1,103 @@
+"""``megastep train ENV --bench``: end-to-end training throughput, and where its time goes.
+
+For each size asked, builds a run exactly as :func:`~megastep_envs.train.ppo.train`
+does, runs a few updates to warm up (CUDA graphs captured, cuDNN's choices
+made, kernels compiled), then times ``updates`` more. Each figure is measured,
+not derived from the engine's benchmark:
+
+- *agent-steps/s*: agent-steps collected over the wall time of rollouts and
+  updates together, as ``charts/SPS`` logs it;
+- *env*, *acting*, *learning*: shares of that wall time. Env steps and acting
+  (the network's forward, sampling, storing) are GPU time between CUDA events
+  recorded around each part of every step; learning is the update's wall
+  time; *other* is what is left, time the GPU waited on the host;
+- *learner samples/s*: samples times epochs over the update's wall time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from megastep_core.world import resolve_device
+
+from . import distributed
+from .hyperparameters import Hyperparameters
+
+
+def benchmark(env_name: str, config: Hyperparameters, updates: int = 5, warmup: int = 3, env_options=None) -> dict:
+    """Times ``updates`` PPO updates after ``warmup`` of them; returns the figures (see the module docs)."""
+    from .ppo import build
+
+    device = resolve_device(config.device)
+    process = distributed.Process(device=device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    parts = build(env_name, config, env_options, process)
+    collector, learner = parts.collector, parts.learner
+    for _ in range(warmup):
+        learner.update(collector.collect()[0])
+    _synchronize(device)
+    env_seconds = act_seconds = rollout_seconds = learn_seconds = 0.0
+    for _ in range(updates):
+        started = time.perf_counter()
+        rollout, times = collector.collect(timed=True)  # waits for its events
+        collected = time.perf_counter()
+        learner.update(rollout)
+        _synchronize(device)
+        learn_seconds += time.perf_counter() - collected
+        rollout_seconds += collected - started
+        env_seconds += times.env
+        act_seconds += times.act + times.observe
+    samples = updates * config.steps * collector.n_rows
+    total = rollout_seconds + learn_seconds
+    return {
+        "env": env_name, "envs": config.envs, "agents": parts.env.n_agents, "steps": config.steps,
+        "updates": updates, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "graphed": collector.graphed, "hyperparameters": dataclasses.asdict(config),
+        "agent_steps_per_s": samples / total,
+        "env_share": env_seconds / total, "acting_share": act_seconds / total, "learning_share": learn_seconds / total,
+        "other_share": max(0.0, rollout_seconds - env_seconds - act_seconds) / total,
+        "env_agent_steps_per_s": samples / env_seconds,
+        "learner_samples_per_s": samples * config.epochs / learn_seconds,
+        "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
+    }
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+HEADER = (f"{'env':<11} {'envs':>7} {'x A':>4} {'T':>4} {'agent-steps/s':>14} {'env':>6} {'acting':>7} "
+          f"{'learning':>9} {'other':>6} {'learner samples/s':>18} {'graphed':>8}")
+
+
+def row(figures: dict) -> str:
+    """One line of the table :func:`run` prints."""
+    share = lambda key: f"{100 * figures[key]:.0f}%"
+    return (f"{figures['env']:<11} {figures['envs']:>7,} {figures['agents']:>4} {figures['steps']:>4} "
+            f"{figures['agent_steps_per_s'] / 1e6:>12.3f} M {share('env_share'):>6} {share('acting_share'):>7} "
+            f"{share('learning_share'):>9} {share('other_share'):>6} {figures['learner_samples_per_s'] / 1e6:>16.3f} M "
+            f"{'yes' if figures['graphed'] else 'no':>8}")
+
+
+def run(env_name: str, configs: list[Hyperparameters], updates: int, json_path: str | None,
+        env_options=None) -> list[dict]:
+    """Benchmarks each config in turn, printing a row as each finishes; writes them all to ``json_path``."""
+    print(HEADER, flush=True)
+    results = []
+    for config in configs:
+        figures = benchmark(env_name, config, updates=updates, env_options=env_options)
+        results.append(figures)
+        print(row(figures), flush=True)
+        if json_path is not None:  # after every size, so that a run cut short keeps what it measured
+            Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
+        del figures
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return results

@@ -1,0 +1,100 @@
+"""What decides a training run: :class:`Hyperparameters`, and each env's defaults (:data:`DEFAULTS`)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from megastep_core.errors import MegastepError
+
+
+class TrainError(MegastepError, ValueError):
+    """Hyperparameters or a resume that training cannot work with."""
+
+
+@dataclass
+class Hyperparameters:
+    """Everything that decides a training run. ``megastep train ENV --NAME VALUE`` sets any field.
+
+    Sizes are per process: with ``torchrun --nproc-per-node N`` each of the N processes
+    steps ``envs`` envs, and ``total_steps`` counts the env steps of all of them.
+    """
+
+    envs: int = 64
+    """``E``, envs stepped together by each process."""
+    steps: int = 32
+    """``T``, steps per env in each rollout (and the length of the sequences the LSTM is trained on)."""
+    total_steps: int = 500_000
+    """Env steps to train for, over all processes (an env with ``A`` agents yields ``A`` samples a step)."""
+    learning_rate: float = 3e-4
+    """Adam's step size at the start."""
+    anneal_learning_rate: bool = True
+    """Decay the learning rate linearly to zero over ``total_steps``."""
+    gamma: float = 0.99
+    """Discount per step."""
+    gae_lambda: float = 0.95
+    """GAE's lambda: 0 bootstraps after one step, 1 sums the whole rollout's rewards."""
+    epochs: int = 4
+    """Passes over each rollout."""
+    minibatches: int = 4
+    """Minibatches per pass (over envs when there is an LSTM, so that sequences stay whole)."""
+    clip: float = 0.2
+    """PPO's clipping of the probability ratio, and of the value change."""
+    entropy: float = 0.01
+    """Weight of the entropy bonus."""
+    value_weight: float = 0.5
+    """Weight of the value loss against the policy loss."""
+    max_grad_norm: float = 0.5
+    """Gradients are scaled down to at most this norm."""
+    hidden: int = 256
+    """Width of the network's features and LSTM state."""
+    lstm: bool = False
+    """Give the agent memory: an LSTM between the encoder and the heads (trained over whole rollouts)."""
+    bf16: bool = True
+    """On a GPU, run the network under bfloat16 autocast (its heads and the loss stay float32)."""
+    seed: int = 0
+    """Seeds the network, the envs (process ``r`` uses ``seed + 1000 r``) and the action draws."""
+    device: str = "auto"
+    """``auto`` (CUDA when there is a GPU), ``cpu`` or ``cuda``."""
+    physics: str = "auto"
+    """The physics backend (``megastep plugins`` lists them)."""
+    renderer: str = "auto"
+    """The renderer backend."""
+    checkpoint_minutes: float = 10.0
+    """Minutes between checkpoints (one is always written at the end)."""
+    time_limit_minutes: float = 0.0
+    """Stop (with a checkpoint) after this many minutes; 0 for no limit."""
+
+    def check(self) -> None:
+        """Raises :class:`TrainError` naming the first field out of its range."""
+        positive = ["envs", "steps", "total_steps", "epochs", "minibatches", "hidden"]
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TrainError(f"{name} must be a positive integer, got {value!r}")
+        for name in ["learning_rate", "clip", "max_grad_norm"]:
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise TrainError(f"{name} must be a positive number, got {getattr(self, name)!r}")
+        for name in ["gamma", "gae_lambda"]:
+            if not 0 <= getattr(self, name) <= 1:
+                raise TrainError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        for name in ["entropy", "value_weight", "checkpoint_minutes", "time_limit_minutes"]:
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise TrainError(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
+
+
+DEFAULTS: dict[str, Hyperparameters] = {
+    # one agent running laps of a box: learns in a few minutes on a CPU
+    "minimal": Hyperparameters(envs=32, steps=32, total_steps=200_000, learning_rate=1e-3, hidden=64),
+    # the goal is shown once, at spawn: the LSTM must remember it and integrate the motion since
+    "pointgoal": Hyperparameters(envs=1024, steps=64, total_steps=20_000_000, learning_rate=5e-4, lstm=True),
+    "explorer": Hyperparameters(envs=1024, steps=64, total_steps=20_000_000, learning_rate=5e-4, lstm=True),
+    # four agents share one network, each a sample of the same policy (self-play)
+    "deathmatch": Hyperparameters(envs=256, steps=64, total_steps=10_000_000, learning_rate=5e-4, lstm=True),
+}
+"""Defaults per env, tuned for an H100 except Minimal's; ``--envs`` scales any of them down for a CPU."""
+
+
+def defaults(env_name: str) -> Hyperparameters:
+    """The default hyperparameters of an env (a copy); Minimal's for an env without its own."""
+    return dataclasses.replace(DEFAULTS.get(env_name, DEFAULTS["minimal"]))
