@@ -58,7 +58,7 @@ for _name in PACKAGES:
 @nox.session
 def integration(session: nox.Session) -> None:
     """All five packages and the test plugins installed together; the cross-package tests."""
-    install(session, ALL, extras="test,gymnasium,torchrl,train")
+    install(session, ALL, extras="test,gymnasium,pettingzoo,torchrl,train,wandb")
     session.install(*CONSTRAINTS, *TEST_PLUGINS)
     pytest(session, "tests")
 
