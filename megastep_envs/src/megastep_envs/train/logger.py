@@ -1,15 +1,19 @@
-"""Where training figures go: TensorBoard, a JSON-lines file, and a progress bar.
+"""Where training figures go: TensorBoard, Weights & Biases, a JSON-lines file, and a progress bar.
 
 Only rank 0 of a data-parallel run logs. TensorBoard is optional (the
-``train`` extra installs it); ``metrics.jsonl`` is always written, one JSON
-object per update, so that plots and reports need nothing but the standard
-library.
+``train`` extra installs it; without it, one line on stderr says so);
+Weights & Biases is asked for with ``wandb=True`` (the ``wandb`` extra; its
+project is ``$WANDB_PROJECT`` or ``megastep``, and ``WANDB_MODE=offline``
+keeps the run on disk, under the run's folder). ``metrics.jsonl`` is always
+written, one JSON object per update, so that plots and reports need nothing
+but the standard library.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import warnings
+import os
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
@@ -24,12 +28,17 @@ class Logger:
     :param enabled: False on every process but rank 0.
     :param progress: show a progress bar of env steps.
     :param total: env steps of the whole run. :param initial: env steps already done (on resume).
+    :param wandb: also log to Weights & Biases (needs the ``wandb`` package; see the module docs).
     """
 
-    def __init__(self, out, config, env_name: str, enabled: bool, progress: bool, total: int, initial: int = 0):
+    def __init__(self, out, config, env_name: str, enabled: bool, progress: bool, total: int, initial: int = 0,
+                 *, wandb: bool = False):
         self.enabled = enabled and out is not None
         self.writer = None
         self.file = None
+        self.wandb = None
+        if wandb and self.enabled:
+            self.wandb = _start_wandb(Path(out), config, env_name)
         if self.enabled:
             out = Path(out)
             out.mkdir(parents=True, exist_ok=True)
@@ -37,9 +46,9 @@ class Logger:
             self.file = open(out / "metrics.jsonl", "a")  # noqa: SIM115 - open for the whole run
             try:
                 from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                warnings.warn("tensorboard is not installed (pip install 'megastep-envs[train]'); "
-                              "figures go to metrics.jsonl only", stacklevel=2)
+            except ImportError:  # one plain line: a warning would show this file's source on every run
+                print("megastep: tensorboard is not installed (pip install 'megastep-envs[train]'), so figures go to "
+                      "metrics.jsonl only", file=sys.stderr)
             else:
                 self.writer = SummaryWriter(str(out))
                 table = "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(config).items())
@@ -63,6 +72,8 @@ class Logger:
             for key, value in metrics.items():
                 self.writer.add_scalar(key, value, env_steps)
             self.writer.add_scalar("charts/wall_seconds", seconds, env_steps)
+        if self.wandb is not None:
+            self.wandb.log({**metrics, "charts/wall_seconds": seconds}, step=env_steps)
 
     def close(self) -> None:
         self.bar.close()
@@ -70,3 +81,18 @@ class Logger:
             self.file.close()
         if self.writer is not None:
             self.writer.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+            self.wandb = None
+
+
+def _start_wandb(out: Path, config, env_name: str):
+    """A Weights & Biases run that keeps its files under ``out``; a clear error where wandb is missing."""
+    try:
+        import wandb
+    except ImportError as error:
+        raise ImportError("wandb=True logs to Weights & Biases, which is not installed: pip install "
+                          "'megastep-envs[wandb]', or train without it") from error
+    out.mkdir(parents=True, exist_ok=True)
+    return wandb.init(project=os.environ.get("WANDB_PROJECT", "megastep"), name=f"{env_name}-{out.name}",
+                      dir=str(out), config=dataclasses.asdict(config), reinit="create_new")
