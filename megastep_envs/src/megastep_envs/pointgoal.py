@@ -1,13 +1,28 @@
-"""PointGoal: walk to a point given once, in the agent's own frame, at the start of the episode.
+"""PointGoal: walk to a point in a home, told where it lies in the agent's own frame.
 
-At spawn the agent is told where its goal lies relative to itself (metres
-forward and to the left). It is not told again: as it moves, it must keep
-track of where the goal now is by integrating its own motion, which its IMU
-reports. Reaching within ``success_radius`` (0.15 m) pays 1 and ends the episode.
+Two goal sensors, the two settings of the PointNav literature (``goal_sensor``):
 
-:meth:`PointGoal.greedy_actions` is a scripted baseline that turns towards the
-goal and walks straight at it; in open rooms it reaches the goal far more
-often than random actions do.
+``"at_spawn"`` (the default)
+    At spawn the agent is told where its goal lies relative to itself
+    (metres forward and to the left), and never again: as it moves, it must
+    keep track of where the goal now is by integrating its own motion, which
+    its IMU reports (odometry).
+``"every_step"``
+    The goal is told again every step, in the agent's current frame (the
+    "GPS + compass" sensor): no memory is needed to know where it is.
+
+Reaching within ``success_radius`` (0.15 m) of the goal ends the episode. The
+default reward, ``goal_reached``, pays 1 then; ``goal_progress`` also pays
+every step for the decrease in the walking distance to the goal (see
+:class:`~megastep_envs.rewards.GoalProgress`), which needs the goal's
+*geodesic* distance field: where a reward asks for it (``needs_geodesic``),
+or ``goals_per_home`` is given, each home gets a table of ``K`` goal points
+with their distance fields, computed once when the env is built
+(:meth:`~megastep_envs.occupancy.OccupancyGrid.geodesic_fields`), and every
+episode's goal is drawn from it: a step then only reads the field, with no
+host sync. Without a table the goal is a second draw of the spawner.
+
+Scripted baselines that read the true goal are in :mod:`megastep_envs.evaluation.baselines`.
 """
 from __future__ import annotations
 
@@ -15,9 +30,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from megastep_core import Camera, Geometry, Render
+from megastep_core.random import CounterRandom
 from megastep_core.spaces import Box
 
 from .base import Env
@@ -25,22 +42,40 @@ from .explorer import sample_homes
 from .fusion import fused
 from .movement import ACTIONS, SimpleMovement
 from .observations import IMU, RGB, Computed, Depth, to_agent_frame
+from .occupancy import OccupancyGrid
+
+GOAL_SENSORS = ("at_spawn", "every_step")
+"""The goal observations PointGoal offers: told once at spawn (odometry), or every step (GPS + compass)."""
+
+DEFAULT_GOALS_PER_HOME = 16
+"""Goals per home in the table built for a reward that needs geodesic distances. Each costs a distance field of
+the home's grid (4 bytes a cell: 136 KiB for the largest procedural home)."""
+
+GOAL_CLEARANCE_MARGIN = 0.05
+"""Metres between a goal in the table and the nearest wall, beyond an agent's radius: where an agent can stand, as
+the spawner's own margin."""
 
 
 class PointGoal(Env):
-    """One agent per env walking to a goal it was shown once.
+    """One agent per env walking to a goal.
 
     Observations: ``rgb`` ``(E, 1, 3, W)``, ``depth`` ``(E, 1, W)``, ``imu`` ``(E, 3)``
-    and ``goal`` ``(E, 2)``: metres forward and leftward of the agent *as it
-    spawned*, constant through the episode. Actions ``(E,)``. Reward ``(E,)``.
-
-    The goal is a second draw of the spawner, so it lies where an agent can stand.
+    and ``goal`` ``(E, 2)``: metres forward and leftward of the agent, as it spawned (``goal_sensor``
+    ``"at_spawn"``, constant through the episode) or as it stands now (``"every_step"``).
+    Actions ``(E,)``. Reward ``(E,)``.
 
     :param n_envs: ``E``.
     :param geometries: layouts, repeated in turn; procedural homes by default.
     :param split: which homes when ``geometries`` is None.
     :param success_radius: metres from the goal that count as reaching it.
+    :param goal_sensor: ``"at_spawn"`` or ``"every_step"`` (see the module docs).
+    :param goals_per_home: draw goals from a table of this many points per home, with their geodesic
+        distance fields; ``None``: only where the reward needs geodesic distances
+        (:data:`DEFAULT_GOALS_PER_HOME` then), else the spawner draws each goal.
     :param options: anything :class:`~megastep_envs.base.Env` takes.
+    :ivar goals: ``(E, 1, 2)`` metres, each env's goal in the world frame.
+    :ivar final_positions: ``(E, 1, 2)`` metres, where the agents stood at the last task update, before any
+        reset of that step: where an episode that just ended left its agent.
     """
 
     name = "pointgoal"
@@ -52,6 +87,8 @@ class PointGoal(Env):
         geometries: Sequence[Geometry] | None = None,
         split: str = "training",
         success_radius: float = 0.15,
+        goal_sensor: str = "at_spawn",
+        goals_per_home: int | None = None,
         pixels: int = 128,
         fov: float = 130.0,
         subsample: int = 4,
@@ -63,27 +100,102 @@ class PointGoal(Env):
         success_radius = float(success_radius)
         if not (math.isfinite(success_radius) and success_radius > 0):
             raise ValueError(f"success_radius must be positive metres, got {success_radius}")
+        if goal_sensor not in GOAL_SENSORS:
+            raise ValueError(f"goal_sensor must be one of {GOAL_SENSORS}, got {goal_sensor!r}")
+        if goals_per_home is not None and (isinstance(goals_per_home, bool) or int(goals_per_home) != goals_per_home
+                                           or goals_per_home < 1):
+            raise ValueError(f"goals_per_home must be a positive integer or None, got {goals_per_home!r}")
         options.setdefault("reward", "goal_reached")
         options.setdefault("lifespan", (256, 384))
         if geometries is None:
             geometries = sample_homes(n_envs, split, int(options.get("seed", 0)))
         super().__init__(geometries, n_envs, cameras=[Camera(pixels, fov)], **options)
         self.success_radius = success_radius
+        self.goal_sensor = goal_sensor
         self.goals = torch.zeros(self.n_envs, 1, 2, device=self.device)
         self.goal_at_spawn = torch.zeros(self.n_envs, 1, 2, device=self.device)
+        self.final_positions = torch.zeros(self.n_envs, 1, 2, device=self.device)
         self.movement = SimpleMovement(self.world, speed, turn_speed)
+        goal = (lambda render: self.goal_at_spawn.clone()) if goal_sensor == "at_spawn" else self._goal_now
         self.observations = {
             "rgb": RGB(self.world, subsample),
             "depth": Depth(self.world, subsample, max_depth),
             "imu": IMU(self.world),
-            "goal": Computed(Box((2,)), lambda render: self.goal_at_spawn.clone()),
+            "goal": Computed(Box((2,)), goal),
         }
+        if goals_per_home is None and getattr(self.reward, "needs_geodesic", False):
+            goals_per_home = DEFAULT_GOALS_PER_HOME
+        self.occupancy: OccupancyGrid | None = None
+        self.goal_fields: torch.Tensor | None = None
+        if goals_per_home is not None:
+            self._build_goal_table(int(goals_per_home))
+
+    # the goal table and its geodesic distances ------------------------------------------------------
+
+    def _build_goal_table(self, goals_per_home: int) -> None:
+        """Draws ``K`` goal points per home where an agent can stand, and their distance fields.
+
+        :ivar goal_points: ``(G * K, 2)`` metres, home ``g``'s goals at rows ``g * K`` to ``g * K + K - 1``.
+        :ivar goal_fields: ``(G * K, H + 2, W + 2)`` metres, each goal's distance field in its home's grid.
+        :ivar goal_ids: ``(E,)`` int64, each env's current goal in the table.
+        """
+        from megastep_geometry.spawners import safe_points
+
+        self.occupancy = grid = OccupancyGrid(self.world.geometries, self.device)
+        rng = np.random.default_rng(self.seed)
+        clearance = self.world.agent_radius + GOAL_CLEARANCE_MARGIN
+        points = []
+        for geometry in grid.geometries:
+            safe = safe_points(geometry, clearance)
+            if len(safe) == 0:
+                raise ValueError(f"geometry {geometry.name!r} has no point {clearance:.3f} m from every wall for a "
+                                 f"goal")
+            points.append(safe[rng.choice(len(safe), goals_per_home, replace=len(safe) < goals_per_home)])
+        self.goals_per_home = goals_per_home
+        self.goal_points = torch.as_tensor(np.concatenate(points), dtype=torch.float32, device=self.device)
+        # each home's origin and resolution, read from its first env
+        first_env = torch.as_tensor(np.unique(grid.env_geometry.cpu().numpy(), return_index=True)[1],
+                                    device=self.device)
+        self.goal_fields = grid.geodesic_fields(self.goal_points, first_env.repeat_interleave(goals_per_home))
+        self.goal_ids = grid.env_geometry * goals_per_home
+        self._goal_random = CounterRandom(self.seed, "goals", self.n_envs, self.device)
+
+    @property
+    def has_geodesic(self) -> bool:
+        """Whether the env holds its goals' distance fields, so that :meth:`geodesic_to_goal` works."""
+        return self.goal_fields is not None
+
+    def geodesic_to_goal(self, points: torch.Tensor | None = None) -> torch.Tensor:
+        """``(E, 1)`` metres that each agent (or ``points``, ``(E, ..., 2)``, to ``(E, ...)``) must walk to its goal
+        through free space; ``inf`` where none reaches it. No host sync.
+
+        :raises RuntimeError: without a goal table (see ``goals_per_home``).
+        """
+        if self.goal_fields is None:
+            raise RuntimeError("geodesic distances need the goal table: build PointGoal with goals_per_home=K, or "
+                               "with a reward that needs them (goal_progress)")
+        points = self.world.agents.positions if points is None else points
+        return self.occupancy.geodesic_lookup(self.goal_fields, self.goal_ids, points, self.goals[:, 0])
+
+    # the task ---------------------------------------------------------------------------------------
 
     def reset_task(self, mask: torch.Tensor) -> None:
-        """Takes the points the agents just spawned at as goals, then spawns the agents again."""
-        torch.where(mask[:, None, None], self.world.agents.positions, self.goals, out=self.goals)
-        self.spawner(self.world, mask)
+        """Draws new goals for the envs where ``mask`` is True (the agents have just spawned)."""
+        if self.goal_fields is None:
+            # the points the agents just spawned at are goals; then the agents spawn again
+            torch.where(mask[:, None, None], self.world.agents.positions, self.goals, out=self.goals)
+            self.spawner(self.world, mask)
+        else:
+            self._draw_goals(mask, self._goal_random.uniforms(1, mask)[:, 0])
         self._show_goals(mask)
+
+    @fused
+    def _draw_goals(self, mask: torch.Tensor, uniforms: torch.Tensor) -> None:
+        """Picks the goal of each masked env from its home's row of the table, by ``uniforms`` ``(E,)`` in [0, 1)."""
+        k = self.goals_per_home
+        index = (uniforms * k).long().clamp_max(k - 1) + self.occupancy.env_geometry * k
+        torch.where(mask, index, self.goal_ids, out=self.goal_ids)
+        torch.where(mask[:, None, None], self.goal_points[self.goal_ids][:, None], self.goals, out=self.goals)
 
     @fused
     def _show_goals(self, mask: torch.Tensor) -> None:
@@ -93,26 +205,36 @@ class PointGoal(Env):
         self.goal_at_spawn.copy_(torch.where(mask[:, None, None], relative, self.goal_at_spawn))
 
     @fused
+    def _goal_now(self, render: Render) -> torch.Tensor:
+        """``(E, 1, 2)``: the goal in the agent's current frame (the ``"every_step"`` sensor), a new tensor."""
+        agents = self.world.agents
+        return to_agent_frame(self.goals - agents.positions, agents.angles)
+
+    @fused
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
         """Terminates the episodes whose agent is within ``success_radius`` of its goal."""
-        distance = (self.world.agents.positions - self.goals).norm(dim=-1)
+        positions = self.world.agents.positions
+        self.final_positions.copy_(positions)
+        distance = (positions - self.goals).norm(dim=-1)
         return distance[:, 0] < self.success_radius  # one agent per env
 
     def greedy_actions(self) -> torch.Tensor:
-        """``(E,)`` actions that turn towards the goal until it is ahead, then walk at it.
-
-        A scripted baseline that reads the true goal from the env's state (a
-        learned policy sees only its observations).
-        """
+        """``(E,)`` actions that turn towards the goal until it is ahead, then walk at it: the straight-line
+        walker of :func:`megastep_envs.evaluation.baselines.greedy_walker`."""
         agents = self.world.agents
         ahead = to_agent_frame(self.goals - agents.positions, agents.angles)[:, 0]
-        bearing = torch.rad2deg(torch.atan2(ahead[:, 1], ahead[:, 0]))
-        # turning less than a step's worth would overshoot, so within that cone walk forward
-        cone = self.movement.turn_speed * self.world.dt
-        actions = torch.full_like(bearing, ACTIONS.index("forward"), dtype=torch.int64)
-        actions = torch.where(bearing > cone, ACTIONS.index("turn_left"), actions)
-        return torch.where(bearing < -cone, ACTIONS.index("turn_right"), actions)
+        return turn_then_walk(ahead, self.movement.turn_speed * self.world.dt)
 
     def task_state(self, e: int) -> dict[str, Any]:
         """``goal`` ``(2,)`` metres in the world frame."""
         return {"goal": self.goals[e, 0].cpu().numpy()}
+
+
+def turn_then_walk(target: torch.Tensor, cone: float) -> torch.Tensor:
+    """``(E,)`` actions towards ``target`` ``(E, 2)``, (forward, leftward) metres in each agent's frame: turn while
+    its bearing is more than ``cone`` degrees off (a turn of less than a step's worth would overshoot), else walk
+    forward."""
+    bearing = torch.rad2deg(torch.atan2(target[:, 1], target[:, 0]))
+    actions = torch.full_like(bearing, ACTIONS.index("forward"), dtype=torch.int64)
+    actions = torch.where(bearing > cone, ACTIONS.index("turn_left"), actions)
+    return torch.where(bearing < -cone, ACTIONS.index("turn_right"), actions)

@@ -11,6 +11,8 @@ name                      env          pays
 ``forward_progress``      Minimal      metres per second moved in the direction faced
 ``new_texels``            Explorer     wall texels seen for the first time this episode
 ``goal_reached``          PointGoal    1 on the step the agent comes within reach of its goal
+``goal_progress``         PointGoal    the metres of walking distance to the goal gained this step, and 1 on
+                                       reaching it
 ``hits``                  Deathmatch   1 for each step an agent holds another at the centre of its view
 ========================  ===========  ===================================================
 """
@@ -274,6 +276,62 @@ class GoalReached:
         return torch.where(distance < env.success_radius, self.scale, 0.0)
 
 
+class GoalProgress:
+    """Pays each step the decrease in the agent's walking (geodesic) distance to its goal, and ``success`` on
+    reaching it: a potential-based shaping of :class:`GoalReached`.
+
+    With the potential ``phi(s) = -scale * d(s)``, ``d`` the geodesic distance to the goal in metres, a step
+    from ``s`` to ``s'`` pays ``gamma * phi(s') - phi(s) = scale * (d(s) - gamma * d(s'))``. Ng, Harada and
+    Russell (1999) showed that adding such a difference of potentials to a reward leaves the optimal policies
+    unchanged for a learner discounting by ``gamma``: the shaping only tells the agent sooner which way is
+    better. With ``gamma`` 1 (the default) an episode's payments sum to ``scale`` times the distance it covered,
+    ``d(start) - d(end)``; pass the learner's discount to keep the guarantee exact (the difference is a cost of
+    ``scale * (1 - gamma) * d(s')`` a step, which also pushes towards the goal).
+
+    The distance is read from the env's distance fields (``env.geodesic_to_goal()``), so the env must hold
+    them: :class:`~megastep_envs.pointgoal.PointGoal` builds its goal table when its reward says
+    ``needs_geodesic``. A step where the distance is not finite (an agent walled off from its goal) pays no
+    progress.
+
+    Options: ``scale`` (reward per metre, default 1), ``success`` (paid on the step the agent comes within
+    ``env.success_radius`` of its goal, default 1), ``gamma`` (the discount of the potential, in (0, 1],
+    default 1).
+    """
+
+    reads = "agents"
+    needs_geodesic = True
+
+    def __init__(self, options: Mapping[str, Any]):
+        self.scale = _float_option(options, "scale", 1.0)
+        self.success = _float_option(options, "success", 1.0)
+        self.gamma = _float_option(options, "gamma", 1.0)
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"reward option gamma must be in (0, 1], got {self.gamma}")
+        self.previous: torch.Tensor | None = None
+
+    def reset(self, env, mask: torch.Tensor) -> None:
+        if not hasattr(env, "geodesic_to_goal"):
+            raise TypeError(f"the goal_progress reward reads geodesic distances to goals, which "
+                            f"{type(env).__name__} does not have (PointGoal does)")
+        distance = env.geodesic_to_goal()
+        if self.previous is None or self.previous.shape != distance.shape:
+            self.previous = distance.clone()
+        self._start_from(distance, mask)
+
+    @fused
+    def _start_from(self, distance: torch.Tensor, mask: torch.Tensor) -> None:
+        self.previous.copy_(torch.where(mask[:, None], distance, self.previous))
+
+    @fused
+    def __call__(self, env, render: Render | None) -> torch.Tensor:
+        distance = env.geodesic_to_goal()
+        progress = self.previous - self.gamma * distance
+        progress = torch.where(progress.isfinite(), progress * self.scale, 0.0)
+        self.previous.copy_(distance)
+        reached = (env.world.agents.positions - env.goals).norm(dim=-1) < env.success_radius
+        return progress + torch.where(reached, self.success, 0.0)
+
+
 class Hits:
     """Pays 1 to an agent for each step it holds another agent at the centre pixel of its first camera.
 
@@ -295,5 +353,6 @@ REWARDS = {
     "forward_progress": (ForwardProgress, "Minimal: metres per second moved in the direction faced"),
     "new_texels": (NewTexels, "Explorer: wall texels seen for the first time, per image pixel"),
     "goal_reached": (GoalReached, "PointGoal: 1 on reaching the goal"),
+    "goal_progress": (GoalProgress, "PointGoal: metres of walking distance to the goal gained, and 1 on reaching it"),
     "hits": (Hits, "Deathmatch: 1 per step another agent is at the centre of view"),
 }
