@@ -1,5 +1,5 @@
 """megastep's core: batched state, plugin hooks, the World and the kernel loader."""
-from .errors import BackendUnavailableError, GeometryError, KernelError, MegastepError, UnknownBackendError
+from .errors import BackendUnavailableError, GeometryError, KernelError, MegastepError, StateError, UnknownBackendError
 from .geometry import Geometry
 from .hookspecs import hookimpl, hookspec
 from .plugins import get_plugin_manager, make_backend
@@ -14,6 +14,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Agents", "BackendInfo", "BackendUnavailableError", "Camera", "Geometry", "GeometryError",
     "KernelError", "MaskedRenderer", "MegastepError", "Physics", "Ragged", "Render", "Renderer", "Reward", "Scenery",
-    "Spawner", "UnknownBackendError", "World", "build_scenery", "draw_bodies", "get_plugin_manager",
+    "Spawner", "StateError", "UnknownBackendError", "World", "build_scenery", "draw_bodies", "get_plugin_manager",
     "hookimpl", "hookspec", "make_backend",
 ]

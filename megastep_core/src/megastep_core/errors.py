@@ -20,3 +20,7 @@ class GeometryError(MegastepError, ValueError):
 
 class KernelError(MegastepError, RuntimeError):
     """A CUDA kernel could not be compiled or launched (no CuPy, no GPU, a compile error)."""
+
+
+class StateError(MegastepError, ValueError):
+    """Agent state that cannot be simulated, such as NaN or infinite positions or velocities."""
