@@ -27,7 +27,7 @@ def test_homes_uses_the_cache_argument(tmp_path):
 
 def test_homes_reports_bad_counts(tmp_path, capsys):
     assert main(["homes", "--count", "0", "--out", str(tmp_path / "h.npz")]) == 1
-    assert "megastep homes: error: n must be" in capsys.readouterr().err
+    assert "megastep homes: error: --count must be at least 1 home, got 0" in capsys.readouterr().err
 
 
 def test_show_draws_a_plan(tmp_path, capsys):

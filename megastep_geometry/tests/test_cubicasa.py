@@ -143,3 +143,57 @@ def test_folder_with_nothing_usable(tmp_path):
         cubicasa.load(tmp_path)
     with pytest.raises(FileNotFoundError):
         cubicasa.load(tmp_path / "missing")
+
+
+# the `megastep import cubicasa` and `megastep show` commands ------------------------------------------------
+
+
+def test_import_command_writes_every_plan_and_lists_what_it_skipped(tmp_path, capsys):
+    from megastep_core.cli import main
+    from megastep_geometry.layouts import load_layouts
+
+    single = _write(tmp_path / "one.svg", svg(two_rooms()))
+    _write(tmp_path / "plans" / "1" / "model.svg", svg(two_rooms(door=False)))
+    _write(tmp_path / "plans" / "2" / "model.svg", HOSTILE["malformed"][0])
+    archive = tmp_path / "plans.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("cubicasa5k/10/model.svg", svg(two_rooms(), two_rooms()))
+        out.writestr("cubicasa5k/11/model.svg", b"<svg/>")
+    layouts = tmp_path / "layouts.npz"
+    argv = ["import", "cubicasa", str(single), str(tmp_path / "plans"), str(archive), "--out", str(layouts)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"wrote 4 floor plans from 3 of 5 files to {layouts}"
+    assert out[1] == "skipped 2:"
+    assert out[2].startswith("  2/model.svg: is not well-formed XML")
+    assert out[3].startswith("  plans.zip:cubicasa5k/11/model.svg: has no walls")
+    names = [g.name for g in load_layouts(layouts)]
+    assert names == [str(single), "1/model.svg", "plans.zip:cubicasa5k/10/model.svg floor 1",
+                     "plans.zip:cubicasa5k/10/model.svg floor 2"]
+
+
+def test_import_command_errors_name_the_problem(tmp_path, capsys):
+    from megastep_core.cli import main
+
+    assert main(["import", "cubicasa", str(tmp_path / "missing"), "--out", str(tmp_path / "l.npz")]) == 1
+    assert "no Cubicasa5k file, folder or zip at" in capsys.readouterr().err
+    _write(tmp_path / "bad" / "model.svg", b"<svg")
+    assert main(["import", "cubicasa", str(tmp_path / "bad"), "--out", str(tmp_path / "l.npz")]) == 1
+    error = capsys.readouterr().err
+    assert "none of the 1 Cubicasa5k files found could be imported\n  model.svg: is not well-formed" in error
+    assert not (tmp_path / "l.npz").exists()
+
+
+@pytest.mark.parametrize("kind", ["svg", "zip"])
+def test_show_draws_cubicasa_plans(tmp_path, capsys, kind):
+    from megastep_core.cli import main
+
+    if kind == "svg":
+        plans = _write(tmp_path / "model.svg", svg(two_rooms()))
+    else:
+        plans = tmp_path / "plans.zip"
+        with zipfile.ZipFile(plans, "w") as out:
+            out.writestr("a/model.svg", svg(two_rooms()))
+    image = tmp_path / "plan.png"
+    assert main(["show", str(plans), "--out", str(image)]) == 0
+    assert image.read_bytes().startswith(b"\x89PNG") and "drew " in capsys.readouterr().out

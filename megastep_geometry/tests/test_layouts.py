@@ -96,3 +96,12 @@ def test_invalid_geometry_in_a_file_is_named(tmp_path):
 def test_save_needs_geometries(tmp_path):
     with pytest.raises(ValueError, match="at least one"):
         save_layouts(tmp_path / "none.npz", [])
+
+
+def test_a_text_file_named_npz_is_not_a_layouts_file(tmp_path):
+    text = tmp_path / "notes.npz"
+    text.write_text("walls: four\n")
+    with pytest.raises(GeometryError, match=r"notes.npz: not a layouts file: a layouts file is a .npz \(zip\) "
+                                            r"archive, .* starts b'walls: four\\n'") as caught:
+        load_layouts(text)
+    assert "allow_pickle" not in str(caught.value)

@@ -38,6 +38,7 @@ import attrs
 import torch
 
 from megastep_core import Camera, Geometry, MegastepError, World, get_plugin_manager
+from megastep_core.cli import device_argument, plain_text
 from megastep_core.world import resolve_device
 
 from .base import cycle_geometries
@@ -220,6 +221,17 @@ def backend_pairs(physics: Sequence[str] | None, renderers: Sequence[str] | None
     return list(itertools.product(physics or defaults, renderers or defaults))
 
 
+def check_backends(kind: str, names: Sequence[str] | None) -> None:
+    """Raises one error up front for a ``--physics`` or ``--renderer`` name that no plugin provides or that
+    cannot run here, rather than a failed row for every config."""
+    known = {info.name: info for _, info in get_plugin_manager().backends(kind)}
+    for name in names or ():
+        if name not in known:
+            raise ValueError(f"--{kind} {name}: no installed plugin provides it; known: {', '.join(sorted(known))}")
+        if known[name].unavailable is not None:
+            raise ValueError(f"--{kind} {name} cannot run here: {known[name].unavailable}")
+
+
 def _record(config: str, envs: int, agents: int, pixels: int, physics: str, renderer: str, device: torch.device,
             seconds: float | None, peak: int | None, graphed: bool = False) -> dict:
     return {
@@ -348,7 +360,7 @@ def format_record(record: dict) -> str:
 def add_command(subparsers) -> None:
     parser = subparsers.add_parser(
         "bench", help="agent-steps/s of the benchmark step (and of full env steps) for each backend",
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain_text(__doc__.split("\n\n")[0]), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--physics", nargs="+", help="physics backends (default: torch, and cuda where it can run)")
     parser.add_argument("--renderer", nargs="+", help="renderers (default: torch, and cuda where it can run)")
@@ -356,7 +368,8 @@ def add_command(subparsers) -> None:
     parser.add_argument("--config", nargs="+", choices=list(CONFIGS),
                         help="configs to run (default: all three, or with --env only the env's own)")
     parser.add_argument("--envs", nargs="+", type=int, help="env counts (default: the table's on CUDA, 64 on the CPU)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default auto")
+    parser.add_argument("--device", default="auto", type=device_argument,
+                        help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--json", help="write the figures to this file as a list of records")
     parser.add_argument("--env", nargs="+", choices=list(ENVS), help="also time the full step of these envs")
     parser.add_argument("--no-graph", dest="graph", action="store_false",
@@ -372,6 +385,8 @@ def run(args: argparse.Namespace) -> int:
         env_names = list(dict.fromkeys(args.env or ()))
         configs = args.config or ([ENV_CONFIGS[n] for n in env_names] if env_names else list(CONFIGS))
         configs = list(dict.fromkeys(configs))
+        check_backends("physics", args.physics)
+        check_backends("renderer", args.renderer)
         pairs = backend_pairs(args.physics, args.renderer, device)
         geometries = default_geometries(args.layouts)
     except (MegastepError, ValueError, OSError) as error:

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from megastep_core import MegastepError
+from megastep_core.cli import device_argument, plain_text
 
 from .registry import ENVS, make
 
@@ -29,12 +30,13 @@ VIDEO_FPS = 10
 def add_command(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo", help="run an env with random (or greedy) actions; record env 0 to DIR/ENV.mp4 and DIR/ENV.png",
-        description=__doc__.split("\n\n")[0],
+        description=plain_text(__doc__.split("\n\n")[0]),
     )
     parser.add_argument("env", help=f"which env: {', '.join(ENVS)}")
     parser.add_argument("--envs", type=int, default=64, help="envs stepped together (default 64)")
     parser.add_argument("--steps", type=int, default=300, help="steps to run and frames to record (default 300)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto: CUDA when there is one)")
+    parser.add_argument("--device", default="auto", type=device_argument,
+                        help="auto, cpu, cuda or cuda:N (default auto: CUDA when there is one)")
     parser.add_argument("--physics", default="auto", help="physics backend name (default auto)")
     parser.add_argument("--renderer", default="auto", help="renderer backend name (default auto)")
     parser.add_argument("--seed", type=int, default=0, help="seeds layouts, spawns and actions (default 0)")

@@ -228,6 +228,28 @@ def _sources(path: Path):
         yield str(path), path.read_bytes
 
 
+def read(path, pixels_per_metre: float = 100.0, resolution: float = DEFAULT_RESOLUTION):
+    """Every plan of a ``model.svg``, folder or zip that can be imported, and why the others cannot.
+
+    :param path: as for :func:`load`; a single file may have any name.
+    :returns: ``(geometries, skipped, files)``: the geometries of every file read, ``"name: reason"`` for each
+        file that was not, and how many files were tried. Nothing is raised for a bad file, nor warned.
+    :raises FileNotFoundError: where ``path`` does not exist.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no Cubicasa5k file, folder or zip at {path}")
+    geometries, skipped = [], []
+    sources = list(_sources(path))
+    for name, read_bytes in sources:
+        try:
+            geometries += parse(read_bytes(), name, pixels_per_metre, resolution)
+        except (GeometryError, OSError, zipfile.BadZipFile) as error:
+            reason = str(error)
+            skipped.append(reason if reason.startswith(f"{name}:") else f"{name}: {reason}")
+    return geometries, skipped, len(sources)
+
+
 def load(path, pixels_per_metre: float = 100.0, resolution: float = DEFAULT_RESOLUTION) -> list[Geometry]:
     """Imports Cubicasa5k floor plans from one ``model.svg``, a folder of them, or a zip of them.
 
@@ -242,25 +264,17 @@ def load(path, pixels_per_metre: float = 100.0, resolution: float = DEFAULT_RESO
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no Cubicasa5k file, folder or zip at {path}")
-    single = path.is_file() and not zipfile.is_zipfile(path)
-    geometries, skipped = [], []
-    sources = list(_sources(path))
-    for name, read in sources:
-        try:
-            geometries += parse(read(), name, pixels_per_metre, resolution)
-        except (GeometryError, OSError, zipfile.BadZipFile) as error:
-            if single:
-                raise
-            skipped.append(f"{name}: {error}")
-    if not single:
-        if not sources:
-            raise GeometryError(f"{path}: holds no files named model.svg")
-        if skipped:
-            summary = "\n  ".join(skipped)
-            warnings.warn(
-                f"imported {len(sources) - len(skipped)} of {len(sources)} Cubicasa5k files from {path}; "
-                f"skipped {len(skipped)}:\n  {summary}", stacklevel=2,
-            )
-        if not geometries:
-            raise GeometryError(f"{path}: none of its {len(sources)} model.svg files could be imported")
+    if path.is_file() and not zipfile.is_zipfile(path):
+        return parse(path.read_bytes(), str(path), pixels_per_metre, resolution)
+    geometries, skipped, files = read(path, pixels_per_metre, resolution)
+    if not files:
+        raise GeometryError(f"{path}: holds no files named model.svg")
+    if skipped:
+        summary = "\n  ".join(skipped)
+        warnings.warn(
+            f"imported {files - len(skipped)} of {files} Cubicasa5k files from {path}; "
+            f"skipped {len(skipped)}:\n  {summary}", stacklevel=2,
+        )
+    if not geometries:
+        raise GeometryError(f"{path}: none of its {files} model.svg files could be imported")
     return geometries

@@ -16,6 +16,7 @@ computed from their walls with :func:`megastep_geometry.masks.free_mask`.
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,6 +49,11 @@ def load_layouts(path, resolution: float = DEFAULT_RESOLUTION) -> list[Geometry]
         geometry in it when that geometry is invalid.
     """
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # numpy would take it for a pickle, and say so
+        with open(path, "rb") as file:
+            start = file.read(16)
+        raise GeometryError(f"{path}: not a layouts file: a layouts file is a .npz (zip) archive, as "
+                            f"`megastep homes` and `megastep import cubicasa` write, and this one starts {start!r}")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
