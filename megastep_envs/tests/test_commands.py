@@ -106,14 +106,13 @@ def test_bench_runs_every_pairing_of_the_backends_asked_for(tmp_path, layouts, q
         ("torch", "torch", 4, 512), ("slide", "torch", 4, 512)]
 
 
-def test_bench_reports_a_backend_that_cannot_run_and_carries_on(tmp_path, layouts, capsys, quick):
+def test_bench_refuses_an_unknown_backend_before_running_anything(tmp_path, layouts, capsys, quick):
     path = tmp_path / "bench.json"
     args = ["bench", "--device", "cpu", "--envs", "2", "--config", "minimal-like", "--layouts", str(layouts),
             "--physics", "nope", "torch", "--renderer", "torch", "--json", str(path)]
-    assert main(args) == 1
-    records = json.loads(path.read_text())
-    assert [r["agent_steps_per_s"] is None for r in records] == [True, False]
-    assert "nope" in capsys.readouterr().err
+    assert main(args) == 2
+    assert not path.exists()
+    assert "--physics nope: no installed plugin provides it" in capsys.readouterr().err
 
 
 def test_bench_default_backends_are_torch_alone_on_the_cpu():
