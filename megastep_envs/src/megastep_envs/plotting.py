@@ -6,7 +6,7 @@ of view as a fan out to where its rays hit. Task extras are drawn when the
 state has them: the wall an Explorer has seen (green), a PointGoal's goal
 (a cross inside the circle that counts as reaching it), Deathmatch health.
 On the right, one row per agent and observation: the RGB strip (gamma
-corrected for the screen) and the depth strip (white is near).
+corrected for the screen) and the depth strip (white is near), each labelled.
 """
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ FAN_REACH = 30.0
 """Metres: rays that miss are drawn out to this distance."""
 
 
+DEPTH_KEY = "white near, black far"
+"""What the shades of a depth strip mean, written over each: the depth observation is 1 at the agent's
+radius falling to 0 at its ``max_depth`` (:class:`~megastep_envs.observations.Depth`)."""
+
+
 def _strips(state: dict[str, Any]) -> list[tuple[str, np.ndarray, bool]]:
     """``(label, image, is_colour)`` for each agent's RGB and depth observations, one image per row."""
     obs = state["obs"]
@@ -34,9 +39,9 @@ def _strips(state: dict[str, Any]) -> list[tuple[str, np.ndarray, bool]]:
     for a in range(len(state["positions"])):
         if "rgb" in obs:
             rgb = obs["rgb"][a]  # (C, 3, W) linear
-            rows.append((f"agent {a} rgb", np.clip(rgb.transpose(0, 2, 1), 0, 1) ** (1 / 2.2), True))
+            rows.append((f"agent {a} colour seen", np.clip(rgb.transpose(0, 2, 1), 0, 1) ** (1 / 2.2), True))
         if "depth" in obs:
-            rows.append((f"agent {a} depth", obs["depth"][a], False))
+            rows.append((f"agent {a} depth: {DEPTH_KEY}", obs["depth"][a], False))
     return rows
 
 
