@@ -3,8 +3,9 @@
 Importing this module registers one id per env, each with a vector entry point::
 
     import gymnasium
-    import megastep_envs.adapters.gymnasium  # registers megastep/Minimal-v0, Explorer-v0, PointGoal-v0, Deathmatch-v0
+    import megastep_envs.adapters.gymnasium as megastep_gymnasium
 
+    gymnasium.register_envs(megastep_gymnasium)  # megastep/Minimal-v0, Explorer-v0, PointGoal-v0, Deathmatch-v0
     envs = gymnasium.make_vec("megastep/Explorer-v0", num_envs=4096, vectorization_mode="vector_entry_point",
                               device="cuda")
 
@@ -15,7 +16,7 @@ first: ``gymnasium.make_vec("megastep_envs.adapters.gymnasium:megastep/Explorer-
 :class:`MegastepVectorEnv` keeps every tensor on the env's device, as torch
 tensors: observations (a dict), rewards, flags, and the actions it takes.
 Gymnasium's ``ArrayConversion`` wrapper turns them into NumPy arrays for the
-wrappers of :mod:`gymnasium.wrappers.vector`, and ``NumpyToTorch`` back
+wrappers of ``gymnasium.wrappers.vector``, and ``NumpyToTorch`` back
 (:doc:`/tutorials/gymnasium`).
 
 Its ``autoreset_mode`` is one of Gymnasium's three:
