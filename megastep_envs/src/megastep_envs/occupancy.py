@@ -100,6 +100,13 @@ class OccupancyGrid:
 
     :param geometries: one per env (repeats share one stored mask).
     :param device: where the tables live.
+    :param clearance: metres: where positive, a cell is free only where its centre is this far from every wall
+        (:func:`megastep_geometry.masks.clear_mask`): the cells an agent's centre can use with its body off the
+        walls, for geodesic distances an agent of that radius can walk (a navigation mesh eroded by the agent's
+        radius, as Habitat's). A point on an occupied cell is then joined to the free cells around it, since an
+        agent touching a wall stands just outside the eroded free space; the erosion keeps the free cells on
+        the two sides of a wall more than ``2 * clearance`` apart, so no join crosses a wall where
+        ``2 * clearance`` exceeds the 3 x 3 block's reach (``1.5 * sqrt(2)`` cells).
     :ivar masks: ``(G, H + 2, W + 2)`` bool, True where a cell is free: each mask with a border of
         occupied cells around it, padded with occupied cells to the largest.
     :ivar env_geometry: ``(E,)`` int64, which mask each env uses.
@@ -107,7 +114,10 @@ class OccupancyGrid:
     :ivar env_resolutions: ``(E,)`` metres per cell of each env's mask.
     """
 
-    def __init__(self, geometries: Sequence[Geometry], device="cpu"):
+    def __init__(self, geometries: Sequence[Geometry], device="cpu", clearance: float = 0.0):
+        if not (math.isfinite(clearance) and clearance >= 0):
+            raise ValueError(f"clearance must be non-negative metres, got {clearance!r}")
+        self.clearance = float(clearance)
         index: dict[int, int] = {}
         unique: list[Geometry] = []
         for geometry in geometries:
@@ -119,7 +129,12 @@ class OccupancyGrid:
         # a point off a mask clamps onto the border, which is occupied: no bounds to check per lookup
         masks = np.zeros((len(unique), height + 2, width + 2), dtype=bool)
         for g, geometry in enumerate(unique):
-            masks[g, 1 : geometry.mask.shape[0] + 1, 1 : geometry.mask.shape[1] + 1] = geometry.mask
+            mask = geometry.mask
+            if self.clearance > 0:
+                from megastep_geometry.masks import clear_mask
+
+                mask = clear_mask(mask, geometry.origin, geometry.resolution, geometry.walls, self.clearance)
+            masks[g, 1 : mask.shape[0] + 1, 1 : mask.shape[1] + 1] = mask
         self.geometries = unique
         self.masks = torch.as_tensor(masks, device=device)
         self.env_geometry = torch.as_tensor([index[id(g)] for g in geometries], dtype=torch.int64, device=device)
@@ -172,10 +187,13 @@ class OccupancyGrid:
         g = geometry[:, None]
         free = self.masks[g, rows, columns]  # the point's own cell first
         # a corner cell is joined only past its two side cells, which share the block with the point's cell;
-        # a point on an occupied cell is joined to nothing (it would join the rooms on both sides of a wall)
+        # without clearance a point on an occupied cell is joined to nothing (it would join the rooms on both
+        # sides of a thin wall)
         side_row = self.masks[g, rows, column[:, None].expand_as(rows)]
         side_column = self.masks[g, row[:, None].expand_as(rows), columns]
-        joined = free & free[:, :1] & (~self._offset_is_corner | (side_row & side_column))
+        joined = free & (~self._offset_is_corner | (side_row & side_column))
+        if self.clearance == 0:
+            joined &= free[:, :1]
         centres = corners[:, None] + (torch.stack([columns, rows], -1).float() + 0.5) * resolution[:, None, None]
         return rows, columns, joined, (centres - points[:, None]).norm(dim=-1)
 

@@ -1,4 +1,5 @@
-"""megastep-envs' plugin: one reward per env's task, and the ``megastep demo`` and ``megastep bench`` commands."""
+"""megastep-envs' plugin: the rewards of the envs' tasks, and the ``megastep demo``, ``bench``, ``train`` and ``eval``
+commands."""
 from __future__ import annotations
 
 from megastep_core import BackendInfo, hookimpl
@@ -26,3 +27,6 @@ def megastep_commands(subparsers):
     from .train import add_train_command
 
     add_train_command(subparsers)
+    from .evaluation.cli import add_eval_command
+
+    add_eval_command(subparsers)

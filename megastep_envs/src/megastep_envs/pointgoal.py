@@ -141,9 +141,9 @@ class PointGoal(Env):
         """
         from megastep_geometry.spawners import safe_points
 
-        self.occupancy = grid = OccupancyGrid(self.world.geometries, self.device)
+        clearance = self.path_clearance
+        self.occupancy = grid = OccupancyGrid(self.world.geometries, self.device, clearance)
         rng = np.random.default_rng(self.seed)
-        clearance = self.world.agent_radius + GOAL_CLEARANCE_MARGIN
         points = []
         for geometry in grid.geometries:
             safe = safe_points(geometry, clearance)
@@ -161,13 +161,20 @@ class PointGoal(Env):
         self._goal_random = CounterRandom(self.seed, "goals", self.n_envs, self.device)
 
     @property
+    def path_clearance(self) -> float:
+        """Metres from the walls that geodesic paths keep the agent's centre: its radius and
+        :data:`GOAL_CLEARANCE_MARGIN`, so that an agent can walk them (its body does not graze a corner)."""
+        return self.world.agent_radius + GOAL_CLEARANCE_MARGIN
+
+    @property
     def has_geodesic(self) -> bool:
         """Whether the env holds its goals' distance fields, so that :meth:`geodesic_to_goal` works."""
         return self.goal_fields is not None
 
     def geodesic_to_goal(self, points: torch.Tensor | None = None) -> torch.Tensor:
         """``(E, 1)`` metres that each agent (or ``points``, ``(E, ..., 2)``, to ``(E, ...)``) must walk to its goal
-        through free space; ``inf`` where none reaches it. No host sync.
+        through free space, its centre :attr:`path_clearance` from the walls; ``inf`` where none reaches it. No
+        host sync.
 
         :raises RuntimeError: without a goal table (see ``goals_per_home``).
         """

@@ -1,0 +1,111 @@
+"""Trained networks as policies ``policy(env) -> actions``, and several policies sharing one env's agents.
+
+A :class:`NetworkPolicy` reads the observations the env last returned
+(``env.last_obs``, every agent's) and starts the memory of the agents whose
+episode just began (``env.lengths == 0``), so that it acts exactly like the
+scripted baselines of :mod:`.baselines`: called with the env alone.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..train import checkpoint as checkpoints
+from ..train.model import Agent
+from .baselines import Policy
+
+
+class EvaluationError(ValueError):
+    """An evaluation asked for with input it cannot use; the message names the argument."""
+
+
+class NetworkPolicy:
+    """A trained :class:`~megastep_envs.train.model.Agent` acting for every agent of an env.
+
+    :param model: the network (put in eval mode, and on the env's device at the first call).
+    :param deterministic: take the most likely action instead of sampling one.
+    :param seed: seeds the sampling.
+    """
+
+    def __init__(self, model: Agent, deterministic: bool = False, seed: int = 0):
+        self.model = model.eval()
+        self.deterministic = bool(deterministic)
+        self.seed = int(seed)
+        self.memory: tuple[torch.Tensor, ...] | None = None
+        self.generator: torch.Generator | None = None
+
+    @torch.no_grad()
+    def __call__(self, env) -> torch.Tensor:
+        rows = env.n_envs * env.n_agents
+        device = env.device
+        if self.memory is None or (self.memory and self.memory[0].shape[1] != rows):
+            self.model.to(device)
+            self.memory = self.model.initial_state(rows, device)
+            self.generator = torch.Generator(device).manual_seed(self.seed)
+        observations = {key: value.reshape(1, rows, *value.shape[2:]) for key, value in env.last_obs.items()}
+        starts = (env.lengths == 0).repeat_interleave(env.n_agents)[None]
+        logits, _, self.memory = self.model(observations, self.memory, starts)
+        logits = logits[0]
+        if self.deterministic:
+            actions = logits.argmax(-1)
+        else:
+            actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=self.generator)[:, 0]
+        return actions.reshape(env.batch)
+
+
+class Sides:
+    """Several policies sharing the agents of a multi-agent env: agent ``a`` of every env is played by
+    ``policies[a % len(policies)]`` (two policies: the even agents against the odd ones).
+
+    :param policies: each ``policy(env) -> (E, A)`` actions, asked for every agent (only its own are kept).
+    """
+
+    def __init__(self, policies: Sequence[Policy]):
+        if len(policies) < 1:
+            raise ValueError("policies must hold at least one policy")
+        self.policies = list(policies)
+
+    def owners(self, n_agents: int, device) -> torch.Tensor:
+        """``(A,)`` int64: which policy plays each agent."""
+        return torch.arange(n_agents, device=device) % len(self.policies)
+
+    def __call__(self, env) -> torch.Tensor:
+        owners = self.owners(env.n_agents, env.device)
+        actions = None
+        for index, policy in enumerate(self.policies):
+            chosen = policy(env)
+            actions = chosen if actions is None else torch.where(owners == index, chosen, actions)
+        return actions
+
+
+def load_checkpoint(path: str | Path, argument: str = "CHECKPOINT") -> dict[str, Any]:
+    """A training checkpoint's contents (:func:`megastep_envs.train.checkpoint.load`), with errors that name
+    ``argument``."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvaluationError(f"{argument}: no such checkpoint file {str(path)!r}")
+    try:
+        saved = checkpoints.load(path)
+    except checkpoints.CheckpointError as error:
+        raise EvaluationError(f"{argument}: {error}") from None
+    for key in ("env", "hyperparameters", "model"):
+        if key not in saved:
+            raise EvaluationError(f"{argument}: checkpoint {path} has no {key!r}: it is not a training checkpoint")
+    return saved
+
+
+def network_for(saved: dict[str, Any], env, argument: str = "CHECKPOINT") -> Agent:
+    """The network of a loaded checkpoint, built for ``env``'s spaces, on the CPU."""
+    settings = saved["hyperparameters"]
+    model = Agent(env.observation_space, env.action_space, int(settings.get("hidden", 256)),
+                  bool(settings.get("lstm", False)))
+    try:
+        model.load_state_dict(saved["model"])
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise EvaluationError(f"{argument}: its network does not fit the {env.name} env's observations and "
+                              f"actions ({first})") from None
+    return model
