@@ -1,4 +1,4 @@
-"""megastep's envs as PettingZoo ``ParallelEnv`` environments (the ``pettingzoo`` extra).
+"""megastep's envs as PettingZoo ``ParallelEnv`` environments (the ``pettingzoo`` extra)::
 
     from megastep_envs.adapters.pettingzoo import MegastepParallelEnv
 
