@@ -4,11 +4,11 @@
 runs :func:`~megastep_envs.train.ppo.train`; ``--eval CHECKPOINT --video out.mp4``
 records what a trained agent does; ``--bench`` measures training throughput.
 
-The modules, in the order a run uses them: :mod:`.hyperparameters` (what decides a run),
-:mod:`.model` and :mod:`.sequences` (the network, and its LSTM over whole rollouts),
-:mod:`.rollout` (acting, replayed from CUDA graphs), :mod:`.advantages` (GAE),
-:mod:`.learner` (PPO's update), :mod:`.ppo` (the loop), :mod:`.distributed`,
-:mod:`.checkpoint`, :mod:`.envstate` and :mod:`.logger` (around it), :mod:`.bench` and :mod:`.cli`.
+The modules, in the order a run uses them: ``hyperparameters`` (what decides a run),
+``model`` and ``sequences`` (the network, and its LSTM over whole rollouts), ``rollout``
+(acting, replayed from CUDA graphs), ``advantages`` (GAE), ``learner`` (PPO's update),
+``ppo`` (the loop); around it ``distributed``, ``checkpoint``, ``envstate`` and ``logger``;
+and ``bench`` (``--bench``) and ``cli`` (the command).
 """
 from .checkpoint import CheckpointError
 from .cli import add_train_command

@@ -74,14 +74,15 @@ def _synchronize(device: torch.device) -> None:
 
 HEADER = (f"{'env':<11} {'envs':>7} {'x A':>4} {'T':>4} {'agent-steps/s':>14} {'env':>6} {'acting':>7} "
           f"{'learning':>9} {'other':>6} {'learner samples/s':>18} {'graphed':>8}")
+"""The columns :func:`run` prints; throughputs are per second, shares of the timed wall time."""
 
 
 def row(figures: dict) -> str:
     """One line of the table :func:`run` prints."""
     share = lambda key: f"{100 * figures[key]:.0f}%"
     return (f"{figures['env']:<11} {figures['envs']:>7,} {figures['agents']:>4} {figures['steps']:>4} "
-            f"{figures['agent_steps_per_s'] / 1e6:>12.3f} M {share('env_share'):>6} {share('acting_share'):>7} "
-            f"{share('learning_share'):>9} {share('other_share'):>6} {figures['learner_samples_per_s'] / 1e6:>16.3f} M "
+            f"{figures['agent_steps_per_s']:>14,.0f} {share('env_share'):>6} {share('acting_share'):>7} "
+            f"{share('learning_share'):>9} {share('other_share'):>6} {figures['learner_samples_per_s']:>18,.0f} "
             f"{'yes' if figures['graphed'] else 'no':>8}")
 
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import sys
 import time
 from pathlib import Path
 
+from megastep_core.cli import device_argument, plain_text
 from megastep_core.errors import MegastepError
 
 from . import ppo
@@ -30,14 +30,6 @@ from . import ppo
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-ROLE = re.compile(r":[a-z]+:`~?(?:[\w.]+\.)?([^`]+)`")
-
-
-def plain(text: str) -> str:
-    """reST as the terminal shows it: ``:class:`~a.b.C``` as ``C``, double backquotes dropped."""
-    return ROLE.sub(r"\1", text).replace("``", "")
 
 
 def _field_docs() -> dict[str, str]:
@@ -50,7 +42,7 @@ def _field_docs() -> dict[str, str]:
     for statement, following in zip(body, body[1:]):
         if isinstance(statement, ast.AnnAssign) and isinstance(following, ast.Expr) \
                 and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
-            docs[statement.target.id] = plain(" ".join(following.value.value.split()))
+            docs[statement.target.id] = plain_text(" ".join(following.value.value.split()))
     return docs
 
 
@@ -76,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", default=None, metavar="FILE.mp4", help="with --eval: record env 0 to this file")
     parser.add_argument("--eval-steps", type=int, default=300, help="with --eval: steps to run (default 300)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (pip install wandb)")
     group = parser.add_argument_group("hyperparameters", "default: the env's own, see megastep_envs.train.ppo")
     docs = _field_docs()
     for field in dataclasses.fields(ppo.Hyperparameters):
@@ -89,6 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                default=argparse.SUPPRESS, help=help_text)
         else:
             kind = {"int": int, "float": float, "str": str}.get(field.type, field.type)
+            kind = device_argument if field.name == "device" else kind
             group.add_argument(_flag(field.name), dest=field.name, type=kind, default=argparse.SUPPRESS,
                                metavar=field.name.upper(), help=help_text)
 
@@ -140,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
                 f"started with (only {', '.join(map(_flag, ppo.RESUMABLE))} may change)"
             )
         result = ppo.train(args.env, config, out=out, resume=resume, progress=not args.no_progress,
-                           updates=args.updates, overwrite=args.overwrite)
+                           updates=args.updates, overwrite=args.overwrite, wandb=args.wandb)
     except (MegastepError, ValueError) as error:
         print(f"megastep train: error: {error}", file=sys.stderr)
         return 2
@@ -194,7 +188,7 @@ def add_train_command(subparsers) -> None:
     """Adds ``megastep train`` to the ``megastep`` command (call it from a ``megastep_commands`` hook)."""
     parser = subparsers.add_parser(
         "train", help="train an agent with PPO, resume a run, or record a trained agent (--eval)",
-        description=plain(__doc__.split("\n\n")[0]), epilog=plain(__doc__.split("\n\n", 1)[1]),
+        description=plain_text(__doc__.split("\n\n")[0]), epilog=plain_text(__doc__.split("\n\n", 1)[1]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
@@ -203,8 +197,9 @@ def add_train_command(subparsers) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m megastep_envs.train`` (and so ``torchrun ... -m megastep_envs.train``)."""
-    parser = argparse.ArgumentParser(prog="python -m megastep_envs.train", description=plain(__doc__.split("\n\n")[0]),
-                                     epilog=plain(__doc__.split("\n\n", 1)[1]),
+    parser = argparse.ArgumentParser(prog="python -m megastep_envs.train",
+                                     description=plain_text(__doc__.split("\n\n")[0]),
+                                     epilog=plain_text(__doc__.split("\n\n", 1)[1]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return run(parser.parse_args(argv))

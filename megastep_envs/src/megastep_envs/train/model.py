@@ -51,6 +51,9 @@ class StripEncoder(nn.Module):
     :param shape: the strip's per-agent shape, e.g. ``(1, 3, 64)`` for one RGB camera of 64 pixels.
     """
 
+    matmul = False
+    """Compute each convolution as a matrix product over the strip's windows (``unfold``), channels last."""
+
     def __init__(self, shape: tuple[int, ...]):
         super().__init__()
         channels, width = math.prod(shape[:-1]), shape[-1]
@@ -67,7 +70,20 @@ class StripEncoder(nn.Module):
 
     def forward(self, strip: torch.Tensor) -> torch.Tensor:
         """``(B, *shape)`` to ``(B, features)``."""
-        return self.convolutions(strip.reshape(strip.shape[0], -1, self.shape[-1]))
+        x = strip.reshape(strip.shape[0], -1, self.shape[-1])
+        if not self.matmul:
+            return self.convolutions(x)
+        x = x.transpose(1, 2)  # (B, W, C)
+        for layer in self.convolutions:
+            if isinstance(layer, nn.Conv1d):
+                (k,), (stride,), (pad,) = layer.kernel_size, layer.stride, layer.padding
+                x = nn.functional.pad(x, (0, 0, pad, pad)).unfold(1, k, stride)  # (B, W', C, k)
+                x = nn.functional.linear(x.flatten(2), layer.weight.flatten(1), layer.bias)
+            elif isinstance(layer, nn.Flatten):
+                x = x.transpose(1, 2).flatten(1)  # as the convolutions order their features: channel, then position
+            else:
+                x = layer(x)
+        return x
 
 
 def _observation_keys(space) -> dict[str, spaces.Box]:

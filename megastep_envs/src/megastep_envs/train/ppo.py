@@ -178,6 +178,7 @@ def train(
     updates: int | None = None,
     env_options: dict[str, Any] | None = None,
     overwrite: bool = False,
+    wandb: bool = False,
 ) -> Result:
     """Trains an agent on ``env_name`` with PPO.
 
@@ -194,6 +195,7 @@ def train(
     :param env_options: further keywords for the env's class (numbers, strings, and lists or tuples of
         them, since they are saved in the checkpoint), like ``{"lifespan": (64, 128)}``.
     :param overwrite: start over in an ``out`` that holds another run, deleting it; without, that is refused.
+    :param wandb: also log to Weights & Biases (:class:`~megastep_envs.train.logger.Logger`).
     """
     started = time.perf_counter()
     config, state = _resolve(env_name, config, resume)
@@ -222,7 +224,8 @@ def train(
         stop_after = min(total_updates, update + updates if updates is not None else total_updates)
 
         logger = Logger(out, config, env_name, enabled=process.is_main and out is not None,
-                        progress=progress and process.is_main, total=config.total_steps, initial=env_steps)
+                        progress=progress and process.is_main, total=config.total_steps, initial=env_steps,
+                        wandb=wandb)
         path = out / "checkpoint.pt" if out is not None else None
 
         def save() -> Path | None:

@@ -1,0 +1,70 @@
+"""Where a PPO update's GPU time goes: the top kernels of one learner update, per variant.
+
+A development tool, not part of the packages: run it on a GPU machine with
+``python3 benchmarks/profile_learner.py explorer --envs 16384 --variant default nolstm fp32``.
+Each variant builds a run as ``megastep train`` does (with the changes the
+variant names), collects one rollout, and profiles one update; it prints the
+update's wall time, its samples per second, and the kernels that took the most
+GPU time.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from megastep_envs.train import distributed
+from megastep_envs.train.hyperparameters import defaults
+from megastep_envs.train.model import StripEncoder
+from megastep_envs.train.ppo import build
+
+VARIANTS = {
+    "default": {},
+    "nolstm": {"lstm": False},
+    "fp32": {"bf16": False},
+    "hidden128": {"hidden": 128},
+    "epochs2": {"epochs": 2, "minibatches": 2},
+    "matmul": {},  # the strips' convolutions as matrix products (StripEncoder.matmul)
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("env")
+    parser.add_argument("--envs", type=int, default=16384)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--variant", nargs="+", default=["default"], choices=sorted(VARIANTS))
+    parser.add_argument("--benchmark-cudnn", action="store_true", help="let cuDNN time its algorithms")
+    parser.add_argument("--top", type=int, default=12)
+    args = parser.parse_args()
+    torch.backends.cudnn.benchmark = args.benchmark_cudnn
+    for variant in args.variant:
+        StripEncoder.matmul = variant == "matmul"
+        config = dataclasses.replace(defaults(args.env), envs=args.envs, device="cuda", **VARIANTS[variant])
+        if args.steps:
+            config.steps = args.steps
+        parts = build(args.env, config, None, distributed.Process(device=torch.device("cuda")))
+        for _ in range(2):
+            parts.learner.update(parts.collector.collect()[0])
+        rollout, _ = parts.collector.collect()
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        parts.learner.update(rollout)
+        torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+        with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as profiler:
+            parts.learner.update(rollout)
+            torch.cuda.synchronize()
+        samples = config.steps * parts.collector.n_rows * config.epochs
+        print(f"\n== {args.env} {variant} ({args.envs} envs x {config.steps} steps): update {seconds * 1000:.0f} ms, "
+              f"{samples / seconds / 1e6:.2f} M samples/s")
+        print(profiler.key_averages().table(sort_by="cuda_time_total", row_limit=args.top, max_name_column_width=60))
+        del parts
+        torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
