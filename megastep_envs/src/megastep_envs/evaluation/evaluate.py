@@ -82,10 +82,14 @@ def load_geometries(path: str | Path, argument: str = "--layouts") -> list[Geome
         raise EvaluationError(f"{argument}: {error}") from None
     if not geometries:
         raise EvaluationError(f"{argument}: {path} holds no layouts")
+    from megastep_geometry.layouts import SPAWN_CLEARANCE
+    from megastep_geometry.spawners import safe_points
+
     for geometry in geometries:
-        if not geometry.mask.any():
-            raise EvaluationError(f"{argument}: layout {geometry.name!r} of {path} has no free space: its occupancy "
-                                  f"mask has no free cell for an agent to stand in")
+        # a free cell is not enough: an agent needs its radius, and a margin, clear of every wall
+        if len(safe_points(geometry, SPAWN_CLEARANCE)) == 0:
+            raise EvaluationError(f"{argument}: layout {geometry.name!r} of {path} has no free space for an agent: "
+                                  f"no point is {SPAWN_CLEARANCE:.3f} m from every wall")
     return geometries
 
 
