@@ -17,8 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 RUNNER = Path(__file__).with_name("tutorial_runner.py")
 
-TUTORIALS = ["setup", "minimal", "pointgoal", "explorer", "deathmatch", "training", "gymnasium", "multiagent",
-             "importing", "plugin"]
+TUTORIALS = ["setup", "minimal", "pointgoal", "explorer", "deathmatch", "training", "evaluation", "gymnasium",
+             "multiagent", "importing", "plugin"]
 """The tutorials, in the order the site lists them."""
 
 PAGES = [f"tutorials/{name}.rst" for name in TUTORIALS] + ["plugin_hooks.rst", "reference/layouts.rst"]

@@ -94,10 +94,15 @@ def load_geometries(path: str | Path, argument: str = "--layouts") -> list[Geome
 
 
 def env_for(env_name: str, n_envs: int, env_options: dict[str, Any] | None = None, *, seed: int = DEFAULT_SEED,
-            device="cpu", split: str = "test", geometries: Sequence[Geometry] | None = None, steps: int = 0):
+            device="cpu", split: str = "test", geometries: Sequence[Geometry] | None = None, steps: int = 0,
+            home_seed: int = 0):
     """A fresh env to evaluate on: ``env_options`` (a checkpoint's), on ``geometries`` or else the ``split`` of the
-    procedural homes, with episodes that outlast ``steps`` where the measure needs whole runs (Explorer and
-    Deathmatch); never replayed from a CUDA graph (policies here read the env between steps)."""
+    procedural homes of pool ``home_seed``, with episodes that outlast ``steps`` where the measure needs whole runs
+    (Explorer and Deathmatch); never replayed from a CUDA graph (policies here read the env between steps).
+
+    The homes come from the pool of the training run's seed (an env draws its homes from the pool of its own
+    seed, and training's is ``home_seed``), so that the test split holds exactly the homes that training left
+    out; the envs themselves are seeded with ``seed``, apart from training's, so every spawn and goal is new."""
     cls = env_class(env_name)
     options = {k: v for k, v in dict(env_options or {}).items() if k not in _OWN_OPTIONS}
     if isinstance(options.get("lifespan"), list):
@@ -106,7 +111,9 @@ def env_for(env_name: str, n_envs: int, env_options: dict[str, Any] | None = Non
     if geometries is not None:
         options["geometries"] = list(geometries)
     elif "split" in parameters:
-        options["split"] = split
+        from ..explorer import sample_homes
+
+        options["geometries"] = sample_homes(n_envs, split, int(home_seed))
     if env_name in ("explorer", "deathmatch"):
         options["lifespan"] = (steps + 1, steps + 1)  # one episode per env, outlasting the measure
         if env_name == "explorer":
@@ -173,8 +180,9 @@ def _check_fits(model, env, argument: str) -> None:
 
 def evaluate_policy(model, env_name: str, env_options: dict[str, Any] | None = None, episodes: int = 64,
                     device="cpu", *, seed: int = DEFAULT_SEED, split: str = "test",
-                    layouts: str | Path | None = None, deterministic: bool = False, prefix: str = "eval/",
-                    video: str | Path | None = None, video_steps: int = 200) -> dict[str, float]:
+                    layouts: str | Path | None = None, home_seed: int = 0, deterministic: bool = False,
+                    prefix: str = "eval/", video: str | Path | None = None, video_steps: int = 200
+                    ) -> dict[str, float]:
     """Measures a network on unseen envs: what a trainer logs every so often.
 
     :param model: a :class:`~megastep_envs.train.model.Agent` for ``env_name``'s spaces (left in eval mode; its
@@ -186,6 +194,7 @@ def evaluate_policy(model, env_name: str, env_options: dict[str, Any] | None = N
     :param seed: seeds the envs and the policy's sampling; the same seed gives the same episodes.
     :param split: which procedural homes (``"test"``: unseen in training) when ``layouts`` is None.
     :param layouts: a layouts ``.npz`` to evaluate on instead.
+    :param home_seed: the training run's seed, whose pool of homes the split is taken from.
     :param deterministic: act by the most likely action instead of sampling.
     :param prefix: put before every key (``"eval/success_rate"``).
     :param video: an ``.mp4`` path: records env 0's first ``video_steps`` steps (the plan and the agents'
@@ -200,7 +209,7 @@ def evaluate_policy(model, env_name: str, env_options: dict[str, Any] | None = N
 
     def make_env(n_envs: int, steps: int):
         env = env_for(env_name, n_envs, env_options, seed=seed, device=device, split=split, geometries=geometries,
-                      steps=steps)
+                      steps=steps, home_seed=home_seed)
         _check_fits(model, env, "model")
         return env
 
@@ -252,10 +261,11 @@ def evaluate_checkpoint(path: str | Path, episodes: int = 64, device="cpu", *, s
     device = resolve_device(device)
     geometries = load_geometries(layouts) if layouts is not None else None
     env_options = saved.get("env_options") or {}
+    home_seed = int(saved["hyperparameters"].get("seed", 0))  # training's homes are the pool of its seed
 
     def make_env(n_envs: int, run_steps: int):
         return env_for(trained_env, n_envs, env_options, seed=seed, device=device, split=split,
-                       geometries=geometries, steps=run_steps)
+                       geometries=geometries, steps=run_steps, home_seed=home_seed)
 
     probe = make_env(1, max(step_counts[-1], steps))
     model = network_for(saved, probe, "CHECKPOINT")
@@ -281,7 +291,7 @@ def evaluate_checkpoint(path: str | Path, episodes: int = 64, device="cpu", *, s
         policies[f"{TRAINED} vs opponent"] = run(NetworkPolicy(model, deterministic, seed), rival_policy)
     return {
         "env": trained_env, "checkpoint": str(path), "opponent": None if opponent is None else str(opponent),
-        "layouts": "test split" if layouts is None and split == "test" else str(layouts or f"{split} split"),
+        "layouts": str(layouts) if layouts is not None else f"the {split} split of the homes of seed {home_seed}",
         "episodes": episodes, "seed": seed, "device": str(device), "policies": policies,
     }
 
