@@ -353,6 +353,6 @@ REWARDS = {
     "forward_progress": (ForwardProgress, "Minimal: metres per second moved in the direction faced"),
     "new_texels": (NewTexels, "Explorer: wall texels seen for the first time, per image pixel"),
     "goal_reached": (GoalReached, "PointGoal: 1 on reaching the goal"),
-    "goal_progress": (GoalProgress, "PointGoal: metres of walking distance to the goal gained, and 1 on reaching it"),
     "hits": (Hits, "Deathmatch: 1 per step another agent is at the centre of view"),
+    "goal_progress": (GoalProgress, "PointGoal: metres of walking distance to the goal gained, and 1 on reaching it"),
 }
