@@ -4,22 +4,24 @@ import argparse
 import pytest
 
 from megastep_core import UnknownBackendError, get_plugin_manager, make_backend
-from megastep_envs.rewards import REWARDS, ForwardProgress, GoalProgress, GoalReached, Hits, NewTexels
+from megastep_envs.rewards import REWARDS, ForwardProgress, GoalProgress, GoalReached, Hits, NewTexels, ZeroSumHits
 
 
 def test_the_plugin_lists_one_reward_per_task():
     manager = get_plugin_manager()
     manager.check_pending()
     names = {info.name for plugin, info in manager.backends("reward") if plugin == "envs"}
-    assert names == {"forward_progress", "new_texels", "goal_reached", "goal_progress", "hits"} == set(REWARDS)
+    assert names == {"forward_progress", "new_texels", "goal_reached", "goal_progress", "hits",
+                     "zero_sum_hits"} == set(REWARDS)
 
 
 @pytest.mark.parametrize("name, cls", [("forward_progress", ForwardProgress), ("new_texels", NewTexels),
                                        ("goal_reached", GoalReached), ("goal_progress", GoalProgress),
-                                       ("hits", Hits)])
+                                       ("hits", Hits), ("zero_sum_hits", ZeroSumHits)])
 def test_megastep_reward_makes_each_reward_by_name(name, cls):
-    reward = get_plugin_manager().hook.megastep_reward(name=name, options={"scale": 2.0})
-    assert isinstance(reward, cls) and reward.scale == 2.0
+    option = "hit" if cls is ZeroSumHits else "scale"
+    reward = get_plugin_manager().hook.megastep_reward(name=name, options={option: 2.0})
+    assert isinstance(reward, cls) and getattr(reward, option) == 2.0
     assert get_plugin_manager().hook.megastep_reward(name="someone_elses", options={}) is None
 
 

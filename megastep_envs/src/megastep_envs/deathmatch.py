@@ -2,10 +2,11 @@
 
 Every step, an agent that holds another agent at the centre pixel of its
 camera hits it: the target loses ``damage`` health and the shooter earns the
-``hits`` reward. Health also drains while an agent is outside the map's free
-space. An agent whose health reaches zero respawns at a random free point,
-away from the others, with full health; the env itself goes on until its
-lifespan truncates it. Observations are per agent: ``(E, A, ...)``.
+``hits`` reward (or, with ``reward="zero_sum_hits"``, the shooter earns what
+the target loses: :class:`~megastep_envs.rewards.ZeroSumHits`). Health also
+drains while an agent is outside the map's free space. An agent whose health
+reaches zero respawns at a random free point, away from the others, with full
+health; the env itself goes on until its lifespan truncates it. Observations are per agent: ``(E, A, ...)``.
 """
 from __future__ import annotations
 
@@ -93,13 +94,18 @@ class Deathmatch(Env):
     @fused
     def wound(self, render: Render) -> torch.Tensor:
         """Takes health from the agents that were hit or are off the map; returns the ``(E, A)`` dead."""
-        targets = centre_targets(self.world, render)
-        hits_taken = (targets[:, :, None] == self._agent_ids).sum(1)  # (E, A): shooters aiming at each agent
-        wounds = torch.where(self.occupancy.free(self.world.agents.positions), 0.0, self.outside_damage)
-        self.health.sub_(wounds.add_(hits_taken, alpha=self.damage))
+        self.health.sub_(self.wounds(centre_targets(self.world, render)))
         dead = self.health <= 0
         self.deaths.add_(dead)
         return dead
+
+    def wounds(self, targets: torch.Tensor) -> torch.Tensor:
+        """``(E, A)``: the health each agent loses this step, given whom each agent hits (``(E, A)``, from
+        :func:`~megastep_envs.rewards.centre_targets`): ``damage`` per shooter aiming at it, and
+        ``outside_damage`` off the map. Read by :meth:`wound`, and by a reward that pays for deaths."""
+        hits_taken = (targets[:, :, None] == self._agent_ids).sum(1)  # (E, A): shooters aiming at each agent
+        wounds = torch.where(self.occupancy.free(self.world.agents.positions), 0.0, self.outside_damage)
+        return wounds.add_(hits_taken, alpha=self.damage)
 
     def respawn(self, dead: torch.Tensor) -> None:
         """Moves the ``(E, A)`` dead agents to fresh spawn points, with full health.

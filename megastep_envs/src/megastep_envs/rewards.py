@@ -14,6 +14,8 @@ name                      env          pays
 ``goal_progress``         PointGoal    the metres of walking distance to the goal gained this step, and 1 on
                                        reaching it
 ``hits``                  Deathmatch   1 for each step an agent holds another at the centre of its view
+``zero_sum_hits``         Deathmatch   1 per hit given, -1 per hit taken, and a death's cost from the dead
+                                       to those who killed it
 ========================  ===========  ===================================================
 """
 from __future__ import annotations
@@ -349,10 +351,53 @@ class Hits:
         return torch.where(centre_targets(env.world, render) >= 0, self.scale, 0.0)
 
 
+class ZeroSumHits:
+    """Deathmatch's zero-sum reward: a hit given pays ``hit``, a hit taken costs ``hit``, and a death costs
+    ``death``, paid to the agents whose hits killed it (shared equally).
+
+    What one agent earns another loses, so the agents of an env earn 0 between them on every step where nobody
+    dies off the map (the map's free space drains health too; a death by that pays nobody). Self-play with it
+    is a contest: one side's gain is the other's loss, as in a two-player game, rather than a cooperation in
+    which both sides are paid for facing each other (which the ``hits`` reward pays, since each hit pays the
+    shooter and costs the target nothing).
+
+    A death is counted on the step that takes the agent's health to 0, from the health the env holds before
+    its update and the same wounds its update will deal (``env.wounds``): the reward is paid before the
+    update, with the step's render.
+
+    Options: ``hit`` (default 1), ``death`` (default 5: at Deathmatch's default ``damage`` of 0.05 a kill
+    takes 20 hits, which have paid the killers 20 already; the death adds a quarter to that).
+    """
+
+    def __init__(self, options: Mapping[str, Any]):
+        self.hit = _float_option(options, "hit", 1.0)
+        self.death = _float_option(options, "death", 5.0)
+
+    def reset(self, env, mask: torch.Tensor) -> None:
+        if not hasattr(env, "wounds"):
+            raise TypeError(f"the zero_sum_hits reward reads the health and wounds of Deathmatch's agents, which "
+                            f"{type(env).__name__} does not have")
+
+    @fused
+    def __call__(self, env, render: Render) -> torch.Tensor:
+        targets = centre_targets(env.world, render)  # (E, A): whom each agent hits, or -1
+        ids = torch.arange(env.n_agents, device=targets.device)
+        aims = targets[:, :, None] == ids  # (E, shooter, target)
+        given, taken = (targets >= 0).float(), aims.sum(1).float()
+        # alive before this step, dead after its wounds: what the env's update will find
+        dies = (env.health > 0) & (env.health - env.wounds(targets) <= 0)
+        cost = torch.where(dies, self.death, 0.0)
+        # each killer's share of the cost of each agent it hit that died
+        share = torch.where(taken > 0, cost / taken.clamp_min(1), 0.0)  # (E, target)
+        bounty = (aims.float() * share[:, None, :]).sum(-1)  # (E, shooter)
+        return self.hit * (given - taken) - cost + bounty
+
+
 REWARDS = {
     "forward_progress": (ForwardProgress, "Minimal: metres per second moved in the direction faced"),
     "new_texels": (NewTexels, "Explorer: wall texels seen for the first time, per image pixel"),
     "goal_reached": (GoalReached, "PointGoal: 1 on reaching the goal"),
     "hits": (Hits, "Deathmatch: 1 per step another agent is at the centre of view"),
     "goal_progress": (GoalProgress, "PointGoal: metres of walking distance to the goal gained, and 1 on reaching it"),
+    "zero_sum_hits": (ZeroSumHits, "Deathmatch: hits given less hits taken, and a death's cost paid to its killers"),
 }
