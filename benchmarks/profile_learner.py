@@ -18,7 +18,6 @@ from torch.profiler import ProfilerActivity, profile
 
 from megastep_envs.train import distributed
 from megastep_envs.train.hyperparameters import defaults
-from megastep_envs.train.model import StripEncoder
 from megastep_envs.train.ppo import build
 
 VARIANTS = {
@@ -27,7 +26,6 @@ VARIANTS = {
     "fp32": {"bf16": False},
     "hidden128": {"hidden": 128},
     "epochs2": {"epochs": 2, "minibatches": 2},
-    "matmul": {},  # the strips' convolutions as matrix products (StripEncoder.matmul)
 }
 
 
@@ -37,16 +35,15 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=16384)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--variant", nargs="+", default=["default"], choices=sorted(VARIANTS))
-    parser.add_argument("--benchmark-cudnn", action="store_true", help="let cuDNN time its algorithms")
+    parser.add_argument("--no-cudnn-benchmark", action="store_true", help="take cuDNN's heuristic algorithms")
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args()
-    torch.backends.cudnn.benchmark = args.benchmark_cudnn
     for variant in args.variant:
-        StripEncoder.matmul = variant == "matmul"
         config = dataclasses.replace(defaults(args.env), envs=args.envs, device="cuda", **VARIANTS[variant])
         if args.steps:
             config.steps = args.steps
         parts = build(args.env, config, None, distributed.Process(device=torch.device("cuda")))
+        torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
         for _ in range(2):
             parts.learner.update(parts.collector.collect()[0])
         rollout, _ = parts.collector.collect()

@@ -56,3 +56,15 @@ def test_the_train_module_under_torchrun_writes_one_checkpoint(tmp_path):
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["env_steps"] for line in lines] == [64, 128]  # rank 0 alone logs
     assert sorted(p.name for p in out.iterdir() if p.suffix == ".pt") == ["checkpoint.pt"]
+
+
+def test_an_error_in_a_process_surfaces_under_torchrun(tmp_path):
+    """An error after the process group started (here: no such physics) is what each process reports, and the
+    processes leave the group; before, it was hidden behind an error of the clean-up."""
+    done = torchrun("-m", "megastep_envs.train", "minimal", "--out", str(tmp_path / "run"), "--envs", "4",
+                    "--steps", "8", "--hidden", "16", "--device", "cpu", "--physics", "nope", "--no-progress",
+                    cwd=tmp_path)
+    assert done.returncode != 0
+    assert done.stderr.count("megastep train: error:") == 2 and "'nope'" in done.stderr, done.stderr[-3000:]
+    assert "Boolean value of Tensor" not in done.stderr
+    assert "destroy_process_group" not in done.stderr  # no warning of a group left behind

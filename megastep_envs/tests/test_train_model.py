@@ -98,3 +98,12 @@ def test_the_whole_sequence_core_equals_the_stepwise_reference(start_rate):
         grads.append([p.grad.clone() for p in model.lstm.parameters()])
     for a, b in zip(*grads):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_the_channels_last_convolutions_equal_the_1d_ones():
+    """On a GPU the strips' convolutions run as channels-last 2D ones; the arithmetic is the same."""
+    from megastep_envs.train.model import StripEncoder
+
+    encoder = StripEncoder((2, 3, 37)).double()
+    strip = torch.rand(6, 2, 3, 37, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(encoder(strip, channels_last=True), encoder(strip, channels_last=False), atol=1e-12)

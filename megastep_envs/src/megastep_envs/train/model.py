@@ -48,11 +48,12 @@ def _layer(layer: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
 class StripEncoder(nn.Module):
     """Features of one pixel strip ``(..., *leading, W)``: the leading dimensions become channels.
 
+    On a GPU the convolutions run as 2D ones of height 1 on channels-last tensors: cuDNN's bfloat16 kernels
+    read and write channels last, so a 1D convolution's channels-first tensors would be transposed on the
+    way in and out of every layer, forward and backward.
+
     :param shape: the strip's per-agent shape, e.g. ``(1, 3, 64)`` for one RGB camera of 64 pixels.
     """
-
-    matmul = False
-    """Compute each convolution as a matrix product over the strip's windows (``unfold``), channels last."""
 
     def __init__(self, shape: tuple[int, ...]):
         super().__init__()
@@ -68,19 +69,21 @@ class StripEncoder(nn.Module):
         with torch.no_grad():
             self.features = self.convolutions(torch.zeros(1, channels, width)).shape[-1]
 
-    def forward(self, strip: torch.Tensor) -> torch.Tensor:
-        """``(B, *shape)`` to ``(B, features)``."""
+    def forward(self, strip: torch.Tensor, channels_last: bool | None = None) -> torch.Tensor:
+        """``(B, *shape)`` to ``(B, features)``.
+
+        :param channels_last: compute as 2D convolutions on channels-last tensors (the default on a GPU).
+        """
         x = strip.reshape(strip.shape[0], -1, self.shape[-1])
-        if not self.matmul:
+        if not (x.is_cuda if channels_last is None else channels_last):
             return self.convolutions(x)
-        x = x.transpose(1, 2)  # (B, W, C)
+        x = x[:, :, None].contiguous(memory_format=torch.channels_last)  # (B, C, 1, W)
         for layer in self.convolutions:
             if isinstance(layer, nn.Conv1d):
-                (k,), (stride,), (pad,) = layer.kernel_size, layer.stride, layer.padding
-                x = nn.functional.pad(x, (0, 0, pad, pad)).unfold(1, k, stride)  # (B, W', C, k)
-                x = nn.functional.linear(x.flatten(2), layer.weight.flatten(1), layer.bias)
+                x = nn.functional.conv2d(x, layer.weight[:, :, None], layer.bias, stride=(1, layer.stride[0]),
+                                         padding=(0, layer.padding[0]))
             elif isinstance(layer, nn.Flatten):
-                x = x.transpose(1, 2).flatten(1)  # as the convolutions order their features: channel, then position
+                x = x.flatten(1)  # channel, then position, as the 1D convolutions order their features
             else:
                 x = layer(x)
         return x

@@ -85,6 +85,10 @@ class Parts:
 def build(env_name: str, config: Hyperparameters, env_options, process: distributed.Process) -> Parts:
     """The env (seeded apart in every process), the network (the same everywhere) and the two loops' objects."""
     device = process.device
+    if device.type == "cuda":
+        # every shape a run sees is fixed (acting, bootstrap, minibatches), so cuDNN's timing of its algorithms,
+        # once per shape, pays: its heuristic picks slow kernels for these narrow, very long convolutions
+        torch.backends.cudnn.benchmark = True
     torch.manual_seed(config.seed)  # the same initial network in every process; DDP makes sure of it
     env = make_env(env_name, config, config.seed + 1000 * process.rank, device, env_options)
     first = env.reset().obs
@@ -287,7 +291,7 @@ def train(
             now = time.perf_counter()
             if stop or (config.time_limit_minutes and now - started > 60 * config.time_limit_minutes):
                 break
-            if now - last_checkpoint > 60 * config.checkpoint_minutes:
+            if now - last_checkpoint > 60 * config.checkpoint_minutes and not nonfinite:  # only after a good update
                 distributed.check_parameters_agree(process, model)
                 save()
                 last_checkpoint = now
