@@ -123,3 +123,64 @@ def test_the_wavefront_stops_after_max_passes():
     assert partial[0, 1, 10] == 0.0 and partial[0, 1, 1] == math.inf
     with pytest.raises(ValueError, match="free and distances"):
         wavefront(free, start[0])
+
+
+def dijkstra(free: np.ndarray, source: tuple[int, int]) -> np.ndarray:
+    """The shortest distances in cells from ``source`` over the same graph as the wavefront's, by Dijkstra's
+    algorithm cell by cell: an independent reference."""
+    import heapq
+
+    height, width = free.shape
+    distance = np.full(free.shape, np.inf)
+    distance[source] = 0.0
+    queue = [(0.0, source)]
+    while queue:
+        d, (i, j) = heapq.heappop(queue)
+        if d > distance[i, j]:
+            continue
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                a, b = i + di, j + dj
+                if (di, dj) == (0, 0) or not (0 <= a < height and 0 <= b < width) or not free[a, b]:
+                    continue
+                if di and dj and not (free[i, b] and free[a, j]):  # a corner step needs its 2 x 2 block free
+                    continue
+                step = d + (math.sqrt(2) if di and dj else 1.0)
+                if step < distance[a, b]:
+                    distance[a, b] = step
+                    heapq.heappush(queue, (step, (a, b)))
+    return distance
+
+
+def test_the_wavefront_finds_what_dijkstra_finds_on_random_grids():
+    rng = np.random.default_rng(0)
+    for density in (0.2, 0.35, 0.45):
+        free = rng.random((6, 14, 17)) > density
+        free[:, [0, -1]] = False
+        free[:, :, [0, -1]] = False
+        start = torch.full(free.shape, math.inf)
+        expected = np.full(free.shape, math.inf)
+        for b in range(len(free)):
+            cells = np.argwhere(free[b])
+            source = tuple(cells[rng.integers(len(cells))])
+            start[(b, *source)] = 0.0
+            expected[b] = dijkstra(free[b], source)
+        got = wavefront(torch.as_tensor(free), start).double().numpy()
+        assert np.array_equal(np.isinf(got), np.isinf(expected))
+        assert np.allclose(got[np.isfinite(got)], expected[np.isfinite(expected)], atol=1e-4)
+
+
+def test_a_clearance_keeps_paths_an_agents_radius_from_the_walls():
+    pillar = toys.column(4.0, 4.0, 1.0)  # the pillar covers 1.5-2.5 m on both axes
+    start, goal = torch.tensor([[[1.0, 2.0]]]), torch.tensor([[3.0, 2.0]])
+    bare = float(OccupancyGrid([pillar]).geodesic_distance(start, goal))
+    eroded = OccupancyGrid([pillar], clearance=0.156)
+    wide = float(eroded.geodesic_distance(start, goal))
+    # round the pillar 0.156 m off its corners rather than grazing them: longer
+    assert 2 + 2 * (math.sqrt(2) - 1) * 0.5 < bare < wide < 3.4
+    # an agent touching the pillar stands on an eroded cell, and is still joined to the free cells beside it
+    touching = torch.tensor([[[1.5 - 0.11, 2.0]]])
+    assert not eroded.free(touching).any()
+    assert math.isfinite(float(eroded.geodesic_distance(touching, goal)))
+    with pytest.raises(ValueError, match="clearance must be"):
+        OccupancyGrid([pillar], clearance=-1.0)
