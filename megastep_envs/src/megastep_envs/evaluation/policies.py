@@ -100,8 +100,7 @@ def load_checkpoint(path: str | Path, argument: str = "CHECKPOINT") -> dict[str,
 def network_for(saved: dict[str, Any], env, argument: str = "CHECKPOINT") -> Agent:
     """The network of a loaded checkpoint, built for ``env``'s spaces, on the CPU."""
     settings = saved["hyperparameters"]
-    model = Agent(env.observation_space, env.action_space, int(settings.get("hidden", 256)),
-                  bool(settings.get("lstm", False)))
+    model = Agent.of(settings, env.observation_space, env.action_space)
     try:
         model.load_state_dict(saved["model"])
     except RuntimeError as error:

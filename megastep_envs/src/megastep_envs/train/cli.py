@@ -17,6 +17,7 @@ progress, with a checkpoint.
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import sys
 import time
@@ -24,7 +25,9 @@ from pathlib import Path
 
 from megastep_core.cli import device_argument, plain_text
 from megastep_core.errors import MegastepError
+from megastep_core.world import resolve_device
 
+from . import hyperparameters as hyperparameters_module
 from . import ppo
 
 
@@ -69,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-steps", type=int, default=300, help="with --eval: steps to run (default 300)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (pip install wandb)")
+    parser.add_argument("--env-option", action="append", metavar="KEY=VALUE",
+                        help="a keyword for the env's class, over the env's training defaults (e.g. "
+                        "--env-option goal_sensor=at_spawn); repeat for several")
     group = parser.add_argument_group("hyperparameters", "default: the env's own, see megastep_envs.train.ppo")
     docs = _field_docs()
     for field in dataclasses.fields(ppo.Hyperparameters):
@@ -98,8 +104,27 @@ def given_hyperparameters(args: argparse.Namespace, several_envs: bool = False) 
 
 
 def hyperparameters(args: argparse.Namespace) -> ppo.Hyperparameters:
-    """The env's defaults with every flag that was given."""
-    return dataclasses.replace(ppo.defaults(args.env), **given_hyperparameters(args))
+    """The env's defaults (the CPU's or the GPU's, by ``--device``) with every flag that was given."""
+    return dataclasses.replace(env_defaults(args), **given_hyperparameters(args))
+
+
+def env_defaults(args: argparse.Namespace) -> ppo.Hyperparameters:
+    return ppo.defaults(args.env, resolve_device(getattr(args, "device", "auto")).type)
+
+
+def env_options(args: argparse.Namespace) -> dict:
+    """``--env-option KEY=VALUE`` flags as keywords: a VALUE Python can read as a literal (``3``, ``0.5``,
+    ``(64, 128)``, ``True``) is that, any other is a string."""
+    options = {}
+    for item in args.env_option or []:
+        key, equals, text = item.partition("=")
+        if not equals or not key.isidentifier():
+            raise ValueError(f"--env-option takes KEY=VALUE, like --env-option lifespan=(64,128); got {item!r}")
+        try:
+            options[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[key] = text
+    return options
 
 
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
@@ -123,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
             resume = out / "checkpoint.pt"
         elif args.resume is not None:
             resume = Path(args.resume)
+        if resume is not None and args.env_option:
+            raise ValueError("--env-option cannot change when resuming: a run keeps the env it started with")
         if resume is not None and args.overwrite:
             raise ValueError("--resume continues a run and --overwrite starts it over: give one of them")
         # a resume keeps the saved hyperparameters but for the flags given; a new run starts from the defaults
@@ -134,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
                 f"started with (only {', '.join(map(_flag, ppo.RESUMABLE))} may change)"
             )
         result = ppo.train(args.env, config, out=out, resume=resume, progress=not args.no_progress,
-                           updates=args.updates, overwrite=args.overwrite, wandb=args.wandb)
+                           updates=args.updates, overwrite=args.overwrite, wandb=args.wandb,
+                           env_options=env_options(args) if resume is None else None)
     except (MegastepError, ValueError) as error:
         print(f"megastep train: error: {error}", file=sys.stderr)
         return 2
@@ -151,11 +179,12 @@ def bench(args: argparse.Namespace) -> int:
     from . import bench as training_bench
 
     given = given_hyperparameters(args, several_envs=True)
-    sizes = given.pop("envs", [ppo.defaults(args.env).envs])
-    configs = [dataclasses.replace(ppo.defaults(args.env), **given, envs=envs) for envs in sizes]
+    sizes = given.pop("envs", [env_defaults(args).envs])
+    configs = [dataclasses.replace(env_defaults(args), **given, envs=envs) for envs in sizes]
     for config in configs:
         config.check()
-    training_bench.run(args.env, configs, updates=args.updates or 5, json_path=args.json)
+    training_bench.run(args.env, configs, updates=args.updates or 5, json_path=args.json,
+                       env_options=hyperparameters_module.env_options(args.env, env_options(args)))
     if args.json is not None:
         print(f"wrote {args.json}")
     return 0

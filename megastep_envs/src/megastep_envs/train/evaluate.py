@@ -38,9 +38,7 @@ MAX_EVAL_ENVS = 64
 
 def load_agent(state: dict[str, Any], env, device, path="the checkpoint") -> Agent:
     """The network of a loaded checkpoint ``state``, built for ``env``'s spaces, on ``device``."""
-    known = {field.name for field in dataclasses.fields(Hyperparameters)}
-    config = Hyperparameters(**{k: v for k, v in state["hyperparameters"].items() if k in known})
-    model = Agent(env.observation_space, env.action_space, config.hidden, config.lstm).to(device)
+    model = Agent.of(state["hyperparameters"], env.observation_space, env.action_space).to(device)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as error:

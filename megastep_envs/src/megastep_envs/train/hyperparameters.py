@@ -48,6 +48,8 @@ class Hyperparameters:
     """Gradients are scaled down to at most this norm."""
     hidden: int = 256
     """Width of the network's features and LSTM state."""
+    channels: int = 32
+    """Channels of the first convolution over each pixel strip (the next two have twice as many)."""
     lstm: bool = False
     """Give the agent memory: an LSTM between the encoder and the heads (trained over whole rollouts)."""
     bf16: bool = True
@@ -67,7 +69,7 @@ class Hyperparameters:
 
     def check(self) -> None:
         """Raises :class:`TrainError` naming the first field out of its range."""
-        positive = ["envs", "steps", "total_steps", "epochs", "minibatches", "hidden"]
+        positive = ["envs", "steps", "total_steps", "epochs", "minibatches", "hidden", "channels"]
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -86,15 +88,44 @@ class Hyperparameters:
 DEFAULTS: dict[str, Hyperparameters] = {
     # one agent running laps of a box: learns in a few minutes on a CPU
     "minimal": Hyperparameters(envs=32, steps=32, total_steps=200_000, learning_rate=1e-3, hidden=64),
-    # the goal is shown once, at spawn: the LSTM must remember it and integrate the motion since
+    # the goal is told every step (env options below): the LSTM integrates what it has seen of the home
     "pointgoal": Hyperparameters(envs=1024, steps=64, total_steps=20_000_000, learning_rate=5e-4, lstm=True),
     "explorer": Hyperparameters(envs=1024, steps=64, total_steps=20_000_000, learning_rate=5e-4, lstm=True),
     # four agents share one network, each a sample of the same policy (self-play)
     "deathmatch": Hyperparameters(envs=256, steps=64, total_steps=10_000_000, learning_rate=5e-4, lstm=True),
 }
-"""Defaults per env, tuned for an H100 except Minimal's; ``--envs`` scales any of them down for a CPU."""
+"""Defaults per env on a GPU (measured on an H100: BENCHMARKS.md, "Training"); :func:`defaults` gives the
+CPU's, which differ only in their sizes (:data:`CPU_SIZES`)."""
+
+CPU_SIZES: dict[str, dict[str, int]] = {
+    "minimal": {"envs": 32},
+    "pointgoal": {"envs": 32, "steps": 32, "total_steps": 500_000},
+    "explorer": {"envs": 32, "steps": 32, "total_steps": 500_000},
+    "deathmatch": {"envs": 16, "steps": 32, "total_steps": 500_000},
+}
+"""What a CPU's defaults change: envs a few cores can step, and budgets they can finish."""
+
+ENV_OPTIONS: dict[str, dict] = {
+    "minimal": {},
+    # the PointNav "GPS + compass" setting, paid for the walking distance gained (potential-based shaping)
+    "pointgoal": {"goal_sensor": "every_step", "reward": "goal_progress"},
+    "explorer": {},
+    "deathmatch": {},
+}
+"""The env keywords each env trains with unless told otherwise (``megastep train ENV --env-option KEY=VALUE``)."""
 
 
-def defaults(env_name: str) -> Hyperparameters:
-    """The default hyperparameters of an env (a copy); Minimal's for an env without its own."""
-    return dataclasses.replace(DEFAULTS.get(env_name, DEFAULTS["minimal"]))
+def defaults(env_name: str, device: str = "cuda") -> Hyperparameters:
+    """The default hyperparameters of an env (a copy); Minimal's for an env without its own.
+
+    :param device: ``"cpu"`` for the CPU's smaller sizes; any other device gets the GPU's.
+    """
+    config = dataclasses.replace(DEFAULTS.get(env_name, DEFAULTS["minimal"]))
+    if str(device).startswith("cpu"):
+        config = dataclasses.replace(config, **CPU_SIZES.get(env_name, CPU_SIZES["minimal"]))
+    return config
+
+
+def env_options(env_name: str, given: dict | None = None) -> dict:
+    """The env keywords a run trains with: :data:`ENV_OPTIONS`' for ``env_name``, updated with ``given``."""
+    return {**ENV_OPTIONS.get(env_name, {}), **(given or {})}

@@ -53,21 +53,22 @@ class StripEncoder(nn.Module):
     way in and out of every layer, forward and backward.
 
     :param shape: the strip's per-agent shape, e.g. ``(1, 3, 64)`` for one RGB camera of 64 pixels.
+    :param channels: of the first convolution; the next two have twice as many.
     """
 
-    def __init__(self, shape: tuple[int, ...]):
+    def __init__(self, shape: tuple[int, ...], channels: int = 32):
         super().__init__()
-        channels, width = math.prod(shape[:-1]), shape[-1]
+        inputs, width = math.prod(shape[:-1]), shape[-1]
         self.shape = tuple(shape)
         self.convolutions = nn.Sequential(
             # padding keeps every width valid: each layer halves it, rounding up
-            _layer(nn.Conv1d(channels, 32, kernel_size=5, stride=2, padding=2)), nn.ReLU(),
-            _layer(nn.Conv1d(32, 64, kernel_size=5, stride=2, padding=2)), nn.ReLU(),
-            _layer(nn.Conv1d(64, 64, kernel_size=3, stride=2, padding=1)), nn.ReLU(),
+            _layer(nn.Conv1d(inputs, channels, kernel_size=5, stride=2, padding=2)), nn.ReLU(),
+            _layer(nn.Conv1d(channels, 2 * channels, kernel_size=5, stride=2, padding=2)), nn.ReLU(),
+            _layer(nn.Conv1d(2 * channels, 2 * channels, kernel_size=3, stride=2, padding=1)), nn.ReLU(),
             nn.Flatten(),
         )
         with torch.no_grad():
-            self.features = self.convolutions(torch.zeros(1, channels, width)).shape[-1]
+            self.features = self.convolutions(torch.zeros(1, inputs, width)).shape[-1]
 
     def forward(self, strip: torch.Tensor, channels_last: bool | None = None) -> torch.Tensor:
         """``(B, *shape)`` to ``(B, features)``.
@@ -110,15 +111,16 @@ class Agent(nn.Module):
     :param hidden: width of the mixed features and of the LSTM state.
     :param lstm: whether to carry memory across steps (PointGoal needs it: the goal is only
         given at spawn, and the agent must integrate its own motion).
+    :param channels: of each strip encoder's first convolution (:class:`StripEncoder`).
     """
 
-    def __init__(self, observation_space, action_space, hidden: int = 256, lstm: bool = False):
+    def __init__(self, observation_space, action_space, hidden: int = 256, lstm: bool = False, channels: int = 32):
         super().__init__()
         if not isinstance(action_space, spaces.Discrete):
             raise ModelError(f"action_space must be megastep_core.spaces.Discrete, got {action_space!r}")
         self.boxes = _observation_keys(observation_space)
         self.strips = nn.ModuleDict(
-            {key: StripEncoder(box.shape) for key, box in self.boxes.items() if len(box.shape) >= 2}
+            {key: StripEncoder(box.shape, channels) for key, box in self.boxes.items() if len(box.shape) >= 2}
         )
         self.vector_sizes = {key: math.prod(box.shape) for key, box in self.boxes.items() if len(box.shape) < 2}
         features = sum(encoder.features for encoder in self.strips.values()) + sum(self.vector_sizes.values())
@@ -134,6 +136,13 @@ class Agent(nn.Module):
         # a nearly uniform first policy explores; a small-gain value head starts near zero
         self.policy = _layer(nn.Linear(hidden, action_space.n), gain=0.01)
         self.value = _layer(nn.Linear(hidden, 1), gain=1.0)
+
+    @classmethod
+    def of(cls, hyperparameters: dict, observation_space, action_space) -> Agent:
+        """The network that hyperparameters (a checkpoint's ``"hyperparameters"`` dict) describe; sizes a
+        checkpoint of an older version does not name take their defaults of then."""
+        return cls(observation_space, action_space, int(hyperparameters.get("hidden", 256)),
+                   bool(hyperparameters.get("lstm", False)), int(hyperparameters.get("channels", 32)))
 
     def initial_state(self, n: int, device) -> tuple[torch.Tensor, ...]:
         """The memory of ``n`` agents at the start of an episode: ``(h, c)`` each ``(1, n, hidden)``,

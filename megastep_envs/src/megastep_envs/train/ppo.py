@@ -48,6 +48,7 @@ from megastep_core.world import resolve_device
 from . import checkpoint, distributed
 from .envstate import EnvState
 from .hyperparameters import DEFAULTS, Hyperparameters, TrainError, defaults
+from .hyperparameters import env_options as options_for
 from .learner import LOSSES, Learner
 from .logger import Logger
 from .model import Agent
@@ -92,7 +93,7 @@ def build(env_name: str, config: Hyperparameters, env_options, process: distribu
     torch.manual_seed(config.seed)  # the same initial network in every process; DDP makes sure of it
     env = make_env(env_name, config, config.seed + 1000 * process.rank, device, env_options)
     first = env.reset().obs
-    model = Agent(env.observation_space, env.action_space, config.hidden, config.lstm).to(device)
+    model = Agent.of(dataclasses.asdict(config), env.observation_space, env.action_space).to(device)
     generator = torch.Generator(device).manual_seed(config.seed + 7919 * (process.rank + 1))
     collector = Collector(env, model, env_name, first, config.steps, config.gamma, generator, config.bf16)
     learner = Learner(distributed.data_parallel(process, model), config, device, config.seed + 31 * process.rank)
@@ -149,7 +150,8 @@ def _resolve(env_name: str, config, resume) -> tuple[Hyperparameters, dict | Non
     """The run's hyperparameters and the checkpoint to resume from (loaded), after checking they fit."""
     if resume is None:
         if config is None or isinstance(config, dict):
-            config = dataclasses.replace(defaults(env_name), **(config or {}))
+            device = resolve_device((config or {}).get("device", "auto")).type
+            config = dataclasses.replace(defaults(env_name, device), **(config or {}))
         return config, None
     state = checkpoint.load(resume)
     if state["env"] != env_name:
@@ -196,15 +198,15 @@ def train(
     :param progress: show a progress bar (on rank 0).
     :param updates: stop after this many updates in this call (for tests and resumable chunks),
         writing a checkpoint as at any stop.
-    :param env_options: further keywords for the env's class (numbers, strings, and lists or tuples of
-        them, since they are saved in the checkpoint), like ``{"lifespan": (64, 128)}``.
+    :param env_options: keywords for the env's class over its training defaults
+        (:data:`~megastep_envs.train.hyperparameters.ENV_OPTIONS`): numbers, strings, and lists or tuples of
+        them, since they are saved in the checkpoint, like ``{"lifespan": (64, 128)}``.
     :param overwrite: start over in an ``out`` that holds another run, deleting it; without, that is refused.
     :param wandb: also log to Weights & Biases (:class:`~megastep_envs.train.logger.Logger`).
     """
     started = time.perf_counter()
     config, state = _resolve(env_name, config, resume)
-    if state is not None:
-        env_options = state["env_options"]
+    env_options = state["env_options"] if state is not None else options_for(env_name, env_options)
     config.check()
     if out is not None and not _plain(env_options or {}):
         raise TrainError(f"env_options must hold only numbers, strings and lists of them, to be saved in the "
