@@ -120,3 +120,13 @@ def test_an_agent_learns_minimal(seed, lstm, one_thread):
     trained = ppo.train("minimal", config, progress=False)
     learned, random = mean_reward(trained.model, 500 + seed), mean_reward(None, 500 + seed)
     assert learned > random + 0.1, f"seed {seed}: trained {learned:.3f} m/s, random {random:.3f} m/s"
+
+
+def test_periodic_evaluation_is_logged_under_eval(tmp_path, one_thread):
+    config = tiny(total_steps=4 * 8 * 2, eval_minutes=1e-9, eval_episodes=2)  # after every update
+    ppo.train("minimal", config, out=tmp_path, progress=False, env_options=SHORT)
+    import json
+
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(any(key.startswith("eval/") for key in record) for record in records)
+    assert sorted(p.name for p in tmp_path.glob("eval-*.mp4")) == ["eval-000001.mp4", "eval-000002.mp4"]

@@ -66,10 +66,15 @@ class Hyperparameters:
     """Minutes between checkpoints (one is always written at the end)."""
     time_limit_minutes: float = 0.0
     """Stop (with a checkpoint) after this many minutes; 0 for no limit."""
+    eval_minutes: float = 10.0
+    """Minutes between evaluations on unseen (test-split) homes, logged under ``eval/`` with a video of env 0
+    (and one at the end); 0 for none."""
+    eval_episodes: int = 64
+    """Episodes of each evaluation (Explorer's and Deathmatch's: envs, each one long episode)."""
 
     def check(self) -> None:
         """Raises :class:`TrainError` naming the first field out of its range."""
-        positive = ["envs", "steps", "total_steps", "epochs", "minibatches", "hidden", "channels"]
+        positive = ["envs", "steps", "total_steps", "epochs", "minibatches", "hidden", "channels", "eval_episodes"]
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -80,7 +85,7 @@ class Hyperparameters:
         for name in ["gamma", "gae_lambda"]:
             if not 0 <= getattr(self, name) <= 1:
                 raise TrainError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        for name in ["entropy", "value_weight", "checkpoint_minutes", "time_limit_minutes"]:
+        for name in ["entropy", "value_weight", "checkpoint_minutes", "time_limit_minutes", "eval_minutes"]:
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise TrainError(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
 
@@ -98,12 +103,13 @@ DEFAULTS: dict[str, Hyperparameters] = {
 CPU's, which differ only in their sizes (:data:`CPU_SIZES`)."""
 
 CPU_SIZES: dict[str, dict[str, int]] = {
-    "minimal": {"envs": 32},
-    "pointgoal": {"envs": 32, "steps": 32, "total_steps": 500_000},
-    "explorer": {"envs": 32, "steps": 32, "total_steps": 500_000},
-    "deathmatch": {"envs": 16, "steps": 32, "total_steps": 500_000},
+    "minimal": {"envs": 32, "eval_minutes": 0.0},
+    "pointgoal": {"envs": 32, "steps": 32, "total_steps": 500_000, "eval_minutes": 0.0},
+    "explorer": {"envs": 32, "steps": 32, "total_steps": 500_000, "eval_minutes": 0.0},
+    "deathmatch": {"envs": 16, "steps": 32, "total_steps": 500_000, "eval_minutes": 0.0},
 }
-"""What a CPU's defaults change: envs a few cores can step, and budgets they can finish."""
+"""What a CPU's defaults change: envs a few cores can step, budgets they can finish, and no periodic evaluation
+(building its envs, PointGoal's goal tables above all, takes a CPU minutes)."""
 
 ENV_OPTIONS: dict[str, dict] = {
     "minimal": {},

@@ -248,7 +248,22 @@ def train(
                 "carry": collector.state_dict(),
             })
 
-        last_checkpoint, nonfinite, metrics = time.perf_counter(), 0, {}
+        def evaluate() -> dict[str, float]:
+            """The policy on unseen homes (rank 0 alone; the others wait for it at the next update)."""
+            if not process.is_main or not config.eval_minutes:
+                return {}
+            from megastep_envs.evaluation import evaluate_policy
+
+            video = out / f"eval-{update:06d}.mp4" if out is not None else None
+            model.eval()
+            try:
+                return evaluate_policy(model, env_name, env_options, config.eval_episodes, device,
+                                       home_seed=config.seed, video=video)
+            finally:
+                model.train()
+
+        last_checkpoint = last_evaluation = time.perf_counter()
+        nonfinite, metrics = 0, {}
         samples = config.steps * collector.n_rows
         while update < stop_after:
             if config.anneal_learning_rate:
@@ -287,11 +302,15 @@ def train(
                 nonfinite = 0
             metrics = _metrics(env_name, figures, learner.learning_rate, samples * process.world_size,
                                config.epochs, rollout_seconds, learn_seconds)
+            now = time.perf_counter()
+            last = stop or update == stop_after or (config.time_limit_minutes
+                                                    and now - started > 60 * config.time_limit_minutes)
+            if config.eval_minutes and (last or now - last_evaluation > 60 * config.eval_minutes):
+                metrics |= evaluate()
+                last_evaluation = now = time.perf_counter()
             logger.log(metrics, env_steps=env_steps, agent_steps=env_steps * env.n_agents,
                        seconds=time.perf_counter() - started)
-
-            now = time.perf_counter()
-            if stop or (config.time_limit_minutes and now - started > 60 * config.time_limit_minutes):
+            if last:
                 break
             if now - last_checkpoint > 60 * config.checkpoint_minutes and not nonfinite:  # only after a good update
                 distributed.check_parameters_agree(process, model)
@@ -372,7 +391,7 @@ def _plain(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
-RESUMABLE = ("total_steps", "checkpoint_minutes", "time_limit_minutes", "device")
+RESUMABLE = ("total_steps", "checkpoint_minutes", "time_limit_minutes", "device", "eval_minutes", "eval_episodes")
 """Hyperparameters a resumed run may change: how long it goes on and where, not how it learns."""
 
 
