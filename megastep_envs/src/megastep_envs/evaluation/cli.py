@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from megastep_core.cli import device_argument, plain_text
 from megastep_core.errors import MegastepError
 
 
@@ -41,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"(default {DEATHMATCH_STEPS})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seeds the envs and the sampling "
                         f"(default {DEFAULT_SEED})")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when there is a GPU), cpu or cuda")
+    parser.add_argument("--device", default="auto", type=device_argument,
+                        help="auto (CUDA when there is a GPU), cpu or cuda")
     parser.add_argument("--deterministic", action="store_true", help="act by the most likely action, not a sample")
     parser.add_argument("--no-baselines", action="store_true", help="measure only the trained policy")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the report to FILE as JSON")
@@ -80,7 +82,7 @@ def add_eval_command(subparsers) -> None:
     """Adds ``megastep eval`` to the ``megastep`` command (called from megastep_envs' ``megastep_commands`` hook)."""
     parser = subparsers.add_parser(
         "eval", help="measure a trained policy beside the baselines on unseen homes",
-        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+        description=plain_text(__doc__.split("\n\n")[0]), epilog=plain_text(__doc__.split("\n\n", 1)[1]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
