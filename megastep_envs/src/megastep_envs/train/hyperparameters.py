@@ -52,8 +52,9 @@ class Hyperparameters:
     """Channels of the first convolution over each pixel strip (the next two have twice as many)."""
     lstm: bool = False
     """Give the agent memory: an LSTM between the encoder and the heads (trained over whole rollouts)."""
-    bf16: bool = True
-    """On a GPU, run the network under bfloat16 autocast (its heads and the loss stay float32)."""
+    bf16: bool = False
+    """On a GPU, run the network under bfloat16 autocast (its heads and the loss stay float32). Off by default:
+    its effect on learning is not yet measured against float32 (BENCHMARKS.md, "Training at engine speed")."""
     seed: int = 0
     """Seeds the network, the envs (process ``r`` uses ``seed + 1000 r``) and the action draws."""
     device: str = "auto"
@@ -90,23 +91,28 @@ class Hyperparameters:
                 raise TrainError(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
 
 
+# Sizes measured on an H100 (BENCHMARKS.md, "Training at engine speed"). Throughput grows with the batch, but
+# PPO's clipping bounds how far one update moves the policy, so learning per second also needs many updates:
+# the recurrent presets keep minibatches of about 16 k samples (the size the first trainer learned with) and
+# take a small network, whose learner runs at about 5 M samples/s.
+_SMALL = {"hidden": 128, "channels": 16, "lstm": True, "learning_rate": 5e-4}
 DEFAULTS: dict[str, Hyperparameters] = {
-    # one agent running laps of a box: learns in a few minutes on a CPU
-    "minimal": Hyperparameters(envs=32, steps=32, total_steps=200_000, learning_rate=1e-3, hidden=64),
+    # one agent running laps of a box: feed-forward, and the whole GPU (4.5 M agent-steps/s on an H100)
+    "minimal": Hyperparameters(envs=16384, steps=32, total_steps=100_000_000, learning_rate=1e-3, hidden=64),
     # the goal is told every step (env options below): the LSTM integrates what it has seen of the home
-    "pointgoal": Hyperparameters(envs=1024, steps=64, total_steps=20_000_000, learning_rate=5e-4, lstm=True),
-    "explorer": Hyperparameters(envs=1024, steps=64, total_steps=20_000_000, learning_rate=5e-4, lstm=True),
+    "pointgoal": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
+    "explorer": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
     # four agents share one network, each a sample of the same policy (self-play)
-    "deathmatch": Hyperparameters(envs=256, steps=64, total_steps=10_000_000, learning_rate=5e-4, lstm=True),
+    "deathmatch": Hyperparameters(envs=1024, steps=32, total_steps=100_000_000, epochs=4, minibatches=8, **_SMALL),
 }
-"""Defaults per env on a GPU (measured on an H100: BENCHMARKS.md, "Training"); :func:`defaults` gives the
-CPU's, which differ only in their sizes (:data:`CPU_SIZES`)."""
+"""Defaults per env on a GPU; :func:`defaults` gives the CPU's, which differ only in their sizes
+(:data:`CPU_SIZES`)."""
 
 CPU_SIZES: dict[str, dict[str, int]] = {
-    "minimal": {"envs": 32, "eval_minutes": 0.0},
-    "pointgoal": {"envs": 32, "steps": 32, "total_steps": 500_000, "eval_minutes": 0.0},
-    "explorer": {"envs": 32, "steps": 32, "total_steps": 500_000, "eval_minutes": 0.0},
-    "deathmatch": {"envs": 16, "steps": 32, "total_steps": 500_000, "eval_minutes": 0.0},
+    "minimal": {"envs": 32, "total_steps": 200_000, "eval_minutes": 0.0},
+    "pointgoal": {"envs": 32, "total_steps": 500_000, "minibatches": 4, "eval_minutes": 0.0},
+    "explorer": {"envs": 32, "total_steps": 500_000, "minibatches": 4, "eval_minutes": 0.0},
+    "deathmatch": {"envs": 16, "total_steps": 500_000, "minibatches": 4, "eval_minutes": 0.0},
 }
 """What a CPU's defaults change: envs a few cores can step, budgets they can finish, and no periodic evaluation
 (building its envs, PointGoal's goal tables above all, takes a CPU minutes)."""
