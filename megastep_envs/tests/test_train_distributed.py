@@ -15,11 +15,12 @@ from megastep_envs.train import checkpoint
 RANK_SCRIPT = textwrap.dedent("""
     import dataclasses, os, sys, torch
     from megastep_envs.train import distributed, ppo
+    from megastep_envs.train.hyperparameters import defaults
     out, mode, rank = sys.argv[1], sys.argv[2], os.environ["RANK"]
     if mode == "alone":
         distributed.data_parallel = lambda process, model: model
         ppo.distributed.check_parameters_agree = lambda process, module: None
-    config = dataclasses.replace(ppo.defaults("minimal"), envs=4, steps=8, total_steps=2 * 4 * 8 * 3, hidden=16,
+    config = dataclasses.replace(defaults("minimal"), envs=4, steps=8, total_steps=2 * 4 * 8 * 3, hidden=16,
                                  device="cpu")
     result = ppo.train("minimal", config, progress=False, env_options={"lifespan": (8, 16)})
     torch.save(result.model.state_dict(), f"{out}/{mode}{rank}.pt")

@@ -7,7 +7,8 @@ import torch
 from megastep_envs.registry import make
 from megastep_envs.train import ppo
 from megastep_envs.train.advantages import gae
-from megastep_envs.train.ppo import Hyperparameters, TrainError, observe, sample, unsqueeze
+from megastep_envs.train.hyperparameters import DEFAULTS, Hyperparameters, TrainError, defaults
+from megastep_envs.train.rollout import observe, sample, unsqueeze
 
 # short lifespans so that episodes end (and envs reset) within the few steps of a test
 SHORT = {"lifespan": (8, 16)}
@@ -26,7 +27,7 @@ def one_thread():
 def tiny(**changes) -> Hyperparameters:
     """Four updates of 4 envs x 8 steps with a small network."""
     fields = {"envs": 4, "steps": 8, "total_steps": 4 * 8 * 4, "hidden": 16, "device": "cpu", **changes}
-    return dataclasses.replace(ppo.defaults("minimal"), **fields)
+    return dataclasses.replace(defaults("minimal"), **fields)
 
 
 @pytest.mark.parametrize("field, value", [("envs", 0), ("steps", -1), ("gamma", 1.5), ("learning_rate", 0.0),
@@ -39,8 +40,8 @@ def test_hyperparameters_out_of_range_are_refused(field, value):
 def test_every_env_has_defaults():
     from megastep_envs.registry import ENVS
 
-    assert set(ppo.DEFAULTS) == set(ENVS)
-    assert ppo.defaults("pointgoal").lstm  # its goal is shown once: it needs memory
+    assert set(DEFAULTS) == set(ENVS)
+    assert defaults("pointgoal").lstm  # its goal is shown once: it needs memory
 
 
 def test_advantages_match_a_hand_computation():
@@ -115,7 +116,7 @@ def test_an_agent_learns_minimal(seed, lstm, one_thread):
     cancel out), a policy that runs and turns before walls earns a good part of its 1 m/s. With an LSTM,
     the update re-runs whole sequences through the memory, a different path through the code.
     """
-    config = dataclasses.replace(ppo.defaults("minimal"), envs=16, steps=32, total_steps=6 * 512, seed=seed,
+    config = dataclasses.replace(defaults("minimal"), envs=16, steps=32, total_steps=6 * 512, seed=seed,
                                  device="cpu", lstm=lstm)
     trained = ppo.train("minimal", config, progress=False)
     learned, random = mean_reward(trained.model, 500 + seed), mean_reward(None, 500 + seed)
@@ -159,7 +160,7 @@ def test_an_agent_learns_pointgoal_in_an_open_box(seed, open_room, one_thread):
     wandering to walking to its goals in a 4 x 4 m room."""
     options = {"geometries": [open_room], "goal_sensor": "every_step", "reward": "goal_progress",
                "lifespan": (48, 64)}
-    config = dataclasses.replace(ppo.defaults("pointgoal", "cpu"), envs=16, steps=32, total_steps=40 * 512,
+    config = dataclasses.replace(defaults("pointgoal", "cpu"), envs=16, steps=32, total_steps=40 * 512,
                                  learning_rate=1e-3, hidden=64, channels=8, lstm=False, seed=seed, device="cpu")
     trained = ppo.train("pointgoal", config, progress=False, env_options=options)
     learned, random = successes(trained.model, options, 700 + seed), successes(None, options, 700 + seed)

@@ -12,7 +12,7 @@ import torch
 
 from megastep_core.cli import main as megastep
 from megastep_envs.train import checkpoint, learner, ppo
-from megastep_envs.train.ppo import TrainError
+from megastep_envs.train.hyperparameters import Hyperparameters, TrainError, defaults
 
 TINY = ["--envs", "2", "--steps", "8", "--hidden", "16", "--device", "cpu", "--no-progress"]
 
@@ -25,9 +25,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def tiny(**changes) -> ppo.Hyperparameters:
+def tiny(**changes) -> Hyperparameters:
     fields = {"envs": 2, "steps": 8, "total_steps": 64, "hidden": 16, "device": "cpu", **changes}
-    return dataclasses.replace(ppo.defaults("minimal"), **fields)
+    return dataclasses.replace(defaults("minimal"), **fields)
 
 
 def records(out) -> list[dict]:

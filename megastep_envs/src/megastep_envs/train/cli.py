@@ -29,6 +29,7 @@ from megastep_core.world import resolve_device
 
 from . import hyperparameters as hyperparameters_module
 from . import ppo
+from .hyperparameters import Hyperparameters, defaults
 
 
 def _flag(name: str) -> str:
@@ -41,7 +42,7 @@ def _field_docs() -> dict[str, str]:
     import inspect
 
     docs = {}
-    body = ast.parse(inspect.getsource(ppo.Hyperparameters)).body[0].body
+    body = ast.parse(inspect.getsource(Hyperparameters)).body[0].body
     for statement, following in zip(body, body[1:]):
         if isinstance(statement, ast.AnnAssign) and isinstance(following, ast.Expr) \
                 and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
@@ -77,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "--env-option goal_sensor=at_spawn); repeat for several")
     group = parser.add_argument_group("hyperparameters", "default: the env's own, see megastep_envs.train.ppo")
     docs = _field_docs()
-    for field in dataclasses.fields(ppo.Hyperparameters):
+    for field in dataclasses.fields(Hyperparameters):
         help_text = docs.get(field.name, "")
         # SUPPRESS leaves flags that were not given out of the namespace, so the env's defaults apply
         if field.name == "envs":  # several sizes for --bench
@@ -95,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def given_hyperparameters(args: argparse.Namespace, several_envs: bool = False) -> dict:
     """The hyperparameter flags given on the command line, by field name (``envs`` a list if ``several_envs``)."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ppo.Hyperparameters) if hasattr(args, f.name)}
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Hyperparameters) if hasattr(args, f.name)}
     if "envs" in given and not several_envs:
         if len(given["envs"]) != 1:
             raise ValueError(f"--envs takes one number, except with --bench; got {' '.join(map(str, given['envs']))}")
@@ -103,13 +104,13 @@ def given_hyperparameters(args: argparse.Namespace, several_envs: bool = False) 
     return given
 
 
-def hyperparameters(args: argparse.Namespace) -> ppo.Hyperparameters:
+def hyperparameters(args: argparse.Namespace) -> Hyperparameters:
     """The env's defaults (the CPU's or the GPU's, by ``--device``) with every flag that was given."""
     return dataclasses.replace(env_defaults(args), **given_hyperparameters(args))
 
 
-def env_defaults(args: argparse.Namespace) -> ppo.Hyperparameters:
-    return ppo.defaults(args.env, resolve_device(getattr(args, "device", "auto")).type)
+def env_defaults(args: argparse.Namespace) -> Hyperparameters:
+    return defaults(args.env, resolve_device(getattr(args, "device", "auto")).type)
 
 
 def env_options(args: argparse.Namespace) -> dict:

@@ -16,18 +16,10 @@ import torch
 from megastep_core.world import resolve_device
 
 from . import checkpoint
+from .hyperparameters import Hyperparameters, TrainError
 from .model import Agent
-from .ppo import (
-    METRIC_NAMES,
-    Hyperparameters,
-    TrainError,
-    episode_metric,
-    make_env,
-    observe,
-    per_agent,
-    sample,
-    unsqueeze,
-)
+from .ppo import make_env
+from .rollout import METRIC_NAMES, episode_metric, observe, per_agent, sample, unsqueeze
 
 EVAL_SEED_OFFSET = 10_000
 """Evaluation envs are seeded apart from the training ones, so their episodes are new to the agent."""

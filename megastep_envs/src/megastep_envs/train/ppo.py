@@ -47,15 +47,15 @@ from megastep_core.world import resolve_device
 
 from . import checkpoint, distributed
 from .envstate import EnvState
-from .hyperparameters import DEFAULTS, Hyperparameters, TrainError, defaults
+from .hyperparameters import Hyperparameters, TrainError, defaults
 from .hyperparameters import env_options as options_for
 from .learner import LOSSES, Learner
 from .logger import Logger
 from .model import Agent
-from .rollout import METRIC_NAMES, STATISTICS, Collector, episode_metric, observe, per_agent, sample, unsqueeze
+from .rollout import METRIC_NAMES, STATISTICS, Collector
 
-__all__ = ["DEFAULTS", "METRIC_NAMES", "Hyperparameters", "Result", "TrainError", "defaults", "episode_metric",
-           "make_env", "observe", "per_agent", "sample", "train", "unsqueeze"]
+__all__ = ["MAX_NONFINITE_UPDATES", "RESUMABLE", "RUN_FILES", "Parts", "Result", "StopSignals", "build", "make_env",
+           "resumed_hyperparameters", "train"]
 
 MAX_NONFINITE_UPDATES = 3
 """Updates in a row with non-finite gradients after which a run stops (each one is undone and skipped)."""
