@@ -289,7 +289,7 @@ def train(
             stop = distributed.any_process(process, signals.requested is not None, device)
             figures = dict(zip(STATISTICS, statistics.tolist())) | dict(zip([*LOSSES, "explained"], losses.tolist()))
             collector.statistics.zero_()
-            if figures["nonfinite"] > 0 or not all(map(_finite, losses.tolist())):
+            if figures["nonfinite"] > 0 or not all(map(_finite, figures.values())):
                 learner.restore()
                 nonfinite += 1
                 warnings.warn(f"update {update}: the gradients were not finite in {figures['nonfinite']:.0f} "
