@@ -37,8 +37,15 @@ def _flag(name: str) -> str:
 
 
 def _field_docs() -> dict[str, str]:
-    """Each field's docstring (the string literal after it in the class body), for the help text."""
-    import ast
+    """Each field's docstring (the string literal after it in the class body), for the help text.
+
+    tyro and simple-parsing build such flags from a dataclass too. They are kept out because this command
+    needs what they do not give as they stand: flags left out of the namespace when not given (so that a
+    resume can tell them from defaults, and the CPU's defaults can apply), ``--envs`` taking several sizes
+    for ``--bench`` only, and the flags shared by ``megastep train`` and ``torchrun -m megastep_envs.train``
+    on one argparse parser that the ``megastep`` command's plugins extend. Reading the docstrings is these
+    dozen lines; the docstrings stay the one source of both the API docs and the help.
+    """
     import inspect
 
     docs = {}
