@@ -21,6 +21,14 @@ def plain_text(rst: str) -> str:
     return text.replace("``", "")
 
 
+def documented_command(subparsers, name: str, help: str, doc: str) -> argparse.ArgumentParser:
+    """A subcommand's parser described by a module docstring ``doc``: its first paragraph is the description,
+    the rest (usually examples) the epilog, both as plain text and laid out as written."""
+    first, _, rest = doc.partition("\n\n")
+    return subparsers.add_parser(name, help=help, description=plain_text(first), epilog=plain_text(rest) or None,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def device_argument(text: str) -> str:
     """An argparse ``type`` for ``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, where it can run.
 

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from megastep_core.cli import device_argument, plain_text
+from megastep_core.cli import device_argument, documented_command
 from megastep_core.errors import MegastepError
 
 
@@ -80,10 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_eval_command(subparsers) -> None:
     """Adds ``megastep eval`` to the ``megastep`` command (called from megastep_envs' ``megastep_commands`` hook)."""
-    parser = subparsers.add_parser(
-        "eval", help="measure a trained policy beside the baselines on unseen homes",
-        description=plain_text(__doc__.split("\n\n")[0]), epilog=plain_text(__doc__.split("\n\n", 1)[1]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_command(subparsers, "eval", "measure a trained policy beside the baselines on unseen homes",
+                                __doc__)
     add_arguments(parser)
     parser.set_defaults(run=run)

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from megastep_core.cli import device_argument, plain_text
+from megastep_core.cli import device_argument, documented_command, plain_text
 from megastep_core.errors import MegastepError
 from megastep_core.world import resolve_device
 
@@ -223,11 +223,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def add_train_command(subparsers) -> None:
     """Adds ``megastep train`` to the ``megastep`` command (call it from a ``megastep_commands`` hook)."""
-    parser = subparsers.add_parser(
-        "train", help="train an agent with PPO, resume a run, or record a trained agent (--eval)",
-        description=plain_text(__doc__.split("\n\n")[0]), epilog=plain_text(__doc__.split("\n\n", 1)[1]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_command(subparsers, "train", "train an agent with PPO, resume a run, or record a trained "
+                                "agent (--eval)", __doc__)
     add_arguments(parser)
     parser.set_defaults(run=run)
 
