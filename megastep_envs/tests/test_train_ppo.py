@@ -165,3 +165,41 @@ def test_an_agent_learns_pointgoal_in_an_open_box(seed, open_room, one_thread):
     trained = ppo.train("pointgoal", config, progress=False, env_options=options)
     learned, random = successes(trained.model, options, 700 + seed), successes(None, options, 700 + seed)
     assert learned > random + 0.5, f"seed {seed}: trained {learned:.2f} goals per env, random {random:.2f}"
+
+
+def selfplay_config(**changes) -> Hyperparameters:
+    fields = {"envs": 4, "steps": 8, "total_steps": 4 * 8 * 4, "hidden": 16, "channels": 8, "device": "cpu",
+              "opponents": 0.5, "snapshot_minutes": 1e-9, **changes}  # a snapshot after every update
+    return dataclasses.replace(defaults("deathmatch", "cpu"), **fields)
+
+
+def test_self_play_rates_snapshots_and_learns_only_its_own_agents(tmp_path, pillar_room, one_thread):
+    from megastep_envs.train import checkpoint
+    from megastep_envs.train.distributed import Process
+    from megastep_envs.train.ppo import build
+
+    options = {"geometries": [pillar_room], "lifespan": (4, 6)}
+    parts = build("deathmatch", selfplay_config(), options, Process())
+    # the opponents are agents 1 and 3 of the first two of four envs: rows 1, 3, 5, 7 of 16
+    assert parts.selfplay.rows.tolist() == [1, 3, 5, 7]
+    assert parts.learner.columns.tolist() == [0, 2, 4, 6, *range(8, 16)]
+    result = ppo.train("deathmatch", selfplay_config(), out=tmp_path, progress=False,
+                       env_options={"lifespan": (4, 6)})
+    import json
+
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all("selfplay/elo" in r and r["selfplay/snapshots"] >= 1 for r in records)
+    assert any("selfplay/win_rate" in r for r in records)
+    saved = checkpoint.load(tmp_path / "checkpoint.pt")["selfplay"]
+    assert len(saved["snapshots"]) == 1 + result.updates  # the first policy, then one after each update
+    assert {p[0] for p in saved["elo"]["players"]} >= {"current", "update-0"}
+
+
+def test_self_play_resumes_exactly(tmp_path, one_thread):
+    options = {"lifespan": (4, 6)}
+    straight = ppo.train("deathmatch", selfplay_config(), out=tmp_path / "a", progress=False, env_options=options)
+    ppo.train("deathmatch", selfplay_config(), out=tmp_path / "b", progress=False, env_options=options, updates=2)
+    resumed = ppo.train("deathmatch", None, out=tmp_path / "b", resume=tmp_path / "b" / "checkpoint.pt",
+                        progress=False)
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), f"{name} differs after resuming"

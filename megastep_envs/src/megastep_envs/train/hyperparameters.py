@@ -70,6 +70,11 @@ class Hyperparameters:
     eval_minutes: float = 10.0
     """Minutes between evaluations on unseen (test-split) homes, logged under ``eval/`` with a video of env 0
     (and one at the end); 0 for none."""
+    opponents: float = 0.0
+    """Self-play in a multi-agent env: the share of envs whose odd agents play a past snapshot of the policy
+    (or the current one), drawn before each rollout; their samples are not learned from. 0 for none."""
+    snapshot_minutes: float = 1.0
+    """With ``opponents``: minutes between snapshots of the policy added to the pool of opponents."""
     eval_episodes: int = 64
     """Episodes of each evaluation (Explorer's and Deathmatch's: envs, each one long episode)."""
 
@@ -86,6 +91,10 @@ class Hyperparameters:
         for name in ["gamma", "gae_lambda"]:
             if not 0 <= getattr(self, name) <= 1:
                 raise TrainError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        if not 0 <= self.opponents <= 1:
+            raise TrainError(f"opponents must be a share of the envs in [0, 1], got {self.opponents!r}")
+        if self.opponents and not (math.isfinite(self.snapshot_minutes) and self.snapshot_minutes > 0):
+            raise TrainError(f"snapshot_minutes must be a positive number, got {self.snapshot_minutes!r}")
         for name in ["entropy", "value_weight", "checkpoint_minutes", "time_limit_minutes", "eval_minutes"]:
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise TrainError(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
@@ -102,8 +111,9 @@ DEFAULTS: dict[str, Hyperparameters] = {
     # the goal is told every step (env options below): the LSTM integrates what it has seen of the home
     "pointgoal": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
     "explorer": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
-    # four agents share one network, each a sample of the same policy (self-play)
-    "deathmatch": Hyperparameters(envs=1024, steps=32, total_steps=100_000_000, epochs=4, minibatches=8, **_SMALL),
+    # four agents share one network; in half the envs agents 1 and 3 play past snapshots of it (self-play)
+    "deathmatch": Hyperparameters(envs=1024, steps=32, total_steps=100_000_000, epochs=4, minibatches=8, opponents=0.5,
+                                  **_SMALL),
 }
 """Defaults per env on a GPU; :func:`defaults` gives the CPU's, which differ only in their sizes
 (:data:`CPU_SIZES`)."""
@@ -122,7 +132,8 @@ ENV_OPTIONS: dict[str, dict] = {
     # the PointNav "GPS + compass" setting, paid for the walking distance gained (potential-based shaping)
     "pointgoal": {"goal_sensor": "every_step", "reward": "goal_progress"},
     "explorer": {},
-    "deathmatch": {},
+    # a hit given pays what the agent hit loses, and a death costs: what one side gains, the other loses
+    "deathmatch": {"reward": "zero_sum_hits"},
 }
 """The env keywords each env trains with unless told otherwise (``megastep train ENV --env-option KEY=VALUE``)."""
 

@@ -49,10 +49,14 @@ class Learner:
     :param config: the :class:`~megastep_envs.train.hyperparameters.Hyperparameters`.
     :param device: where the network is.
     :param seed: seeds the minibatch order.
+    :param learned: ``(N,)`` bool on the CPU, the rollout's rows to learn from (all by default; self-play's
+        opponents are left out).
     """
 
-    def __init__(self, model: torch.nn.Module, config, device: torch.device, seed: int):
+    def __init__(self, model: torch.nn.Module, config, device: torch.device, seed: int,
+                 learned: torch.Tensor | None = None):
         self.model, self.config, self.device = model, config, device
+        self.columns = learned.nonzero().squeeze(-1) if learned is not None else None
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self.parameters, lr=config.learning_rate, eps=1e-5,
                                           fused=device.type == "cuda")
@@ -86,16 +90,19 @@ class Learner:
     def _minibatches(self, steps: int, rows: int, starts: np.ndarray | None):
         """Index sets of one epoch: whole columns with an LSTM (with their segments), else single samples."""
         config = self.config
+        columns = self.columns if self.columns is not None else torch.arange(rows)
         if config.lstm:
-            order = torch.randperm(rows, generator=self.generator)
-            size = max(1, rows // config.minibatches)
-            for i in range(0, rows - size + 1, size):
-                columns = order[i:i + size]
-                yield columns.to(self.device, non_blocking=True), Segments.of(starts[:, columns.numpy()], self.device)
+            order = columns[torch.randperm(len(columns), generator=self.generator)]
+            size = max(1, len(columns) // config.minibatches)
+            for i in range(0, len(columns) - size + 1, size):
+                chosen = order[i:i + size]
+                yield chosen.to(self.device, non_blocking=True), Segments.of(starts[:, chosen.numpy()], self.device)
         else:
-            order = torch.randperm(steps * rows, generator=self.generator)
-            size = max(1, steps * rows // config.minibatches)
-            for i in range(0, steps * rows - size + 1, size):
+            count = steps * len(columns)
+            order = torch.randperm(count, generator=self.generator)
+            order = order // len(columns) * rows + columns[order % len(columns)]  # flat (t, n) of learned rows
+            size = max(1, count // config.minibatches)
+            for i in range(0, count - size + 1, size):
                 yield order[i:i + size].to(self.device, non_blocking=True), None
 
     def update(self, rollout: Rollout) -> torch.Tensor:

@@ -53,6 +53,7 @@ from .learner import LOSSES, Learner
 from .logger import Logger
 from .model import Agent
 from .rollout import METRIC_NAMES, STATISTICS, Collector
+from .selfplay import SelfPlay
 
 __all__ = ["MAX_NONFINITE_UPDATES", "RESUMABLE", "RUN_FILES", "Parts", "Result", "StopSignals", "build", "make_env",
            "resumed_hyperparameters", "train"]
@@ -75,12 +76,13 @@ def make_env(env_name: str, config: Hyperparameters, seed: int, device: torch.de
 
 @dataclass
 class Parts:
-    """What a run is made of: the env, the network (and its DDP wrapper), the collector and the learner."""
+    """What a run is made of: the env, the network, the collector, the learner and self-play's opponents."""
 
     env: Any
     model: Agent
     collector: Collector
     learner: Learner
+    selfplay: SelfPlay | None = None
 
 
 def build(env_name: str, config: Hyperparameters, env_options, process: distributed.Process) -> Parts:
@@ -95,9 +97,17 @@ def build(env_name: str, config: Hyperparameters, env_options, process: distribu
     first = env.reset().obs
     model = Agent.of(dataclasses.asdict(config), env.observation_space, env.action_space).to(device)
     generator = torch.Generator(device).manual_seed(config.seed + 7919 * (process.rank + 1))
-    collector = Collector(env, model, env_name, first, config.steps, config.gamma, generator, config.bf16)
-    learner = Learner(distributed.data_parallel(process, model), config, device, config.seed + 31 * process.rank)
-    return Parts(env, model, collector, learner)
+    selfplay = None
+    if config.opponents:
+        if not env.multi_agent:
+            raise TrainError(f"opponents is self-play against snapshots, for envs of several agents; {env_name} has "
+                             f"one: leave it at 0")
+        selfplay = SelfPlay(env, model, config.opponents, seed=config.seed + 101 * process.rank)
+        selfplay.snapshot("update-0", model)
+    collector = Collector(env, model, env_name, first, config.steps, config.gamma, generator, config.bf16, selfplay)
+    learner = Learner(distributed.data_parallel(process, model), config, device, config.seed + 31 * process.rank,
+                      learned=selfplay.learned if selfplay is not None else None)
+    return Parts(env, model, collector, learner, selfplay)
 
 
 @dataclass
@@ -221,6 +231,7 @@ def train(
         signals.__enter__()
         parts = build(env_name, config, env_options, process)
         env, model, collector, learner = parts.env, parts.model, parts.collector, parts.learner
+        selfplay = parts.selfplay
         env_state = EnvState(env)
         env_steps, update = 0, 0
         if state is not None:
@@ -246,6 +257,7 @@ def train(
                 "learner": learner.state_dict(), "generator": collector.generator.get_state(),
                 "env_state": env_state.state_dict() if process.world_size == 1 else {},
                 "carry": collector.state_dict(),
+                "selfplay": selfplay.state_dict() if selfplay is not None else None,
             })
 
         def evaluate() -> dict[str, float]:
@@ -262,14 +274,16 @@ def train(
             finally:
                 model.train()
 
-        last_checkpoint = last_evaluation = time.perf_counter()
+        last_checkpoint = last_evaluation = last_snapshot = time.perf_counter()
         nonfinite, metrics = 0, {}
         samples = config.steps * collector.n_rows
         while update < stop_after:
             if config.anneal_learning_rate:
                 learner.learning_rate = config.learning_rate * (1.0 - update / total_updates)
 
-            # 1. rollout: T steps of every env, acting with the current policy
+            # 1. rollout: T steps of every env, acting with the current policy (and some with an opponent)
+            if selfplay is not None:
+                selfplay.choose(model)
             rollout_started = time.perf_counter()
             rollout, _ = collector.collect()
             _synchronize(device)
@@ -302,6 +316,11 @@ def train(
                 nonfinite = 0
             metrics = _metrics(env_name, figures, learner.learning_rate, samples * process.world_size,
                                config.epochs, rollout_seconds, learn_seconds)
+            if selfplay is not None:
+                metrics |= selfplay.record(figures["games"], figures["wins"], figures["draws"])
+                if time.perf_counter() - last_snapshot > 60 * config.snapshot_minutes:
+                    selfplay.snapshot(f"update-{update}", model)
+                    last_snapshot = time.perf_counter()
             now = time.perf_counter()
             last = stop or update == stop_after or (config.time_limit_minutes
                                                     and now - started > 60 * config.time_limit_minutes)
@@ -343,6 +362,8 @@ def _restore(state: dict, parts: Parts, env_state: EnvState, process: distribute
         parts.collector.generator.set_state(state["generator"])
         env_state.load_state_dict(state["env_state"])
         parts.collector.load_state_dict(state["carry"])
+    if parts.selfplay is not None and state.get("selfplay") is not None:
+        parts.selfplay.load_state_dict(state["selfplay"])
     elif not same_device:
         warnings.warn(f"checkpoint {resume} was written on {state.get('device')}, and resumes on {device.type}: "
                       f"the learner continues exactly, the envs start new episodes", stacklevel=3)
@@ -391,7 +412,8 @@ def _plain(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
-RESUMABLE = ("total_steps", "checkpoint_minutes", "time_limit_minutes", "device", "eval_minutes", "eval_episodes")
+RESUMABLE = ("total_steps", "checkpoint_minutes", "time_limit_minutes", "device", "eval_minutes", "eval_episodes",
+             "snapshot_minutes")
 """Hyperparameters a resumed run may change: how long it goes on and where, not how it learns."""
 
 

@@ -3,8 +3,8 @@
     python -m megastep_envs.train.report runs/pointgoal runs/explorer --out report/
 
 writes ``report/training-ENV.png`` for each run (the episodic return, and the
-task's success rate or coverage where it has one, against env steps and
-against wall-clock time) and ``report/training.json``: for each run, the env
+task's success rate or coverage where it has one, and the Elo rating of a
+self-play run, against env steps and against wall-clock time) and ``report/training.json``: for each run, the env
 steps done, the wall time, the final figures (means over the last tenth of
 the updates, so that one noisy update does not decide them) and the
 end-to-end training throughput in agent-steps per second.
@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-TASK_METRICS = ("charts/success_rate", "charts/coverage")
+TASK_METRICS = ("charts/success_rate", "charts/coverage", "selfplay/elo")
+"""Curves drawn beside the return where a run logs them."""
 
 
 def read_metrics(run: Path) -> list[dict[str, Any]]:

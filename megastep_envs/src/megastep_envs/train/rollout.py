@@ -35,10 +35,12 @@ from dataclasses import dataclass
 import torch
 
 from .model import Agent
+from .selfplay import SelfPlay
 
-STATISTICS = ("episodes", "returns", "lengths", "metric", "unbootstrapped")
+STATISTICS = ("episodes", "returns", "lengths", "metric", "unbootstrapped", "games", "wins", "draws")
 """What :attr:`Collector.statistics` sums, in order: episodes finished, their returns, their lengths, the task's
-metric of them (:func:`episode_metric`), and truncated agents credited their value before the step."""
+metric of them (:func:`episode_metric`), truncated agents credited their value before the step, and with
+self-play the games against the opponent, and those won and drawn (:data:`~.selfplay.SCORES`)."""
 
 
 def per_agent(env, x: torch.Tensor) -> torch.Tensor:
@@ -129,12 +131,13 @@ class Collector:
     :param steps: ``T``. :param gamma: the discount, for truncated episodes' bootstrap.
     :param generator: draws the actions.
     :param bf16: run the network under bfloat16 autocast (on a GPU).
-    :ivar statistics: ``(5,)`` float on the device, the sums of :data:`STATISTICS` since last cleared.
+    :param selfplay: opponents for some agents (:mod:`.selfplay`), whose actions replace the network's there.
+    :ivar statistics: ``(8,)`` float on the device, the sums of :data:`STATISTICS` since last cleared.
     """
 
     def __init__(self, env, model: Agent, env_name: str, obs: dict[str, torch.Tensor], steps: int, gamma: float,
-                 generator: torch.Generator, bf16: bool = False):
-        self.env, self.model, self.env_name = env, model, env_name
+                 generator: torch.Generator, bf16: bool = False, selfplay: SelfPlay | None = None):
+        self.env, self.model, self.env_name, self.selfplay = env, model, env_name, selfplay
         self.device = env.device
         self.steps, self.gamma, self.generator = steps, gamma, generator
         self.n_rows = env.n_envs * env.n_agents
@@ -179,7 +182,13 @@ class Collector:
         """Slot ``t``: the observations, and the actions drawn for them, their log-probabilities and values."""
         with self._network():
             logits, value, memory = self.model(unsqueeze(self.obs), self.memory, self.starts[None])
-        logits, value = logits[0], value[0]
+            logits = logits[0]
+            if self.selfplay is not None:  # the opponents' rows act with the opponent's network
+                rows = self.selfplay.rows
+                theirs, their_memory = self.selfplay.act(self.obs, self.memory, self.starts)
+                logits = logits.index_copy(0, rows, theirs.to(logits.dtype))
+                memory = tuple(m.index_copy(1, rows, t.to(m.dtype)) for m, t in zip(memory, their_memory))
+        value = value[0]
         action = sample(logits, self.generator)
         logprob = torch.log_softmax(logits, -1).gather(-1, action[:, None]).squeeze(-1)
         slot = self.t.view(1)
@@ -233,6 +242,8 @@ class Collector:
             finished.sum(), (returns * finished).sum(), (step.info["episode"]["l"] * finished).sum(),
             (metric * finished).sum() if metric is not None else finished.sum() * 0,
         ]).float()
+        if self.selfplay is not None:
+            self.statistics[5:] += self.selfplay.score(finished, step.info["episode"]["r"])
         self.t += 1
 
     def _env_step(self):
