@@ -5,15 +5,23 @@ import torch
 from megastep_envs.registry import make
 from megastep_envs.train.model import Agent
 from megastep_envs.train.rollout import Collector
+from megastep_envs.train.selfplay import SelfPlay
 
 
-def collect(name: str, graphed: bool, rollouts: int, geometry, lstm: bool = True):
+def collect(name: str, graphed: bool, rollouts: int, geometry, lstm: bool = True, opponents: float = 0.0):
     """``rollouts`` rollouts of 8 steps of 16 envs, seeded; the actions, rewards and ends of each."""
     torch.manual_seed(0)
     env = make(name, 16, geometries=[geometry], device="cuda", lifespan=(5, 9), cuda_graph=graphed, seed=3)
     model = Agent(env.observation_space, env.action_space, hidden=32, lstm=lstm).cuda()
+    selfplay = None
+    if opponents:
+        selfplay = SelfPlay(env, model, opponents)
+        torch.manual_seed(1)
+        selfplay.pool.add("other", Agent(env.observation_space, env.action_space, hidden=32, lstm=lstm).state_dict())
+        selfplay.pool.current_probability = 0.0  # always the other network
+        selfplay.choose(model)
     collector = Collector(env, model, name, env.reset().obs, steps=8, gamma=0.99,
-                          generator=torch.Generator("cuda").manual_seed(1), bf16=False)
+                          generator=torch.Generator("cuda").manual_seed(1), bf16=False, selfplay=selfplay)
     if not graphed:
         collector.eager_reason = "the test's eager reference"
     seen = []
@@ -44,3 +52,15 @@ def test_a_graphed_rollout_never_waits_for_the_device(pillar_room):
         collector.collect()
     finally:
         torch.cuda.set_sync_debug_mode(0)
+
+
+@pytest.mark.gpu
+def test_a_graphed_self_play_rollout_acts_as_an_eager_one(pillar_room):
+    """With opponents: their network's rows are replaced inside the captured act graph too."""
+    eager, _ = collect("deathmatch", False, 3, pillar_room, opponents=0.5)
+    graphed, collector = collect("deathmatch", True, 3, pillar_room, opponents=0.5)
+    assert collector.graphed, collector.eager_reason
+    for r, (a, b) in enumerate(zip(eager, graphed)):
+        for what, x, y in zip(["actions", "rewards", "dones", "logprobs", "next values"], a, b):
+            assert torch.allclose(x.float(), y.float(), atol=1e-5), f"rollout {r}: the {what} differ"
+    assert collector.statistics[5] > 0  # games against the opponent were counted
