@@ -4,7 +4,8 @@
 #   run(command="bash scripts/gpu-train.sh", carry=[".whl", ".bench"], timeout_s=600)
 # Leaves under $OUT: training-pointgoal.png and training-explorer.png (curves: return, success
 # rate or coverage, against env steps and wall time), training.json (the figures), each run's
-# metrics.jsonl, hyperparameters.json and TensorBoard events, and the logs.
+# metrics.jsonl, hyperparameters.json and TensorBoard events, the logs, and eval-ENV.json: each trained
+# policy on test-split homes beside the random and scripted baselines (megastep eval).
 # Budgets: POINTGOAL_STEPS, EXPLORER_STEPS (env steps), MINUTES (cap per run); DEATHMATCH_MINUTES > 0
 # also trains Deathmatch for that long.
 source scripts/device-setup.sh
@@ -26,6 +27,11 @@ if [ "$DEATHMATCH_MINUTES" != "0" ]; then
   train deathmatch 100000000 "$DEATHMATCH_MINUTES"
   runs+=("$RUNS/deathmatch")
 fi
+for run in "${runs[@]}"; do
+  name=$(basename "$run")
+  timeout 120 megastep eval "$run/checkpoint.pt" --device cuda --json "$OUT/eval-$name.json" 2>&1 \
+    | tee "$OUT/eval-$name.log" || status=1
+done
 device=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 python3 -m megastep_envs.train.report "${runs[@]}" --out "$OUT" --device "$device" 2>&1 | tee "$OUT/report.log" \
   || status=1
