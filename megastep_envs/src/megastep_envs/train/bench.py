@@ -30,7 +30,7 @@ from .hyperparameters import Hyperparameters
 
 def benchmark(env_name: str, config: Hyperparameters, updates: int = 5, warmup: int = 3, env_options=None) -> dict:
     """Times ``updates`` PPO updates after ``warmup`` of them; returns the figures (see the module docs)."""
-    from .ppo import build
+    from .ppo import build, synchronize
 
     device = resolve_device(config.device)
     process = distributed.Process(device=device)
@@ -40,14 +40,14 @@ def benchmark(env_name: str, config: Hyperparameters, updates: int = 5, warmup: 
     collector, learner = parts.collector, parts.learner
     for _ in range(warmup):
         learner.update(collector.collect()[0])
-    _synchronize(device)
+    synchronize(device)
     env_seconds = act_seconds = rollout_seconds = learn_seconds = 0.0
     for _ in range(updates):
         started = time.perf_counter()
         rollout, times = collector.collect(timed=True)  # waits for its events
         collected = time.perf_counter()
         learner.update(rollout)
-        _synchronize(device)
+        synchronize(device)
         learn_seconds += time.perf_counter() - collected
         rollout_seconds += collected - started
         env_seconds += times.env
@@ -65,11 +65,6 @@ def benchmark(env_name: str, config: Hyperparameters, updates: int = 5, warmup: 
         "learner_samples_per_s": samples * config.epochs / learn_seconds,
         "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
     }
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 HEADER = (f"{'env':<11} {'envs':>7} {'x A':>4} {'T':>4} {'agent-steps/s':>14} {'env':>6} {'acting':>7} "

@@ -131,15 +131,6 @@ def data_parallel(process: Process, model: torch.nn.Module) -> torch.nn.Module:
     return DistributedDataParallel(model, gradient_as_bucket_view=True)
 
 
-def any_process(process: Process, flag: bool, device: torch.device) -> bool:
-    """Whether ``flag`` is True in any process (a stop asked of one of them stops all at the same update)."""
-    if not process.distributed:
-        return flag
-    value = torch.tensor([float(flag)], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
-
-
 def mean_over_processes(process: Process, values: torch.Tensor) -> torch.Tensor:
     """The element-wise mean of ``values`` over all processes (for logging: returns, throughput)."""
     if not process.distributed:

@@ -100,13 +100,13 @@ class Hyperparameters:
                 raise TrainError(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
 
 
-# Sizes measured on an H100 (BENCHMARKS.md, "Training at engine speed"). Throughput grows with the batch, but
+# Sizes chosen from measurements (BENCHMARKS.md, "Training at engine speed"). Throughput grows with the batch, but
 # PPO's clipping bounds how far one update moves the policy, so learning per second also needs many updates:
 # the recurrent presets keep minibatches of about 16 k samples (the size the first trainer learned with) and
-# take a small network, whose learner runs at about 5 M samples/s.
+# take a small network, whose convolutions (the learner's bound) cost less.
 _SMALL = {"hidden": 128, "channels": 16, "lstm": True, "learning_rate": 5e-4}
 DEFAULTS: dict[str, Hyperparameters] = {
-    # one agent running laps of a box: feed-forward, and the whole GPU (4.5 M agent-steps/s on an H100)
+    # one agent running laps of a box: a small feed-forward network, so the batch can fill the GPU
     "minimal": Hyperparameters(envs=16384, steps=32, total_steps=100_000_000, learning_rate=1e-3, hidden=64),
     # the goal is told every step (env options below): the LSTM integrates what it has seen of the home
     "pointgoal": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),

@@ -33,6 +33,7 @@ Logged keys (TensorBoard and ``metrics.jsonl``), stable across versions:
 from __future__ import annotations
 
 import dataclasses
+import math
 import signal
 import threading
 import time
@@ -226,123 +227,124 @@ def train(
     process = distributed.start(resolve_device(config.device))
     device = process.device
     completed, logger, written = False, None, None
-    signals = StopSignals()
-    try:
-        signals.__enter__()
-        parts = build(env_name, config, env_options, process)
-        env, model, collector, learner = parts.env, parts.model, parts.collector, parts.learner
-        selfplay = parts.selfplay
-        env_state = EnvState(env)
-        env_steps, update = 0, 0
-        if state is not None:
-            env_steps, update = _restore(state, parts, env_state, process, resume)
-        batch_env_steps = config.envs * config.steps * process.world_size
-        total_updates = max(1, config.total_steps // batch_env_steps)
-        stop_after = min(total_updates, update + updates if updates is not None else total_updates)
+    with StopSignals() as signals:
+        try:
+            parts = build(env_name, config, env_options, process)
+            env, model, collector, learner = parts.env, parts.model, parts.collector, parts.learner
+            selfplay = parts.selfplay
+            env_state = EnvState(env)
+            env_steps, update = 0, 0
+            if state is not None:
+                env_steps, update = _restore(state, parts, env_state, process, resume)
+            batch_env_steps = config.envs * config.steps * process.world_size
+            total_updates = max(1, config.total_steps // batch_env_steps)
+            stop_after = min(total_updates, update + updates if updates is not None else total_updates)
 
-        logger = Logger(out, config, env_name, enabled=process.is_main and out is not None,
-                        progress=progress and process.is_main, total=config.total_steps, initial=env_steps,
-                        wandb=wandb)
-        path = out / "checkpoint.pt" if out is not None else None
+            logger = Logger(out, config, env_name, enabled=process.is_main and out is not None,
+                            progress=progress and process.is_main, total=config.total_steps, initial=env_steps,
+                            wandb=wandb)
+            path = out / "checkpoint.pt" if out is not None else None
 
-        def save() -> Path | None:
-            if path is None or not process.is_main:
-                return None
-            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-                raise TrainError("the weights are not finite; the last checkpoint written is kept")
-            return checkpoint.save(path, {
-                "env": env_name, "env_options": dict(env_options or {}), "hyperparameters": dataclasses.asdict(config),
-                "world_size": process.world_size, "device": device.type,
-                "update": update, "env_steps": env_steps, "model": model.state_dict(),
-                "learner": learner.state_dict(), "generator": collector.generator.get_state(),
-                "env_state": env_state.state_dict() if process.world_size == 1 else {},
-                "carry": collector.state_dict(),
-                "selfplay": selfplay.state_dict() if selfplay is not None else None,
-            })
+            def save() -> Path | None:
+                if path is None or not process.is_main:
+                    return None
+                if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                    raise TrainError("the weights are not finite; the last checkpoint written is kept")
+                return checkpoint.save(path, {
+                    "env": env_name, "env_options": dict(env_options or {}),
+                    "hyperparameters": dataclasses.asdict(config),
+                    "world_size": process.world_size, "device": device.type,
+                    "update": update, "env_steps": env_steps, "model": model.state_dict(),
+                    "learner": learner.state_dict(), "generator": collector.generator.get_state(),
+                    "env_state": env_state.state_dict() if process.world_size == 1 else {},
+                    "carry": collector.state_dict(),
+                    "selfplay": selfplay.state_dict() if selfplay is not None else None,
+                })
 
-        def evaluate() -> dict[str, float]:
-            """The policy on unseen homes (rank 0 alone; the others wait for it at the next update)."""
-            if not process.is_main or not config.eval_minutes:
-                return {}
-            from megastep_envs.evaluation import evaluate_policy
+            def evaluate() -> dict[str, float]:
+                """The policy on unseen homes (rank 0 alone; the others wait for it at the next update)."""
+                if not process.is_main or not config.eval_minutes:
+                    return {}
+                from megastep_envs.evaluation import evaluate_policy
 
-            video = out / f"eval-{update:06d}.mp4" if out is not None else None
-            model.eval()
-            try:
-                return evaluate_policy(model, env_name, env_options, config.eval_episodes, device,
-                                       home_seed=config.seed, video=video)
-            finally:
-                model.train()
+                video = out / f"eval-{update:06d}.mp4" if out is not None else None
+                model.eval()
+                try:
+                    return evaluate_policy(model, env_name, env_options, config.eval_episodes, device,
+                                           home_seed=config.seed, video=video)
+                finally:
+                    model.train()
 
-        last_checkpoint = last_evaluation = last_snapshot = time.perf_counter()
-        nonfinite, metrics = 0, {}
-        samples = config.steps * collector.n_rows
-        while update < stop_after:
-            if config.anneal_learning_rate:
-                learner.learning_rate = config.learning_rate * (1.0 - update / total_updates)
+            last_checkpoint = last_evaluation = last_snapshot = time.perf_counter()
+            nonfinite, metrics = 0, {}
+            samples = config.steps * collector.n_rows
+            while update < stop_after:
+                if config.anneal_learning_rate:
+                    learner.learning_rate = config.learning_rate * (1.0 - update / total_updates)
 
-            # 1. rollout: T steps of every env, acting with the current policy (and some with an opponent)
-            if selfplay is not None:
-                selfplay.choose(model)
-            rollout_started = time.perf_counter()
-            rollout, _ = collector.collect()
-            _synchronize(device)
-            rollout_seconds = time.perf_counter() - rollout_started
+                # 1. rollout: T steps of every env, acting with the current policy (and some with an opponent)
+                if selfplay is not None:
+                    selfplay.choose(model)
+                rollout_started = time.perf_counter()
+                rollout, _ = collector.collect()
+                synchronize(device)
+                rollout_seconds = time.perf_counter() - rollout_started
 
-            # 2. learning: epochs of clipped-objective minibatch updates
-            learn_started = time.perf_counter()
-            losses = learner.update(rollout)
-            _synchronize(device)
-            learn_seconds = time.perf_counter() - learn_started
-            update += 1
-            env_steps += batch_env_steps
+                # 2. learning: epochs of clipped-objective minibatch updates
+                learn_started = time.perf_counter()
+                losses = learner.update(rollout)
+                synchronize(device)
+                learn_seconds = time.perf_counter() - learn_started
+                update += 1
+                env_steps += batch_env_steps
 
-            # 3. figures (the update's one read of the device), logging, checkpoints
-            statistics = distributed.sum_over_processes(process, collector.statistics)
-            losses = distributed.mean_over_processes(process, losses)
-            stop = distributed.any_process(process, signals.requested is not None, device)
-            figures = dict(zip(STATISTICS, statistics.tolist())) | dict(zip([*LOSSES, "explained"], losses.tolist()))
-            collector.statistics.zero_()
-            if figures["nonfinite"] > 0 or not all(map(_finite, figures.values())):
-                learner.restore()
-                nonfinite += 1
-                warnings.warn(f"update {update}: the gradients were not finite in {figures['nonfinite']:.0f} "
-                              f"minibatches; the update was undone and skipped", stacklevel=2)
-                if nonfinite >= MAX_NONFINITE_UPDATES:
-                    raise TrainError(f"{nonfinite} updates in a row had non-finite gradients (last at update "
-                                     f"{update}); stopped, keeping the last checkpoint. Are the rewards finite? "
-                                     f"Try a lower --learning-rate or --max-grad-norm")
-            else:
-                nonfinite = 0
-            metrics = _metrics(env_name, figures, learner.learning_rate, samples * process.world_size,
-                               config.epochs, rollout_seconds, learn_seconds)
-            if selfplay is not None:
-                metrics |= selfplay.record(figures["games"], figures["wins"], figures["draws"])
-                if time.perf_counter() - last_snapshot > 60 * config.snapshot_minutes:
-                    selfplay.snapshot(f"update-{update}", model)
-                    last_snapshot = time.perf_counter()
-            now = time.perf_counter()
-            last = stop or update == stop_after or (config.time_limit_minutes
-                                                    and now - started > 60 * config.time_limit_minutes)
-            if config.eval_minutes and (last or now - last_evaluation > 60 * config.eval_minutes):
-                metrics |= evaluate()
-                last_evaluation = now = time.perf_counter()
-            logger.log(metrics, env_steps=env_steps, agent_steps=env_steps * env.n_agents,
-                       seconds=time.perf_counter() - started)
-            if last:
-                break
-            if now - last_checkpoint > 60 * config.checkpoint_minutes and not nonfinite:  # only after a good update
-                distributed.check_parameters_agree(process, model)
-                save()
-                last_checkpoint = now
-        distributed.check_parameters_agree(process, model)
-        written = save()
-        completed = True
-    finally:
-        signals.__exit__()
-        if logger is not None:
-            logger.close()
-        distributed.stop(process, completed)
+                # 3. figures (the update's one read of the device), logging, checkpoints
+                # a stop asked of any process stops all of them at this update: it rides with the sums
+                asked = torch.tensor([float(signals.requested is not None)], device=device)
+                statistics = distributed.sum_over_processes(process, torch.cat([collector.statistics, asked]))
+                losses = distributed.mean_over_processes(process, losses)
+                *values, askers = torch.cat([statistics[:-1], losses, statistics[-1:]]).tolist()
+                figures, stop = dict(zip([*STATISTICS, *LOSSES, "explained"], values)), askers > 0
+                collector.statistics.zero_()
+                if figures["nonfinite"] > 0 or not all(map(math.isfinite, figures.values())):
+                    learner.restore()
+                    nonfinite += 1
+                    warnings.warn(f"update {update}: the gradients were not finite in {figures['nonfinite']:.0f} "
+                                  f"minibatches; the update was undone and skipped", stacklevel=2)
+                    if nonfinite >= MAX_NONFINITE_UPDATES:
+                        raise TrainError(f"{nonfinite} updates in a row had non-finite gradients (last at update "
+                                         f"{update}); stopped, keeping the last checkpoint. Are the rewards finite? "
+                                         f"Try a lower --learning-rate or --max-grad-norm")
+                else:
+                    nonfinite = 0
+                metrics = _metrics(env_name, figures, learner.learning_rate, samples * process.world_size,
+                                   config.epochs, rollout_seconds, learn_seconds)
+                if selfplay is not None:
+                    metrics |= selfplay.record(figures["games"], figures["wins"], figures["draws"])
+                    if time.perf_counter() - last_snapshot > 60 * config.snapshot_minutes:
+                        selfplay.snapshot(f"update-{update}", model)
+                        last_snapshot = time.perf_counter()
+                now = time.perf_counter()
+                last = stop or update == stop_after or (config.time_limit_minutes
+                                                        and now - started > 60 * config.time_limit_minutes)
+                if config.eval_minutes and (last or now - last_evaluation > 60 * config.eval_minutes):
+                    metrics |= evaluate()
+                    last_evaluation = now = time.perf_counter()
+                logger.log(metrics, env_steps=env_steps, agent_steps=env_steps * env.n_agents,
+                           seconds=time.perf_counter() - started)
+                if last:
+                    break
+                if now - last_checkpoint > 60 * config.checkpoint_minutes and not nonfinite:  # only after a good update
+                    distributed.check_parameters_agree(process, model)
+                    save()
+                    last_checkpoint = now
+            distributed.check_parameters_agree(process, model)
+            written = save()
+            completed = True
+        finally:
+            if logger is not None:
+                logger.close()
+            distributed.stop(process, completed)
     if signals.requested is not None and written is not None:
         print(f"{signals.requested}: checkpoint written to {written}; continue with --resume", flush=True)
     return Result(model=model, env_steps=env_steps, updates=update, metrics=metrics, checkpoint=written,
@@ -394,13 +396,10 @@ def _metrics(env_name: str, figures: dict[str, float], learning_rate: float, sam
     return metrics
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Waits for ``device``'s work, so that a host clock read next times it (nothing to wait for on a CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _finite(x: float) -> bool:
-    return x == x and abs(x) != float("inf")
 
 
 def _plain(value) -> bool:
