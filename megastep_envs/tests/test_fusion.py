@@ -1,12 +1,9 @@
 """Fused methods: each compiles as one graph, changes no result, and falls back with a warning when it cannot."""
-import functools
 import warnings
 
 import pytest
 import torch
-from torch._dynamo.utils import counters
 
-import megastep_envs.base
 from megastep_envs import make
 from megastep_envs.fusion import fused, fusion, unavailable
 
@@ -56,19 +53,11 @@ def trace(env, steps=8):
 
 
 @pytest.mark.parametrize("name, graphs", [("minimal", 2), ("explorer", 2), ("pointgoal", 3), ("deathmatch", 2)])
-def test_every_fused_method_of_an_env_compiles_whole_and_changes_nothing(name, graphs, pillar_room, monkeypatch):
+def test_every_fused_method_of_an_env_compiles_whole_and_changes_nothing(name, graphs, pillar_room, traced_alike):
     """With the compiler's tracing but no code generation (the ``eager`` backend, which runs on a CPU), every
     fused method of each env and its reward is one graph, and the steps are those of the plain methods."""
     options = dict(geometries=[pillar_room], physics="torch", renderer="torch", lifespan=(3, 5), seed=4)
-    plain = make(name, 3, **options)
-    expected = trace(plain)
-    monkeypatch.setattr(megastep_envs.base, "fusion", functools.partial(fusion, backend="eager"))
-    env = make(name, 3, **options)
-    env.compiled = True
-    counters.clear()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a method that falls back warns
-        got = trace(env)
+    got, expected = traced_alike(lambda: make(name, 3, **options), trace)
     for step, (a_step, b_step) in enumerate(zip(got, expected)):
         for a, b in zip(a_step, b_step):
             assert torch.equal(a, b), f"step {step}"

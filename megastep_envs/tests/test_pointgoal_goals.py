@@ -114,15 +114,9 @@ def test_goal_progress_refuses_an_env_without_goals(room):
         env.reset()
 
 
-def test_the_new_fused_methods_compile_whole_and_change_nothing(pillar_room, monkeypatch):
+def test_the_new_fused_methods_compile_whole_and_change_nothing(pillar_room, traced_alike):
     """As test_fusion checks for the shipped envs: traced by the compiler (its ``eager`` backend, which runs on a
     CPU), the goal table's draws, the every-step sensor and goal_progress are each one graph, and step alike."""
-    import functools
-    import warnings
-
-    import megastep_envs.base
-    from megastep_envs.fusion import fusion
-
     options = dict(goal_sensor="every_step", reward="goal_progress", lifespan=(3, 5))
 
     def trace(env):
@@ -132,12 +126,6 @@ def test_the_new_fused_methods_compile_whole_and_change_nothing(pillar_room, mon
             out += [step.obs["goal"].clone(), step.reward.clone(), step.terminated.clone()]
         return out
 
-    expected = trace(make(pillar_room, **options))
-    monkeypatch.setattr(megastep_envs.base, "fusion", functools.partial(fusion, backend="eager"))
-    env = make(pillar_room, **options)
-    env.compiled = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a method that falls back warns
-        got = trace(env)
+    got, expected = traced_alike(lambda: make(pillar_room, **options), trace)
     for a, b in zip(got, expected):
         assert torch.equal(a, b)

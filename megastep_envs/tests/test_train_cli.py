@@ -1,7 +1,5 @@
 """``megastep train``: train, resume, evaluate with a video, and refuse a corrupt checkpoint."""
 import imageio.v3 as iio
-import pytest
-import torch
 
 from megastep_core.cli import main as megastep
 from megastep_envs.train import checkpoint
@@ -9,13 +7,6 @@ from megastep_envs.train.cli import main as train_module
 
 TINY = ["--envs", "2", "--steps", "8", "--hidden", "16", "--device", "cpu", "--no-progress"]
 
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_train_then_resume_then_record(tmp_path, capsys, one_thread):

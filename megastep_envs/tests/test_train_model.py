@@ -5,14 +5,7 @@ import torch
 from megastep_core.spaces import Box, Dict, Discrete
 from megastep_envs.train.model import Agent, ModelError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine a second OpenMP thread makes small convolutions slow."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SPACE = Dict({"rgb": Box((1, 3, 16), 0.0, 1.0), "depth": Box((1, 16), 0.0, 1.0), "goal": Box((2,))})

@@ -14,15 +14,6 @@ from megastep_envs.train.rollout import observe, sample, unsqueeze
 SHORT = {"lifespan": (8, 16)}
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: these networks and batches are tiny, and on a busy 2-core machine a second
-    OpenMP thread waiting for a core makes each small convolution many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny(**changes) -> Hyperparameters:
     """Four updates of 4 envs x 8 steps with a small network."""
@@ -87,14 +78,12 @@ def test_env_options_must_fit_in_a_checkpoint(tmp_path):
         ppo.train("minimal", tiny(), out=tmp_path, env_options={"geometries": [toys.box(3.0, 3.0)]})
 
 
-def mean_reward(model, seed: int, steps: int = 64, envs: int = 16) -> float:
-    """Mean reward per step of ``model`` (or of random actions, for ``None``) on fresh Minimal envs."""
-    env = make("minimal", envs, device="cpu", seed=seed)
+def play(env, model, seed: int, steps: int):
+    """The steps of fresh ``env`` acted by ``model`` (random actions for ``None``), drawn from ``seed``."""
     obs = observe(env, env.reset().obs)
     generator = torch.Generator().manual_seed(seed)
-    memory = model.initial_state(envs, "cpu") if model is not None else ()
-    starts = torch.ones(envs, dtype=torch.bool)
-    total = 0.0
+    memory = model.initial_state(env.n_envs, "cpu") if model is not None else ()
+    starts = torch.ones(env.n_envs, dtype=torch.bool)
     with torch.no_grad():
         for _ in range(steps):
             if model is None:
@@ -104,8 +93,13 @@ def mean_reward(model, seed: int, steps: int = 64, envs: int = 16) -> float:
                 actions = sample(logits[0], generator)
             step = env.step(actions)
             obs, starts = observe(env, step.obs), step.terminated | step.truncated
-            total += step.reward.mean().item()
-    return total / steps
+            yield step
+
+
+def mean_reward(model, seed: int, steps: int = 64, envs: int = 16) -> float:
+    """Mean reward per step of ``model`` (or of random actions, for ``None``) on fresh Minimal envs."""
+    env = make("minimal", envs, device="cpu", seed=seed)
+    return sum(step.reward.mean().item() for step in play(env, model, seed, steps)) / steps
 
 
 @pytest.mark.parametrize("seed, lstm", [(0, False), (1, False), (2, False), (0, True)])
@@ -136,22 +130,7 @@ def test_periodic_evaluation_is_logged_under_eval(tmp_path, one_thread):
 def successes(model, env_options: dict, seed: int, steps: int = 96, envs: int = 16) -> float:
     """Goals reached per env in ``steps`` steps of fresh PointGoal envs, by ``model`` (or random actions)."""
     env = make("pointgoal", envs, device="cpu", seed=seed, **env_options)
-    obs = observe(env, env.reset().obs)
-    generator = torch.Generator().manual_seed(seed)
-    memory = model.initial_state(envs, "cpu") if model is not None else ()
-    starts = torch.ones(envs, dtype=torch.bool)
-    reached = 0
-    with torch.no_grad():
-        for _ in range(steps):
-            if model is None:
-                actions = env.sample_actions()
-            else:
-                logits, _, memory = model(unsqueeze(obs), memory, starts[None])
-                actions = sample(logits[0], generator)
-            step = env.step(actions)
-            obs, starts = observe(env, step.obs), step.terminated | step.truncated
-            reached += int(step.terminated.sum())
-    return reached / envs
+    return sum(int(step.terminated.sum()) for step in play(env, model, seed, steps)) / envs
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -17,12 +17,7 @@ from megastep_envs.train.hyperparameters import Hyperparameters, TrainError, def
 TINY = ["--envs", "2", "--steps", "8", "--hidden", "16", "--device", "cpu", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**changes) -> Hyperparameters:

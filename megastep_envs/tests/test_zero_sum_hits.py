@@ -60,14 +60,8 @@ def test_random_agents_earn_nothing_on_average_between_them(pillar_room):
     assert torch.allclose(total, torch.zeros(4), atol=1e-4)
 
 
-def test_the_reward_and_the_split_wound_compile_whole_and_change_nothing(pillar_room, monkeypatch):
+def test_the_reward_and_the_split_wound_compile_whole_and_change_nothing(pillar_room, traced_alike):
     """Traced by the compiler (its eager backend, on the CPU), as test_fusion does for the shipped envs."""
-    import functools
-    import warnings
-
-    import megastep_envs.base
-    from megastep_envs.fusion import fusion
-
     def trace(env):
         env.reset()
         out = []
@@ -76,12 +70,6 @@ def test_the_reward_and_the_split_wound_compile_whole_and_change_nothing(pillar_
             out += [step.reward.clone(), env.health.clone()]
         return out
 
-    expected = trace(deathmatch(pillar_room, damage=0.3))
-    monkeypatch.setattr(megastep_envs.base, "fusion", functools.partial(fusion, backend="eager"))
-    env = deathmatch(pillar_room, damage=0.3)
-    env.compiled = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a method that falls back warns
-        got = trace(env)
+    got, expected = traced_alike(lambda: deathmatch(pillar_room, damage=0.3), trace)
     for a, b in zip(got, expected):
         assert torch.equal(a, b)
