@@ -1,43 +1,54 @@
 #!/usr/bin/env bash
-# Trains PointGoal and Explorer with PPO on the lent H100, each for a fixed budget of env steps
-# (with a time cap, so that both fit in about 8 minutes), through the device tool:
-#   run(command="bash scripts/gpu-train.sh", carry=[".whl", ".bench"], timeout_s=600)
-# Leaves under $OUT: training-pointgoal.png and training-explorer.png (curves: return, success
-# rate or coverage, against env steps and wall time), training.json (the figures), each run's
-# metrics.jsonl, hyperparameters.json and TensorBoard events, the logs, and eval-ENV.json: each trained
-# policy on test-split homes beside the random and scripted baselines (megastep eval).
-# Budgets: POINTGOAL_STEPS, EXPLORER_STEPS (env steps), MINUTES (cap per run); DEATHMATCH_MINUTES > 0
-# also trains Deathmatch for that long.
+# Trains envs with PPO on a lent GPU for fixed wall-clock budgets, evaluates each trained policy on
+# test-split homes beside the baselines, and draws the curves, through the device tool:
+#   run(command="bash scripts/gpu-train.sh pointgoal:5 explorer:5", carry=[".whl", ".bench"], timeout_s=600)
+# Each argument is a run, ENV:MINUTES[:NAME[:TRAIN FLAGS]], e.g.
+#   pointgoal:8:pointgoal-odometry:--env-option goal_sensor=at_spawn --seed 1
+# The runs of one call train AT THE SAME TIME and share the GPU (a call may last 10 minutes); set
+# ONE_AT_A_TIME=1 to train them in turn. Deathmatch runs are also rated: every snapshot of their
+# self-play pool plays the others (megastep eval --tournament).
+# Leaves under $OUT (the device tool returns at most 8 files): report.log, training.json (the
+# figures), eval.log, one training-NAME.png per run (curves against env steps and wall time, at most
+# five), and results.tar.gz with each run's metrics.jsonl, hyperparameters.json, TensorBoard events,
+# training log and eval-NAME.json. The checkpoints (tens of MB) stay on the machine.
 source scripts/device-setup.sh
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-RUNS=/tmp/megastep-runs; rm -rf "$RUNS"
-POINTGOAL_STEPS=${POINTGOAL_STEPS:-12000000}
-EXPLORER_STEPS=${EXPLORER_STEPS:-12000000}
-MINUTES=${MINUTES:-3.2}
-DEATHMATCH_MINUTES=${DEATHMATCH_MINUTES:-0}
+RUNS=/tmp/megastep-runs; rm -rf "$RUNS"; mkdir -p "$RUNS/logs"
+[ $# -gt 0 ] || { echo "usage: gpu-train.sh ENV:MINUTES[:NAME[:FLAGS]] ..." >&2; exit 2; }
 status=0
-train() {  # ENV STEPS MINUTES
-  python3 -m megastep_envs.train "$1" --device cuda --out "$RUNS/$1" --total-steps "$2" \
-    --time-limit-minutes "$3" --checkpoint-minutes 60 --no-progress 2>&1 | tee "$OUT/train-$1.log" || status=1
+names=()
+train() {  # ENV MINUTES NAME FLAGS
+  # shellcheck disable=SC2086  # FLAGS are words on purpose
+  python3 -m megastep_envs.train "$1" --device cuda --out "$RUNS/$3" --total-steps 10000000000 \
+    --time-limit-minutes "$2" --checkpoint-minutes 60 --eval-minutes 0 --no-progress $4 >"$RUNS/logs/train-$3.log" 2>&1
 }
-train pointgoal "$POINTGOAL_STEPS" "$MINUTES"
-train explorer "$EXPLORER_STEPS" "$MINUTES"
-runs=("$RUNS/pointgoal" "$RUNS/explorer")
-if [ "$DEATHMATCH_MINUTES" != "0" ]; then
-  train deathmatch 100000000 "$DEATHMATCH_MINUTES"
-  runs+=("$RUNS/deathmatch")
-fi
-for run in "${runs[@]}"; do
-  name=$(basename "$run")
-  timeout 120 megastep eval "$run/checkpoint.pt" --device cuda --json "$OUT/eval-$name.json" 2>&1 \
-    | tee "$OUT/eval-$name.log" || status=1
+for spec in "$@"; do
+  IFS=: read -r env minutes name flags <<<"$spec"
+  name=${name:-$env}
+  names+=("$name")
+  echo "training $name: $env for $minutes min ${flags:+($flags)}"
+  if [ "${ONE_AT_A_TIME:-0}" = 1 ]; then train "$env" "$minutes" "$name" "$flags" || status=1
+  else train "$env" "$minutes" "$name" "$flags" & fi
+done
+wait || status=1
+for name in "${names[@]}"; do
+  tail -n 3 "$RUNS/logs/train-$name.log"
+  [ -f "$RUNS/$name/checkpoint.pt" ] || { echo "$name: no checkpoint"; status=1; continue; }
+  extra=()
+  grep -q '"env": "deathmatch"' "$RUNS/$name/hyperparameters.json" 2>/dev/null && extra=(--tournament)
+  timeout 150 megastep eval "$RUNS/$name/checkpoint.pt" --device cuda "${extra[@]}" \
+    --json "$RUNS/logs/eval-$name.json" 2>&1 | tee -a "$OUT/eval.log" || status=1
 done
 device=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-python3 -m megastep_envs.train.report "${runs[@]}" --out "$OUT" --device "$device" 2>&1 | tee "$OUT/report.log" \
-  || status=1
-# the curves' data and TensorBoard events come back; the checkpoints (tens of MB) stay on the machine
+runs=(); for name in "${names[@]}"; do [ -f "$RUNS/$name/metrics.jsonl" ] && runs+=("$RUNS/$name"); done
+python3 -m megastep_envs.train.report "${runs[@]}" --out "$RUNS/report" --device "$device" 2>&1 \
+  | tee "$OUT/report.log" || status=1
+cp "$RUNS/report/training.json" "$OUT/" 2>/dev/null
+ls "$RUNS"/report/training-*.png 2>/dev/null | head -5 | xargs -r cp -t "$OUT/"
 for run in "${runs[@]}"; do
-  mkdir -p "$OUT/runs/$(basename "$run")"
-  cp "$run"/metrics.jsonl "$run"/hyperparameters.json "$run"/events.* "$OUT/runs/$(basename "$run")/" 2>/dev/null
+  mkdir -p "$RUNS/results/$(basename "$run")"
+  cp "$run"/metrics.jsonl "$run"/hyperparameters.json "$run"/events.* "$RUNS/results/$(basename "$run")/" 2>/dev/null
 done
+cp "$RUNS"/logs/* "$RUNS/results/"
+tar -C "$RUNS/results" -czf "$OUT/results.tar.gz" .
 exit $status

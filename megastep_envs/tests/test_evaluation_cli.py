@@ -136,6 +136,8 @@ def test_bad_input_gets_an_error_naming_the_argument(tmp_path, layouts, capsys):
         ([str(pointgoal), "--layouts", str(closet)], "--layouts: layout .* has no free space for an agent"),
         ([str(pointgoal), "--layouts", str(layouts), "--episodes", "0"], "--episodes must be a positive integer"),
         ([str(pointgoal), "--json", str(pointgoal)], "--json .* is the checkpoint itself"),
+        ([str(pointgoal), "--tournament"], "--tournament: rating snapshots is for deathmatch"),
+        ([str(deathmatch), "--tournament"], "--tournament: .* holds no self-play snapshots"),
     ]
     for argv, message in cases:
         assert megastep("eval", *argv, "--device", "cpu") == 2, argv
@@ -148,3 +150,22 @@ def test_bad_input_gets_an_error_naming_the_argument(tmp_path, layouts, capsys):
                         episodes=1, device="cpu", layouts=layouts)
     with pytest.raises(EvaluationError, match="episodes must be a positive integer"):
         evaluate_policy(Agent(other.observation_space, other.action_space, 16), "explorer", {}, episodes=0)
+
+
+def test_a_tournament_rates_every_snapshot_of_a_self_play_run(tmp_path, layouts, capsys):
+    path = tiny_checkpoint(tmp_path / "deathmatch.pt", "deathmatch")
+    saved = checkpoint.load(path)
+    early = {key: torch.randn_like(value) for key, value in saved["model"].items()}
+    saved["selfplay"] = {"snapshots": {"update-0": early, "update-5": saved["model"]},
+                         "minutes": {"update-0": 0.0, "update-5": 1.0}}
+    checkpoint.save(path, saved)
+    out = tmp_path / "eval.json"
+    assert megastep("eval", str(path), *fast("--layouts", str(layouts), "--tournament", "--json", str(out))) == 0
+    printed = capsys.readouterr().out
+    assert "ratings rise from each snapshot to the next" in printed
+    result = json.loads(out.read_text())["tournament"]
+    names = [row["name"] for row in result["players"]]
+    assert names == ["random", "aim_and_fire", "update-0", "update-5", "final"]
+    assert result["players"][0]["rating"] == 0 and result["games_per_pair"] == 4
+    for row in result["players"]:
+        assert 0 <= row["score"] <= 1 and math.isfinite(row["rating"])

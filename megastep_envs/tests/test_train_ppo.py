@@ -172,6 +172,8 @@ def test_self_play_rates_snapshots_and_learns_only_its_own_agents(tmp_path, pill
     saved = checkpoint.load(tmp_path / "checkpoint.pt")["selfplay"]
     assert len(saved["snapshots"]) == 1 + result.updates  # the first policy, then one after each update
     assert {p[0] for p in saved["elo"]["players"]} >= {"current", "update-0"}
+    minutes = [saved["minutes"][name] for name in saved["snapshots"]]  # when each was taken, in order
+    assert minutes[0] == 0 and minutes == sorted(minutes) and minutes[-1] > 0
 
 
 def test_self_play_resumes_exactly(tmp_path, one_thread):
@@ -182,3 +184,12 @@ def test_self_play_resumes_exactly(tmp_path, one_thread):
                         progress=False)
     for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), f"{name} differs after resuming"
+
+
+def test_the_schedule_ends_with_whichever_budget_ends_first():
+    from megastep_envs.train.ppo import schedule_progress
+
+    assert schedule_progress(25, 100, elapsed=0.0, time_limit_minutes=0.0) == 0.25
+    assert schedule_progress(25, 100, elapsed=30.0, time_limit_minutes=1.0) == 0.5  # the time limit is nearer
+    assert schedule_progress(75, 100, elapsed=30.0, time_limit_minutes=1.0) == 0.75
+    assert schedule_progress(10, 100, elapsed=90.0, time_limit_minutes=1.0) == 1.0  # past the limit: zero rate

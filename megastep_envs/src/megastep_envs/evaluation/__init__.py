@@ -11,6 +11,7 @@ module                 its one job
 :mod:`.combat`         Deathmatch's hits given and taken, and head-to-head wins
 :mod:`.ratings`        Elo ratings from head-to-head results
 :mod:`.pool`           a pool of policy snapshots to draw self-play opponents from
+:mod:`.tournament`     a round robin between a run's snapshots, and their Bradley-Terry ratings
 :mod:`.evaluate`       all of it for a checkpoint or a network: :func:`evaluate_policy`
 :mod:`.report`         the report as a table and as JSON
 :mod:`.recording`      a short video of env 0

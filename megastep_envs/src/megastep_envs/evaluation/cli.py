@@ -4,6 +4,7 @@
     megastep eval runs/pointgoal/checkpoint.pt --episodes 256 --json eval.json
     megastep eval runs/explorer/checkpoint.pt --step-counts 250 500 1000
     megastep eval runs/deathmatch/checkpoint.pt --opponent runs/deathmatch-early/checkpoint.pt
+    megastep eval runs/deathmatch/checkpoint.pt --tournament --episodes 16   # rate the run's snapshots
     megastep eval runs/pointgoal/checkpoint.pt --layouts my_layouts.npz --video eval.mp4
 
 Every policy (random actions, the env's scripted baseline, the trained one)
@@ -34,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which procedural homes, without --layouts (default test: unseen in training)")
     parser.add_argument("--opponent", default=None, metavar="CHECKPOINT", help="Deathmatch: a second checkpoint "
                         "to play head to head")
+    parser.add_argument("--tournament", action="store_true", help="Deathmatch trained with self-play: also play "
+                        "the baselines, every snapshot of the run and its final policy against each other "
+                        "(--episodes games a pair) and rate them")
     parser.add_argument("--env", default=None, help="refuse a checkpoint of any other env")
     counts = " ".join(map(str, STEP_COUNTS))
     parser.add_argument("--step-counts", type=int, nargs="+", default=list(STEP_COUNTS), metavar="T",
@@ -54,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs ``megastep eval``; returns the exit code."""
     from .evaluate import evaluate_checkpoint
     from .report import format_table, write_json
+    from .tournament import format_tournament
 
     started = time.perf_counter()
     try:
@@ -65,11 +70,14 @@ def run(args: argparse.Namespace) -> int:
             checkpoint, args.episodes, args.device, seed=args.seed, split=args.split, layouts=args.layouts,
             opponent=args.opponent, env_name=args.env, include_baselines=not args.no_baselines,
             deterministic=args.deterministic, step_counts=args.step_counts, steps=args.steps, video=args.video,
+            tournament=args.tournament,
         )
     except (MegastepError, ValueError) as error:
         print(f"megastep eval: error: {error}", file=sys.stderr)
         return 2
     print(format_table(report))
+    if "tournament" in report:
+        print(format_tournament(report["tournament"]))
     print(f"({time.perf_counter() - started:.1f} s)")
     if args.json is not None:
         print(f"wrote {write_json(report, args.json)}")

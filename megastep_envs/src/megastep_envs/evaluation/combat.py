@@ -18,6 +18,41 @@ from ..rewards import centre_targets
 from .policies import Sides
 
 
+def play(env, act, sides: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Runs ``act`` on a fresh Deathmatch env for ``steps`` steps, counting hits between sides.
+
+    :param act: ``act(env) -> (E, A)`` actions of every agent.
+    :param sides: ``(E, A)`` int64, the side each agent plays for.
+    :returns: ``(E, A)`` each: hits given to the other side (by shooter), taken from it (by target), and given to
+        one's own side (by shooter).
+    """
+    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    env.reset()
+    given = torch.zeros(env.n_envs, env.n_agents, device=env.device)
+    taken = torch.zeros_like(given)
+    friendly = torch.zeros_like(given)
+    agents = torch.arange(env.n_agents, device=env.device)
+    for t in range(1, int(steps) + 1):
+        step = env.step(act(env))
+        if bool(step.info["_episode"].any()):
+            raise ValueError(f"an episode ended at step {t} of {steps}: make the env's lifespan longer")
+        targets = centre_targets(env.world, env.last_render)  # (E, A): whom each agent hits, or -1
+        hit = targets >= 0
+        across = hit & (sides.gather(1, targets.clamp_min(0)) != sides)
+        given += across
+        friendly += hit & ~across
+        taken += ((targets[:, :, None] == agents) & across[:, :, None]).sum(1)
+    return given, taken, friendly
+
+
+def env_wins(given: torch.Tensor, sides: torch.Tensor) -> torch.Tensor:
+    """``(E,)`` side 0's score in each env: 1 where it gave the other side more hits than it took, 0.5 a tie."""
+    ours = (given * (sides == 0)).sum(-1)
+    theirs = (given * (sides == 1)).sum(-1)
+    return (ours > theirs).float() + 0.5 * (ours == theirs).float()
+
+
 def measure_deathmatch(env, sides: Sides, steps: int) -> dict[str, float]:
     """Runs two sides on a fresh Deathmatch env for ``steps`` steps.
 
@@ -31,39 +66,21 @@ def measure_deathmatch(env, sides: Sides, steps: int) -> dict[str, float]:
     """
     if len(sides.policies) != 2:
         raise ValueError(f"sides must hold two policies, got {len(sides.policies)}")
-    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    env.reset()
     owners = sides.owners(env.n_agents, env.device)
-    given = torch.zeros(env.n_envs, env.n_agents, device=env.device)  # hits on the other side, by shooter
-    taken = torch.zeros_like(given)  # hits from the other side, by target
-    friendly = torch.zeros_like(given)  # hits on one's own side, by shooter
-    agents = torch.arange(env.n_agents, device=env.device)
-    for t in range(1, int(steps) + 1):
-        step = env.step(sides(env))
-        if bool(step.info["_episode"].any()):
-            raise ValueError(f"an episode ended at step {t} of {steps}: make the env's lifespan longer")
-        targets = centre_targets(env.world, env.last_render)  # (E, A): whom each agent hits, or -1
-        hit = targets >= 0
-        across = hit & (owners[targets.clamp_min(0)] != owners)
-        given += across
-        friendly += hit & ~across
-        taken += ((targets[:, :, None] == agents) & across[:, :, None]).sum(1)
+    given, taken, friendly = play(env, sides, owners.expand(env.n_envs, -1), steps)
     ours = owners == 0
     per_agent = 1000.0 / (int(steps) * env.n_envs * int(ours.sum()))
     theirs_per_agent = 1000.0 / (int(steps) * env.n_envs * int((~ours).sum()))
-    ours_given, theirs_given = given[:, ours].sum(-1), given[:, ~ours].sum(-1)  # (E,) per side
-    wins = (ours_given > theirs_given).float() + 0.5 * (ours_given == theirs_given).float()
-    hits_given = float(ours_given.sum()) * per_agent
+    hits_given = float(given[:, ours].sum()) * per_agent
     hits_taken = float(taken[:, ours].sum()) * per_agent
     return {
         "hits_given": hits_given,
         "hits_taken": hits_taken,
         # no hit taken: infinitely better where any was given, undefined where none was
         "hit_ratio": hits_given / hits_taken if hits_taken > 0 else float("inf") if hits_given > 0 else math.nan,
-        "opponent_hits_given": float(theirs_given.sum()) * theirs_per_agent,
+        "opponent_hits_given": float(given[:, ~ours].sum()) * theirs_per_agent,
         "friendly_hits": float(friendly[:, ours].sum()) * per_agent,
-        "win_rate": float(wins.mean()),
+        "win_rate": float(env_wins(given, owners.expand(env.n_envs, -1)).mean()),
         "deaths": float(env.deaths[:, ours].sum()) * per_agent,
         "episodes": float(env.n_envs),
     }

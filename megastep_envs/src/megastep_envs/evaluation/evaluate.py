@@ -42,6 +42,8 @@ from .exploration import measure_explorer
 from .navigation import ShortestPaths, measure_pointgoal
 from .policies import EvaluationError, NetworkPolicy, Sides, load_checkpoint, network_for
 from .recording import Recorder
+from .tournament import Player
+from .tournament import tournament as play_tournament
 
 DEFAULT_SEED = 10_000
 """Evaluation envs are seeded apart from training's (which start at 0), so every episode is new to the agent."""
@@ -229,7 +231,7 @@ def evaluate_checkpoint(path: str | Path, episodes: int = 64, device="cpu", *, s
                         split: str = "test", layouts: str | Path | None = None, opponent: str | Path | None = None,
                         env_name: str | None = None, include_baselines: bool = True, deterministic: bool = False,
                         step_counts: Sequence[int] = STEP_COUNTS, steps: int = DEATHMATCH_STEPS,
-                        video: str | Path | None = None) -> dict[str, Any]:
+                        video: str | Path | None = None, tournament: bool = False) -> dict[str, Any]:
     """Measures a checkpoint's policy and its env's baselines on the same envs: what ``megastep eval`` prints.
 
     Reads the checkpoint and never writes it.
@@ -238,9 +240,11 @@ def evaluate_checkpoint(path: str | Path, episodes: int = 64, device="cpu", *, s
     :param env_name: if given, the env the checkpoint must have trained.
     :param opponent: Deathmatch only: a second checkpoint, played head to head against the first (one more row).
     :param include_baselines: measure the baselines too (random, and the env's scripted one).
+    :param tournament: Deathmatch, trained with self-play: also play the baselines, every snapshot of the run's
+        pool and the final policy against each other, ``episodes`` games a pair (:mod:`.tournament`).
     :returns: ``env``, ``checkpoint``, ``layouts`` (``"test split"`` or the file), ``episodes``, ``seed``, and
         ``policies``: each policy's measures by name (the baselines first, then :data:`TRAINED`, then
-        ``trained vs opponent``).
+        ``trained vs opponent``); with ``tournament``, ``tournament``: :func:`.tournament.tournament`'s result.
     """
     episodes = _positive_integer(episodes, "--episodes")
     step_counts = sorted({_positive_integer(t, "--step-counts") for t in step_counts})
@@ -258,6 +262,7 @@ def evaluate_checkpoint(path: str | Path, episodes: int = 64, device="cpu", *, s
         rival = load_checkpoint(opponent, "--opponent")
         if rival["env"] != trained_env:
             raise EvaluationError(f"--opponent: {opponent} trained the {rival['env']!r} env, not {trained_env!r}")
+    snapshots = _snapshots(saved, path) if tournament else {}
     device = resolve_device(device)
     geometries = load_geometries(layouts) if layouts is not None else None
     env_options = saved.get("env_options") or {}
@@ -270,6 +275,8 @@ def evaluate_checkpoint(path: str | Path, episodes: int = 64, device="cpu", *, s
     probe = make_env(1, max(step_counts[-1], steps))
     model = network_for(saved, probe, "CHECKPOINT")
     rival_model = network_for(rival, probe, "--opponent") if rival is not None else None
+    snapshot_models = {name: (network_for({**saved, "model": weights}, probe, "CHECKPOINT"), minutes)
+                       for name, (weights, minutes) in snapshots.items()}
     del probe
 
     shortest = ShortestPaths()
@@ -289,11 +296,30 @@ def evaluate_checkpoint(path: str | Path, episodes: int = 64, device="cpu", *, s
     if rival_model is not None:
         rival_policy = NetworkPolicy(rival_model, deterministic, seed + 1)
         policies[f"{TRAINED} vs opponent"] = run(NetworkPolicy(model, deterministic, seed), rival_policy)
-    return {
+    report = {
         "env": trained_env, "checkpoint": str(path), "opponent": None if opponent is None else str(opponent),
         "layouts": str(layouts) if layouts is not None else f"the {split} split of the homes of seed {home_seed}",
         "episodes": episodes, "seed": seed, "device": str(device), "policies": policies,
     }
+    if tournament:
+        players = [Player(name, policy) for name, policy in baselines_for(trained_env, seed).items()]
+        for index, (name, (network, minutes)) in enumerate(snapshot_models.items()):
+            players.append(Player(name, NetworkPolicy(network, deterministic, seed + 2 + index), minutes))
+        players.append(Player("final", NetworkPolicy(model, deterministic, seed + 1), math.inf))
+        report["tournament"] = play_tournament(make_env, players, episodes, steps)
+    return report
+
+
+def _snapshots(saved: dict[str, Any], path) -> dict[str, tuple[dict, float | None]]:
+    """The self-play pool of a Deathmatch checkpoint: each snapshot's weights and minutes, oldest first."""
+    if saved["env"] != "deathmatch":
+        raise EvaluationError(f"--tournament: rating snapshots is for deathmatch; {path} trained {saved['env']!r}")
+    pool = saved.get("selfplay") or {}
+    if not pool.get("snapshots"):
+        raise EvaluationError(f"--tournament: {path} holds no self-play snapshots: it was trained without "
+                              f"opponents (train with --opponents 0.5, the deathmatch preset)")
+    minutes = pool.get("minutes", {})
+    return {name: (weights, minutes.get(name)) for name, weights in pool["snapshots"].items()}
 
 
 def finite_or_none(value: float) -> float | None:

@@ -38,6 +38,8 @@ def _plain(value):
     """NaN and infinities as null: JSON has neither."""
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

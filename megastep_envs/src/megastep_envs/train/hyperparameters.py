@@ -29,7 +29,8 @@ class Hyperparameters:
     learning_rate: float = 3e-4
     """Adam's step size at the start."""
     anneal_learning_rate: bool = True
-    """Decay the learning rate linearly to zero over ``total_steps``."""
+    """Decay the learning rate linearly to zero over ``total_steps``, or over ``time_limit_minutes`` where the time
+    limit ends the run first."""
     gamma: float = 0.99
     """Discount per step."""
     gae_lambda: float = 0.95
@@ -66,7 +67,8 @@ class Hyperparameters:
     checkpoint_minutes: float = 10.0
     """Minutes between checkpoints (one is always written at the end)."""
     time_limit_minutes: float = 0.0
-    """Stop (with a checkpoint) after this many minutes; 0 for no limit."""
+    """Stop (with a checkpoint) after this many minutes, counted from the start of the process (building the envs
+    included); 0 for no limit."""
     eval_minutes: float = 10.0
     """Minutes between evaluations on unseen (test-split) homes, logged under ``eval/`` with a video of env 0
     (and one at the end); 0 for none."""

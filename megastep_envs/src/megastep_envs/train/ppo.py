@@ -276,11 +276,12 @@ def train(
                     model.train()
 
             last_checkpoint = last_evaluation = last_snapshot = time.perf_counter()
-            nonfinite, metrics = 0, {}
+            nonfinite, metrics, elapsed = 0, {}, 0.0
             samples = config.steps * collector.n_rows
             while update < stop_after:
                 if config.anneal_learning_rate:
-                    learner.learning_rate = config.learning_rate * (1.0 - update / total_updates)
+                    learner.learning_rate = config.learning_rate * (1.0 - schedule_progress(
+                        update, total_updates, elapsed, config.time_limit_minutes))
 
                 # 1. rollout: T steps of every env, acting with the current policy (and some with an opponent)
                 if selfplay is not None:
@@ -299,12 +300,15 @@ def train(
                 env_steps += batch_env_steps
 
                 # 3. figures (the update's one read of the device), logging, checkpoints
-                # a stop asked of any process stops all of them at this update: it rides with the sums
-                asked = torch.tensor([float(signals.requested is not None)], device=device)
+                # a stop asked of any process stops all of them at this update, and they share one clock (the
+                # mean of theirs), so the time limit and the schedule agree across processes: both ride with the sums
+                asked = torch.tensor([float(signals.requested is not None), time.perf_counter() - started],
+                                     device=device)
                 statistics = distributed.sum_over_processes(process, torch.cat([collector.statistics, asked]))
                 losses = distributed.mean_over_processes(process, losses)
-                *values, askers = torch.cat([statistics[:-1], losses, statistics[-1:]]).tolist()
+                *values, askers, clocks = torch.cat([statistics[:-2], losses, statistics[-2:]]).tolist()
                 figures, stop = dict(zip([*STATISTICS, *LOSSES, "explained"], values)), askers > 0
+                elapsed = clocks / process.world_size
                 collector.statistics.zero_()
                 if figures["nonfinite"] > 0 or not all(map(math.isfinite, figures.values())):
                     learner.restore()
@@ -322,11 +326,11 @@ def train(
                 if selfplay is not None:
                     metrics |= selfplay.record(figures["games"], figures["wins"], figures["draws"])
                     if time.perf_counter() - last_snapshot > 60 * config.snapshot_minutes:
-                        selfplay.snapshot(f"update-{update}", model)
+                        selfplay.snapshot(f"update-{update}", model, minutes=elapsed / 60)
                         last_snapshot = time.perf_counter()
                 now = time.perf_counter()
                 last = stop or update == stop_after or (config.time_limit_minutes
-                                                        and now - started > 60 * config.time_limit_minutes)
+                                                        and elapsed > 60 * config.time_limit_minutes)
                 if config.eval_minutes and (last or now - last_evaluation > 60 * config.eval_minutes):
                     metrics |= evaluate()
                     last_evaluation = now = time.perf_counter()
@@ -371,6 +375,16 @@ def _restore(state: dict, parts: Parts, env_state: EnvState, process: distribute
                       f"the learner continues exactly, the envs start new episodes", stacklevel=3)
     # several processes keep only the learner's state: each one's envs start new episodes
     return state["env_steps"], state["update"]
+
+
+def schedule_progress(update: int, total_updates: int, elapsed: float, time_limit_minutes: float) -> float:
+    """How far a run is through its budget, in [0, 1]: the share of its updates done, or of its time limit spent
+    (``elapsed`` seconds since this process started), whichever is further, so that the learning rate reaches
+    zero when the run ends, whether steps or time end it."""
+    progress = update / total_updates
+    if time_limit_minutes:
+        progress = max(progress, elapsed / (60 * time_limit_minutes))
+    return min(progress, 1.0)
 
 
 def _metrics(env_name: str, figures: dict[str, float], learning_rate: float, samples: int, epochs: int,

@@ -56,6 +56,8 @@ class SelfPlay:
         self.opponent = copy.deepcopy(model).requires_grad_(False)
         self.pool = SnapshotPool(seed=seed)
         self.playing = "current"
+        self.minutes: dict[str, float] = {}
+        """When each snapshot was taken, in minutes of training: ``megastep eval --tournament`` reports it."""
 
     def choose(self, model: Agent) -> str:
         """Draws the opponent of the next rollout and loads its weights (in place: captured graphs read them)."""
@@ -98,16 +100,18 @@ class SelfPlay:
         figures["selfplay/snapshots"] = float(len(self.pool))
         return figures
 
-    def snapshot(self, name: str, model: Agent) -> None:
-        """Adds the current weights to the pool as ``name``, at the current policy's rating."""
+    def snapshot(self, name: str, model: Agent, minutes: float = 0.0) -> None:
+        """Adds the current weights to the pool as ``name``, at the current policy's rating, taken after ``minutes``
+        of training."""
         self.pool.elo.add("current")
         self.pool.add(name, model.state_dict())
+        self.minutes[name] = float(minutes)
 
     # checkpoints -------------------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
         return {"snapshots": dict(self.pool.snapshots), "elo": self.pool.elo.state_dict(),
-                "generator": self.pool.generator.get_state(), "playing": self.playing}
+                "generator": self.pool.generator.get_state(), "playing": self.playing, "minutes": dict(self.minutes)}
 
     def load_state_dict(self, state: dict) -> None:
         from megastep_envs.evaluation import Elo
@@ -117,3 +121,4 @@ class SelfPlay:
         self.pool.snapshots.update(state["snapshots"])
         self.pool.generator.set_state(state["generator"])
         self.playing = state["playing"]
+        self.minutes = dict(state.get("minutes", {}))

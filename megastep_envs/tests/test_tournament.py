@@ -1,0 +1,41 @@
+"""Bradley-Terry ratings from constructed round-robin results."""
+import math
+
+import numpy as np
+import pytest
+
+from megastep_envs.evaluation.tournament import fit_ratings
+
+
+def results(probabilities: dict[tuple[int, int], float], players: int, games: int = 10_000) -> np.ndarray:
+    wins = np.zeros((players, players))
+    for (i, j), p in probabilities.items():
+        wins[i, j], wins[j, i] = p * games, (1 - p) * games
+    return wins
+
+
+def test_two_players_are_as_far_apart_as_their_odds():
+    ratings = fit_ratings(results({(0, 1): 0.25}, 2), prior_draws=0.0)
+    # 1 win in 4 is odds of 1 to 3: 400 log10(3) points below
+    assert ratings[0] == 0 and ratings[1] == pytest.approx(400 * math.log10(3), abs=1e-6)
+
+
+def test_ratings_that_fit_a_bradley_terry_world_are_found_again():
+    truth = np.array([0.0, 150.0, 400.0, 520.0])
+    strength = 10 ** (truth / 400)
+    probabilities = {(i, j): strength[i] / (strength[i] + strength[j]) for i in range(4) for j in range(i + 1, 4)}
+    assert fit_ratings(results(probabilities, 4), prior_draws=0.0) == pytest.approx(truth, abs=1e-6)
+
+
+def test_players_that_always_win_or_lose_keep_finite_ordered_ratings():
+    wins = results({(0, 1): 0.0, (0, 2): 0.0, (1, 2): 0.0}, 3, games=16)  # 2 beats 1 beats 0, every game
+    ratings = fit_ratings(wins)
+    assert np.isfinite(ratings).all() and ratings[0] < ratings[1] < ratings[2]
+    # the virtual draws pull towards each other: fewer games, closer ratings
+    assert (np.diff(fit_ratings(results({(0, 1): 0.0, (0, 2): 0.0, (1, 2): 0.0}, 3, games=4))) < np.diff(ratings)).all()
+
+
+def test_equal_results_give_equal_ratings_and_bad_input_is_refused():
+    assert fit_ratings(results({(0, 1): 0.5, (0, 2): 0.5, (1, 2): 0.5}, 3)) == pytest.approx([0, 0, 0], abs=1e-9)
+    with pytest.raises(ValueError, match="square matrix"):
+        fit_ratings(np.zeros((2, 3)))
