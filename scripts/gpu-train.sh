@@ -17,6 +17,7 @@ RUNS=/tmp/megastep-runs; rm -rf "$RUNS"; mkdir -p "$RUNS/logs"
 [ $# -gt 0 ] || { echo "usage: gpu-train.sh ENV:MINUTES[:NAME[:FLAGS]] ..." >&2; exit 2; }
 status=0
 names=()
+pids=()
 train() {  # ENV MINUTES NAME FLAGS
   # shellcheck disable=SC2086  # FLAGS are words on purpose
   python3 -m megastep_envs.train "$1" --device cuda --out "$RUNS/$3" --total-steps 10000000000 \
@@ -28,17 +29,23 @@ for spec in "$@"; do
   names+=("$name")
   echo "training $name: $env for $minutes min ${flags:+($flags)}"
   if [ "${ONE_AT_A_TIME:-0}" = 1 ]; then train "$env" "$minutes" "$name" "$flags" || status=1
-  else train "$env" "$minutes" "$name" "$flags" & fi
+  else train "$env" "$minutes" "$name" "$flags" & pids+=($!); fi
 done
-wait || status=1
-for name in "${names[@]}"; do
-  tail -n 3 "$RUNS/logs/train-$name.log"
-  [ -f "$RUNS/$name/checkpoint.pt" ] || { echo "$name: no checkpoint"; status=1; continue; }
-  extra=()
-  grep -q '"env": "deathmatch"' "$RUNS/$name/hyperparameters.json" 2>/dev/null && extra=(--tournament)
-  timeout 150 megastep eval "$RUNS/$name/checkpoint.pt" --device cuda "${extra[@]}" \
-    --json "$RUNS/logs/eval-$name.json" 2>&1 | tee -a "$OUT/eval.log" || status=1
-done
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+evaluate() {  # NAME: the trained policy on test-split homes beside the baselines (deathmatch: a tournament)
+  tail -n 3 "$RUNS/logs/train-$1.log"
+  [ -f "$RUNS/$1/checkpoint.pt" ] || { echo "$1: no checkpoint"; return 1; }
+  local extra=()
+  grep -q '"env": "deathmatch"' "$RUNS/$1/hyperparameters.json" 2>/dev/null && extra=(--tournament --episodes 32)
+  timeout "${EVAL_SECONDS:-150}" megastep eval "$RUNS/$1/checkpoint.pt" --device cuda "${extra[@]}" \
+    --json "$RUNS/logs/eval-$1.json" >"$RUNS/logs/eval-$1.log" 2>&1
+}
+# the evaluations too run at the same time: a call's 10 minutes are mostly training
+pids=()
+for name in "${names[@]}"; do evaluate "$name" & pids+=($!); done
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+for name in "${names[@]}"; do cat "$RUNS/logs/eval-$name.log" >>"$OUT/eval.log" 2>/dev/null; done
+cat "$OUT/eval.log"
 device=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 runs=(); for name in "${names[@]}"; do [ -f "$RUNS/$name/metrics.jsonl" ] && runs+=("$RUNS/$name"); done
 python3 -m megastep_envs.train.report "${runs[@]}" --out "$RUNS/report" --device "$device" 2>&1 \

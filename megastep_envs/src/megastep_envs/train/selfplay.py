@@ -54,6 +54,9 @@ class SelfPlay:
         self.learned[self.rows.cpu()] = False
         """``(N,)`` bool on the CPU: the rows the learner learns from."""
         self.opponent = copy.deepcopy(model).requires_grad_(False)
+        for module in self.opponent.modules():
+            if isinstance(module, torch.nn.RNNBase):
+                module.flatten_parameters()  # a deep copy leaves an LSTM's weights apart: cuDNN would copy them each call
         self.pool = SnapshotPool(seed=seed)
         self.playing = "current"
         self.minutes: dict[str, float] = {}
