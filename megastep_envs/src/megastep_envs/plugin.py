@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from megastep_core import BackendInfo, hookimpl
 
-from .rewards import REWARDS
+from .tasks.rewards import REWARDS
 
 
 @hookimpl

@@ -16,7 +16,7 @@ minimal-like       1       64      130  1,024  4,096  16,384  65,536
 statistics) of that env, built with its config's agents, pixels and fov, on
 the same layouts; its rows are named after the env (``explorer``), and
 ``explorer:one-render`` is the same env with ``final_observations=False``
-(see :mod:`megastep_envs.base`). On CUDA both kinds of step are replayed from
+(see :mod:`megastep_envs.step.env`). On CUDA both kinds of step are replayed from
 a CUDA graph unless ``--no-graph`` is given: the engine step by :func:`capture`,
 the env step by the env itself (``cuda_graph=True``). Each figure is envs x agents x steps over
 seconds, after warm-up steps, with the GPU synchronised before the clock
@@ -41,10 +41,10 @@ from megastep_core import Camera, Geometry, MegastepError, World, get_plugin_man
 from megastep_core.cli import device_argument, plain_text
 from megastep_core.world import resolve_device
 
-from .base import cycle_geometries
-from .movement import ACTIONS, MomentumMovement
-from .observations import RGB, Depth
-from .registry import ENVS, env_class
+from ..modules.movement import ACTIONS, MomentumMovement
+from ..modules.observations import RGB, Depth
+from ..registry import ENVS, env_class
+from ..step.env import cycle_geometries
 
 SUBSAMPLE = 4
 """Rays averaged into one observed pixel."""
@@ -113,6 +113,7 @@ class EngineStep:
         actions = self.actions.index_select(0, self.counter).squeeze(0)
         self.counter.add_(1).remainder_(ACTION_POOL)
         self.movement(actions)
+        self.world.move()
         render = self.world.render()
         return self.rgb(render), self.depth(render)
 
