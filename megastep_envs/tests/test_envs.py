@@ -9,6 +9,7 @@ from megastep_core.testing import devices
 from megastep_envs import ACTIONS, ActionError, Deathmatch, Explorer, Minimal, PointGoal, UnknownEnvError, make
 from megastep_envs.step.graphs import SideStreams
 from megastep_envs.tasks.rewards import NewTexels
+from megastep_envs.tools.plotting import plot_state
 
 matplotlib.use("Agg")
 
@@ -296,7 +297,7 @@ def test_state_and_plot_state(env_class, pillar_room):
     assert state["walls"].shape == (len(pillar_room.walls), 2, 2)
     assert state["positions"].shape == (env.n_agents, 2)
     assert state["distances"].shape == (env.n_agents, 1, env.world.cameras[0].pixels)
-    figure = env.plot_state(state)
+    figure = plot_state(state)
     assert len(figure.axes) >= 2
     assert {"explorer": "seen", "pointgoal": "goal", "deathmatch": "health"}.get(env.name, "obs") in state
 

@@ -20,7 +20,7 @@ def megastep_reward(name, options):
 
 @hookimpl
 def megastep_commands(subparsers):
-    from . import bench, demo
+    from .tools import bench, demo
 
     demo.add_command(subparsers)
     bench.add_command(subparsers)

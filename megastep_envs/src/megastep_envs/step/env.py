@@ -295,7 +295,9 @@ class Env(SteppedStages):
 
     @staticmethod
     def plot_state(state: dict[str, Any], fig=None):
-        """Draws a :meth:`state` as a matplotlib figure: see :func:`megastep_envs.tools.plotting.plot_state`."""
+        """Deprecated: use :func:`megastep_envs.tools.plotting.plot_state` (the runtime imports no tool)."""
+        warnings.warn("Env.plot_state is deprecated; use megastep_envs.tools.plotting.plot_state",
+                      DeprecationWarning, stacklevel=2)
         from ..tools.plotting import plot_state
 
         return plot_state(state, fig)

@@ -1,0 +1,28 @@
+"""The step's stage declarations: complete, in order, and the side blocks of the step where they allow them."""
+from megastep_envs.step.stages import STAGES, beside
+
+ORDER = [stage.name for stage in STAGES]
+
+
+def test_the_stages_are_the_step_in_order():
+    assert ORDER == ["act", "move", "observe agents", "render", "reward", "observe render", "task update",
+                     "episodes", "observe task", "restart", "observe again"]
+
+
+def test_every_stage_reads_only_what_the_step_was_given_or_an_earlier_stage_wrote():
+    written = {"actions", "walls", "done"}  # the actions, the scenery, and the flags of the last step
+    for stage in STAGES:
+        assert set(stage.reads) <= written, (stage.name, set(stage.reads) - written)
+        written |= set(stage.writes)
+
+
+def test_the_step_joins_each_side_block_no_later_than_its_declarations_allow():
+    """Env._advance forks the agents' observations after the move and joins them once the render is enqueued
+    (before the reward), and the render's observations after the render until the envs that reset are rendered
+    again; both within the span the declarations derive."""
+    joined_in_code = {"observe agents": ("move", "reward"), "observe render": ("render", "observe again")}
+    for name, (fork, join) in joined_in_code.items():
+        after, before = beside(name)
+        assert ORDER.index(fork) >= ORDER.index(after)
+        assert ORDER.index(join) <= ORDER.index(before)
+    assert [stage.name for stage in STAGES if stage.side] == list(joined_in_code)
