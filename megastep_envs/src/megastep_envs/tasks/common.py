@@ -2,12 +2,15 @@
 the env they pay for (a reward says what it needs of its env as a protocol, not as an env class)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from megastep_core import Render, World
+from megastep_core import Geometry, Render, World
+from megastep_geometry.env_homes import sample_homes
+
+from ..modules.observations import IMU, RGB, Depth
 
 
 def float_option(options: Mapping[str, Any], key: str, default: float) -> float:
@@ -19,6 +22,17 @@ def float_option(options: Mapping[str, Any], key: str, default: float) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(f"reward option {key} must be finite, got {value}")
     return value
+
+
+def homes_unless_given(geometries: Sequence[Geometry] | None, n_envs: int, split: str,
+                       options: Mapping[str, Any]) -> Sequence[Geometry]:
+    """The geometries an env was given, or procedural homes of ``split`` drawn from its ``seed`` option."""
+    return sample_homes(n_envs, split, int(options.get("seed", 0))) if geometries is None else geometries
+
+
+def sight(world: World, subsample: int, max_depth: float) -> dict[str, Any]:
+    """The observations most envs give: colour, depth (0 at ``max_depth`` metres) and the IMU."""
+    return {"rgb": RGB(world, subsample), "depth": Depth(world, subsample, max_depth), "imu": IMU(world)}
 
 
 def centre_targets(world: World, render: Render) -> torch.Tensor:

@@ -17,14 +17,13 @@ import torch
 
 from megastep_core import Camera, Geometry, Render
 from megastep_core.spaces import Box
-from megastep_geometry.env_homes import sample_homes
 
 from ..modules.movement import MomentumMovement
-from ..modules.observations import IMU, RGB, Depth, FunctionObservation
+from ..modules.observations import FunctionObservation
 from ..modules.occupancy import OccupancyGrid
 from ..step.compiling import compilable
 from ..step.env import Env
-from .common import CombatTask, centre_targets, float_option, require
+from .common import CombatTask, centre_targets, float_option, homes_unless_given, require, sight
 
 
 class Deathmatch(Env):
@@ -50,12 +49,8 @@ class Deathmatch(Env):
         n_envs: int = 64,
         *,
         n_agents: int = 4,
-        geometries: Sequence[Geometry] | None = None,
-        split: str = "training",
-        pixels: int = 512,
-        fov: float = 70.0,
-        subsample: int = 4,
-        max_depth: float = 10.0,
+        geometries: Sequence[Geometry] | None = None, split: str = "training",
+        pixels: int = 512, fov: float = 70.0, subsample: int = 4, max_depth: float = 10.0,
         damage: float = 0.05,
         outside_damage: float = 0.01,
         **options,
@@ -67,8 +62,7 @@ class Deathmatch(Env):
                 raise ValueError(f"{label} must be a fraction of full health in [0, 1], got {value!r}")
         options.setdefault("reward", "hits")
         options.setdefault("lifespan", (1024, 2048))
-        if geometries is None:
-            geometries = sample_homes(n_envs, split, int(options.get("seed", 0)))
+        geometries = homes_unless_given(geometries, n_envs, split, options)
         super().__init__(geometries, n_envs, n_agents=int(n_agents), cameras=[Camera(pixels, fov)], **options)
         self.damage, self.outside_damage = float(damage), float(outside_damage)
         self.occupancy = OccupancyGrid(self.world.geometries, self.device)
@@ -77,9 +71,7 @@ class Deathmatch(Env):
         self._agent_ids = torch.arange(self.n_agents, device=self.device)
         self.movement = MomentumMovement(self.world)
         self.observations = {
-            "rgb": RGB(self.world, subsample),
-            "depth": Depth(self.world, subsample, max_depth),
-            "imu": IMU(self.world),
+            **sight(self.world, subsample, max_depth),
             "health": FunctionObservation(Box((1,), 0.0, 1.0), lambda render: self.health[..., None].clamp(0, 1)),
         }
 

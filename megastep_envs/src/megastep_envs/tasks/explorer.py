@@ -20,10 +20,9 @@ from megastep_core.kernels import BACKENDS, optional_kernels
 from megastep_geometry.env_homes import MAX_HOMES, sample_homes  # noqa: F401 (MAX_HOMES was explorer's)
 
 from ..modules.movement import MomentumMovement
-from ..modules.observations import IMU, RGB, Depth
 from ..step.compiling import compilable
 from ..step.env import Env
-from .common import float_option
+from .common import float_option, homes_unless_given, sight
 
 
 class NewTexels:
@@ -220,31 +219,22 @@ class Explorer(Env):
         self,
         n_envs: int = 64,
         *,
-        geometries: Sequence[Geometry] | None = None,
-        split: str = "training",
+        geometries: Sequence[Geometry] | None = None, split: str = "training",
         patience: int = 200,
-        pixels: int = 256,
-        fov: float = 130.0,
-        subsample: int = 4,
-        max_depth: float = 10.0,
+        pixels: int = 256, fov: float = 130.0, subsample: int = 4, max_depth: float = 10.0,
         **options,
     ):
         if isinstance(patience, bool) or int(patience) != patience or patience < 1:
             raise ValueError(f"patience must be a positive number of steps, got {patience!r}")
         options.setdefault("reward", "new_texels")
         options.setdefault("lifespan", (768, 1280))
-        if geometries is None:
-            geometries = sample_homes(n_envs, split, int(options.get("seed", 0)))
+        geometries = homes_unless_given(geometries, n_envs, split, options)
         super().__init__(geometries, n_envs, cameras=[Camera(pixels, fov)], **options)
         self.patience = int(patience)
         # steps since the agent last earned anything, across episodes: the episode's own length bounds it
         self.unpaid = torch.zeros(self.n_envs, dtype=torch.int64, device=self.device)
         self.movement = MomentumMovement(self.world)
-        self.observations = {
-            "rgb": RGB(self.world, subsample),
-            "depth": Depth(self.world, subsample, max_depth),
-            "imu": IMU(self.world),
-        }
+        self.observations = sight(self.world, subsample, max_depth)
 
     @compilable
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:

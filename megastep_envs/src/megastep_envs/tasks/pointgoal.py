@@ -36,14 +36,13 @@ import torch
 from megastep_core import Camera, Geometry, Render
 from megastep_core.random import CounterRandom
 from megastep_core.spaces import Box
-from megastep_geometry.env_homes import sample_homes
 
 from ..modules.movement import ACTIONS, SimpleMovement
-from ..modules.observations import IMU, RGB, Depth, FunctionObservation, to_agent_frame
+from ..modules.observations import FunctionObservation, to_agent_frame
 from ..modules.occupancy import OccupancyGrid
 from ..step.compiling import compilable
 from ..step.env import Env
-from .common import GeodesicGoalTask, GoalTask, float_option, require
+from .common import GeodesicGoalTask, GoalTask, float_option, homes_unless_given, require, sight
 
 GOAL_SENSORS = ("at_spawn", "every_step")
 """The goal observations PointGoal offers: told once at spawn (odometry), or every step (GPS + compass)."""
@@ -85,15 +84,10 @@ class PointGoal(Env):
         self,
         n_envs: int = 64,
         *,
-        geometries: Sequence[Geometry] | None = None,
-        split: str = "training",
-        success_radius: float = 0.15,
-        goal_sensor: str = "at_spawn",
+        geometries: Sequence[Geometry] | None = None, split: str = "training",
+        success_radius: float = 0.15, goal_sensor: str = "at_spawn",
         goals_per_home: int | None = None,
-        pixels: int = 128,
-        fov: float = 130.0,
-        subsample: int = 4,
-        max_depth: float = 10.0,
+        pixels: int = 128, fov: float = 130.0, subsample: int = 4, max_depth: float = 10.0,
         speed: float = 1.0,
         turn_speed: float = 90.0,
         **options,
@@ -108,8 +102,7 @@ class PointGoal(Env):
             raise ValueError(f"goals_per_home must be a positive integer or None, got {goals_per_home!r}")
         options.setdefault("reward", "goal_reached")
         options.setdefault("lifespan", (256, 384))
-        if geometries is None:
-            geometries = sample_homes(n_envs, split, int(options.get("seed", 0)))
+        geometries = homes_unless_given(geometries, n_envs, split, options)
         super().__init__(geometries, n_envs, cameras=[Camera(pixels, fov)], **options)
         self.success_radius = success_radius
         self.goal_sensor = goal_sensor
@@ -119,9 +112,7 @@ class PointGoal(Env):
         self.movement = SimpleMovement(self.world, speed, turn_speed)
         goal = (lambda render: self.goal_at_spawn.clone()) if goal_sensor == "at_spawn" else self._goal_now
         self.observations = {
-            "rgb": RGB(self.world, subsample),
-            "depth": Depth(self.world, subsample, max_depth),
-            "imu": IMU(self.world),
+            **sight(self.world, subsample, max_depth),
             "goal": FunctionObservation(Box((2,)), goal),
         }
         if goals_per_home is None and getattr(self.reward, "needs_geodesic", False):
