@@ -38,9 +38,9 @@ def test_old_names_of_classes_warn_naming_the_new_ones():
     with pytest.warns(DeprecationWarning, match="FunctionObservation"):
         assert observations.Computed is observations.FunctionObservation
     with pytest.warns(DeprecationWarning, match="SideStreams"):
-        assert graphs.SideStreams is graphs.SideStreams
+        assert graphs.Beside is graphs.SideStreams
     with pytest.warns(DeprecationWarning, match="SideBlock"):
-        assert graphs.SideBlock is graphs.SideBlock
+        assert graphs.Branch is graphs.SideBlock
     with pytest.warns(DeprecationWarning, match="megastep_envs.tasks.common"):
         assert rewards.centre_targets is importlib.import_module("megastep_envs.tasks.common").centre_targets
 

@@ -26,3 +26,24 @@ def test_the_step_joins_each_side_block_no_later_than_its_declarations_allow():
         assert ORDER.index(fork) >= ORDER.index(after)
         assert ORDER.index(join) <= ORDER.index(before)
     assert [stage.name for stage in STAGES if stage.side] == list(joined_in_code)
+
+
+def test_the_runtime_modules_and_tasks_import_no_tool():
+    import subprocess
+    import sys
+
+    code = ("import sys, megastep_envs, megastep_envs.step.env, megastep_envs.tasks.rewards, megastep_envs.plugin; "
+            "print(sorted(name for name in sys.modules if name.startswith('megastep_envs.tools')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_step_keeps_the_physics_progress(room):
+    from megastep_envs import make
+
+    env = make("minimal", 2, geometries=[room], device="cpu")
+    env.reset()
+    assert env.last_progress is None
+    env.step(env.sample_actions())
+    assert env.last_progress.shape == (2, 1)
+    assert ((env.last_progress >= 0) & (env.last_progress <= 1)).all()

@@ -66,6 +66,8 @@ class Env(SteppedStages):
         ``torch.compile`` (a few seconds at the first reset and step). Ignored on the CPU.
     :param reward_options: keywords for the reward plugin.
     :param spawner_options: keywords for the spawner plugin.
+    :ivar last_progress: ``(E, A)``, the fraction of its intended move each agent achieved in the last step's
+        move stage (the physics' answer; None before the first step). Overwritten by the next step.
     """
 
     name: ClassVar[str] = "env"
