@@ -47,3 +47,29 @@ def test_a_step_keeps_the_physics_progress(room):
     env.step(env.sample_actions())
     assert env.last_progress.shape == (2, 1)
     assert ((env.last_progress >= 0) & (env.last_progress <= 1)).all()
+
+
+def test_a_movement_module_that_still_runs_the_physics_itself_moves_once_and_is_told(room):
+    import pytest
+
+    from megastep_envs import make
+
+    env = make("minimal", 2, geometries=[room], device="cpu")
+    env.reset()
+    actions = env.sample_actions()
+    setting_velocities = env.movement
+
+    class OldStyle:
+        space = setting_velocities.space
+
+        def __call__(self, actions):
+            setting_velocities(actions)
+            return env.world.move()
+
+    env.movement = OldStyle()
+    moves = []
+    physics_step = env.world.physics.step
+    env.world.physics.step = lambda *args: moves.append(1) or physics_step(*args)
+    with pytest.warns(DeprecationWarning, match="sets velocities only"):
+        env.step(actions)
+    assert moves == [1]

@@ -59,12 +59,12 @@ def downsample(values: torch.Tensor, subsample: int, dim: int) -> torch.Tensor:
     return values.reshape(shape).mean(dim + 1)
 
 
-def where_envs(mask: torch.Tensor, fresh: torch.Tensor, previous: torch.Tensor,
+def where_envs(mask: torch.Tensor, chosen: torch.Tensor, previous: torch.Tensor,
                out: torch.Tensor | None = None) -> torch.Tensor:
-    """``fresh`` in the envs where ``mask`` (``(E,)`` bool) is True, ``previous`` elsewhere (both ``(E, ...)``);
+    """``chosen`` in the envs where ``mask`` (``(E,)`` bool) is True, ``previous`` elsewhere (both ``(E, ...)``);
     written into ``out`` where given (which may be either of them)."""
-    rows = mask.view(-1, *[1] * (fresh.dim() - 1))
-    return torch.where(rows, fresh, previous) if out is None else torch.where(rows, fresh, previous, out=out)
+    rows = mask.view(-1, *[1] * (chosen.dim() - 1))
+    return torch.where(rows, chosen, previous) if out is None else torch.where(rows, chosen, previous, out=out)
 
 
 class PooledRays:

@@ -10,6 +10,7 @@ joins are the ones :func:`beside` derives.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,8 +91,14 @@ class SteppedStages:
         agents' during the render, which moves no agent, and the render's until the envs that reset are rendered
         into it again. So does a reward that reads only the agents (``reads = "agents"``), during the render.
         """
-        self.movement(actions if self.multi_agent else actions[:, None])  # act
-        self.last_progress = self.world.move()  # move: (E, A), the fraction of each agent's move achieved
+        moved = self.movement(actions if self.multi_agent else actions[:, None])  # act
+        if moved is None:
+            moved = self.world.move()  # move: (E, A), the fraction of each agent's move achieved
+        else:  # a movement module written before physics became a stage of its own, which moved the agents itself
+            warnings.warn(f"{type(self.movement).__name__} returned the physics' progress: a movement module now sets "
+                          f"velocities only and returns None, and the env runs the physics (World.move) itself",
+                          DeprecationWarning, stacklevel=3)
+        self.last_progress = moved
         reward_of_agents = reads_only(self.reward) == "agents"  # such a reward is paid during the render
         with self._side_streams.fork() as during_render:
             obs = self._observe(None, "agents")  # observe agents
