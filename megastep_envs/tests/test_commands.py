@@ -5,7 +5,7 @@ import imageio.v2 as imageio
 import pytest
 
 from megastep_core.cli import main
-from megastep_envs import bench
+from megastep_envs.tools import bench
 from megastep_geometry.layouts import save_layouts
 
 

@@ -7,7 +7,7 @@ agent of every env acts with one shared network, :mod:`.rollout`), and runs
 ``torchrun``, every process does this on its own envs and DDP averages the
 gradients (:mod:`.distributed`).
 
-Episodes end in two ways (see :mod:`megastep_envs.base`): *terminated*,
+Episodes end in two ways (see :mod:`megastep_envs.step.env`): *terminated*,
 where the value of what follows is zero, and *truncated* by the env's random
 lifespan, where the agent could have gone on. For a truncated episode the
 value of its final observation is added to the last reward, discounted once,

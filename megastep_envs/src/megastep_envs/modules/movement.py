@@ -1,10 +1,11 @@
-"""Turning discrete actions into agent motion, then calling the world's physics.
+"""Turning discrete actions into agent velocities: the step's ``act`` stage.
 
 Both modules read an ``(E, A)`` integer action per agent, one of
-:data:`ACTIONS`, set the agents' velocities from it, and call
-:meth:`megastep_core.World.move`, which runs the physics backend and redraws
-the agents' bodies. Speeds are in metres and degrees per second, so the same
-settings move an agent equally far in a simulated second at any ``fps``.
+:data:`ACTIONS`, and set the agents' velocities from it; they call nothing.
+The env's next stage, ``move``, is the physics (:meth:`megastep_core.World.move`),
+which moves the agents by those velocities and redraws their bodies. Speeds
+are in metres and degrees per second, so the same settings move an agent
+equally far in a simulated second at any ``fps``.
 """
 from __future__ import annotations
 
@@ -62,12 +63,11 @@ class SimpleMovement:
         self.turn_speed = _positive("turn_speed", turn_speed)
         self._table = _direction_table(world.device)
 
-    def __call__(self, actions: torch.Tensor) -> torch.Tensor:
-        """Moves every agent by its ``(E, A)`` action for one step; returns the physics' ``(E, A)`` progress."""
+    def __call__(self, actions: torch.Tensor) -> None:
+        """Sets every agent's velocities from its ``(E, A)`` action, for the physics to move it by."""
         motion, turn = _intents(self.world, self._table, actions)
         self.world.agents.velocity.copy_(self.speed * motion)
         self.world.agents.angvelocity.copy_(self.turn_speed * turn)
-        return self.world.move()
 
 
 class MomentumMovement:
@@ -112,10 +112,9 @@ class MomentumMovement:
         """Metres per second an agent reaches by holding ``forward``."""
         return self.acceleration / self.decay
 
-    def __call__(self, actions: torch.Tensor) -> torch.Tensor:
-        """Accelerates every agent by its ``(E, A)`` action for one step and moves it; returns ``(E, A)`` progress."""
+    def __call__(self, actions: torch.Tensor) -> None:
+        """Accelerates every agent by its ``(E, A)`` action for one step, for the physics to move it by."""
         motion, turn = _intents(self.world, self._table, actions)
         agents = self.world.agents
         agents.velocity.mul_(self._keep).add_(self._gain * motion)
         agents.angvelocity.mul_(self._turn_keep).add_(self._turn_gain * turn)
-        return self.world.move()

@@ -36,7 +36,7 @@ class Episodes:
         self.lifespans = lifespans
         self.lengths = torch.zeros(n_envs, dtype=torch.int64, device=device)
         self.returns = torch.zeros(n_envs, n_agents, device=device)
-        kernels = optional_kernels(backend, device, "megastep_envs.cuda", "episodes.cu", ["step_episodes"],
+        kernels = optional_kernels(backend, device, "megastep_envs.step", "episodes.cu", ["step_episodes"],
                                    "episodes option backend")
         self._kernel = None if kernels is None else kernels["step_episodes"]
 

@@ -104,7 +104,7 @@ class ActionCheck:
         else:
             expected = f"finite numbers in [{space.low}, {space.high}]"
         self.values = DeferredFlag(self.device, f"actions must be {expected}; got a value outside that")
-        kernels = optional_kernels(backend, self.device, "megastep_envs.cuda", "actions.cu", ["clamp_actions"],
+        kernels = optional_kernels(backend, self.device, "megastep_envs.step", "actions.cu", ["clamp_actions"],
                                    "action check option backend")
         self._kernel = kernels["clamp_actions"] if kernels is not None and isinstance(space, Discrete) else None
 
