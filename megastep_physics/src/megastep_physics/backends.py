@@ -1,6 +1,8 @@
-"""The `torch` and `slide` physics backends: the steps of :mod:`megastep_physics.steps` on a World's state."""
+"""The torch implementations of the `stop` and `slide` physics: the steps of :mod:`megastep_physics.steps` on a
+World's state."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,8 +66,9 @@ def turn(agents: Agents, dt: float) -> None:
     agents.angles.copy_(wrap_degrees(turned))
 
 
-class TorchPhysics:
-    """The reference physics: agents stop just short of walls and each other (``stop_step``).
+class StopPhysics:
+    """The `stop` physics (``stop:torch``), the reference: agents stop just short of walls and each other
+    (``stop_step``).
 
     :param margin: metres left between a stopped agent and what stopped it.
     """
@@ -86,11 +89,11 @@ class TorchPhysics:
         return progress
 
     def __repr__(self) -> str:
-        return f"TorchPhysics(margin={self.margin})"
+        return f"StopPhysics(margin={self.margin})"
 
 
 class SlidePhysics:
-    """Agents slide along walls and push each other (``slide_step``).
+    """The `slide` physics (``slide:torch``): agents slide along walls and push each other (``slide_step``).
 
     :param margin: metres left between an agent and the wall or agent it touches.
     :param sub_contacts: walls an agent may meet and slide along in one step.
@@ -122,3 +125,11 @@ class SlidePhysics:
 
     def __repr__(self) -> str:
         return f"SlidePhysics(margin={self.margin}, sub_contacts={self.sub_contacts})"
+
+
+def __getattr__(name: str):
+    if name == "TorchPhysics":
+        warnings.warn("megastep_physics.TorchPhysics is deprecated: it is the stop physics, StopPhysics",
+                      DeprecationWarning, stacklevel=2)
+        return StopPhysics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

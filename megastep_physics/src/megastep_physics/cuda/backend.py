@@ -1,6 +1,6 @@
-"""The `cuda` and `cuda_slide` physics backends: one fused kernel per step from ``physics.cu``.
+"""The CUDA implementations ``stop:cuda`` and ``slide:cuda``: one fused kernel per step from ``physics.cu``.
 
-They take the same options as their torch references (`torch` and `slide`) and
+They take the same options as their torch references (``stop:torch`` and ``slide:torch``) and
 compute the same numbers: the kernel mirrors the torch code operation by
 operation, compiled without fused multiply-adds so that roundings agree.
 """
@@ -51,7 +51,7 @@ def wall_arguments(walls: WallTable, on_host: bool) -> tuple[tuple, tuple]:
 
 
 class CudaPhysics:
-    """`cuda` (agents stop short, like `torch`) or `cuda_slide` (agents slide, like `slide`).
+    """``stop:cuda`` (agents stop short, like ``stop:torch``) or ``slide:cuda`` (agents slide, like ``slide:torch``).
 
     :param slide: False for ``stop_step``, True for ``slide_step``.
     :param margin: metres left between an agent and what stopped it.

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from megastep_core import Scenery
+from megastep_core.layouts import LayoutIndex, layout_index
 
 from ..chunks import expand
-from ..layouts import LayoutIndex, index_layouts
 from ..lighting import body_texel_counts
 
 CELL_SIZE = 1.0
@@ -151,7 +151,7 @@ def build_tables(scenery: Scenery, cell_size: float = CELL_SIZE, layouts: Layout
     if not cell_size > 0:
         raise ValueError(f"cell_size must be a positive number of metres, got {cell_size}")
     device = scenery.device
-    layouts = layouts or index_layouts(scenery)
+    layouts = layouts or layout_index(scenery)
     body = body_texel_counts(scenery)
     if not bool((body == body[0]).all()):
         raise ValueError("every env must have the same body textures (as megastep_core.build_scenery makes them)")
