@@ -16,22 +16,22 @@ from megastep_physics import SlidePhysics, TorchPhysics
 def test_plugin_imports_without_cupy_and_lists_both_backends():
     plugin = importlib.import_module("megastep_physics.cuda.plugin")
     listed = {info.name: info for info in plugin.megastep_backends()}
-    assert set(listed) == {"cuda", "cuda_slide"}
+    assert set(listed) == {"stop:cuda", "slide:cuda"}
     assert all(info.kind == "physics" for info in listed.values())
-    assert listed["cuda"].unavailable == cupy_unavailable_reason()
+    assert listed["stop:cuda"].unavailable == cupy_unavailable_reason()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the listing on a machine without CUDA")
 def test_without_cuda_the_listing_says_why_and_making_one_fails_clearly():
     table = plugins_table()
-    assert "cuda*" in table and "cuda_slide*" in table
-    assert "physics 'cuda' (cuda_physics) is unavailable:" in table
+    assert "stop:cuda*" in table and "slide:cuda*" in table
+    assert "physics 'stop:cuda' (cuda_physics) is unavailable:" in table
     with pytest.raises(BackendUnavailableError, match="cannot run here"):
-        make_backend("physics", "cuda_slide")
+        make_backend("physics", "slide:cuda")
 
 
 def test_auto_picks_torch_on_the_cpu():
-    assert get_plugin_manager().resolve_name("physics", "auto", torch.device("cpu")) == "torch"
+    assert get_plugin_manager().resolve_name("physics", "auto", torch.device("cpu")) == "stop:torch"
 
 
 def test_kernels_compile_with_nvrtc():

@@ -19,26 +19,26 @@ def test_the_cuda_plugin_imports_without_cupy_and_says_why_it_is_unavailable():
     import megastep_render.cuda.plugin as plugin
 
     (info,) = plugin.megastep_backends()
-    assert (info.kind, info.name) == ("renderer", "cuda")
+    assert (info.kind, info.name, info.replaces) == ("renderer", "raycast:cuda", ("cuda",))
     assert info.unavailable == cupy_unavailable_reason()
     listed = {(name, i.kind, i.name): i for name, i in get_plugin_manager().backends("renderer")}
-    assert ("render", "renderer", "torch") in listed
-    assert listed[("cuda_render", "renderer", "cuda")].unavailable == info.unavailable
+    assert ("render", "renderer", "raycast:torch") in listed
+    assert listed[("cuda_render", "renderer", "raycast:cuda")].unavailable == info.unavailable
     if info.unavailable is not None:
         from megastep_core import BackendUnavailableError
 
         with pytest.raises(BackendUnavailableError, match="cuda"):
-            make_backend("renderer", "cuda")
+            make_backend("renderer", "raycast:cuda")
 
 
 def test_megastep_renderer_hook_makes_each_backend_by_name_only():
     import megastep_render.plugin as plugin
 
-    assert isinstance(plugin.megastep_renderer(name="torch", options={"device": torch.device("cpu")}), TorchRenderer)
+    assert isinstance(plugin.megastep_renderer(name="raycast:torch", options={"device": torch.device("cpu")}), TorchRenderer)
     assert plugin.megastep_renderer(name="other", options={}) is None
     from megastep_render.cuda import plugin as cuda_plugin
 
-    assert cuda_plugin.megastep_renderer(name="torch", options={}) is None
+    assert cuda_plugin.megastep_renderer(name="raycast:torch", options={}) is None
 
 
 def test_the_kernels_compile_with_nvrtc():
