@@ -12,9 +12,8 @@ error), so a ray that walks the cells it crosses, in order, meets every wall
 it can hit, and can stop at the first cell that holds a hit. Cells are
 :data:`CELL_SIZE` metres a side by default: homes' walls are about a metre
 long and rooms three, so a ray crosses a few cells of a few walls each
-before it hits one, instead of testing all ~200 walls. (The grid serves the
-shadow tests and the default ``grid`` ray-casting method; the ``fan`` method
-casts rays without it, see ``render.cu``.)
+before it hits one, instead of testing all ~200 walls. The grid serves both the
+shadow tests and the ray casting.
 """
 from __future__ import annotations
 
