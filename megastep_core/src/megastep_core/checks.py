@@ -6,15 +6,16 @@ import math
 import torch
 
 
-def same_device(a, b) -> bool:
-    """Whether two devices are the same, taking ``cuda`` to mean the current CUDA device."""
-    a, b = torch.device(a), torch.device(b)
-    if a.type != b.type:
+def same_device(one, two) -> bool:
+    """Whether two devices are the same, reading ``cuda`` as the current CUDA device, as torch does (device 0
+    where no GPU is visible)."""
+    one, two = torch.device(one), torch.device(two)
+    if one.type != two.type:
         return False
-    if a.type != "cuda":
-        return True
-    current = torch.cuda.current_device()
-    return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
+    if one.type == "cuda":
+        current = torch.cuda.current_device() if torch.cuda.is_available() else 0
+        return (current if one.index is None else one.index) == (current if two.index is None else two.index)
+    return one.index is None or two.index is None or one.index == two.index
 
 
 def positive(name: str, value, unit: str = "metres") -> float:

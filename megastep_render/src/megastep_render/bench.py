@@ -97,7 +97,7 @@ def run(args) -> list[dict]:
                 scenery.lines.vals, scenery.textures.vals, scenery.baked.vals, scenery.lights.vals))
             variants = [("raycast:torch", None, None)] if "torch" in args.renderers else []
             if "cuda" in args.renderers:
-                variants += [("raycast:cuda", m, c) for m in args.methods for c in (args.cell_sizes if m == "grid" else [None])]
+                variants += [("raycast:cuda", m, c) for m in args.methods for c in args.cell_sizes]
             for name, method, cell_size in variants:
                 options = {"device": device} | ({"method": method} if method else {})
                 options |= {"cell_size": cell_size} if cell_size else {}
