@@ -91,7 +91,8 @@ def load_module(package: str, filename: str, options: Sequence[str] = DEFAULT_OP
 
 @functools.cache
 def _external_stream(pointer: int, device: int):
-    """torch's stream ``pointer`` as a CuPy stream, cached: wrapping costs microseconds per launch.
+    """torch's stream ``pointer`` as a CuPy stream, cached: wrapping it anew at every launch costs more host time
+    than the launch.
 
     ``ExternalStream`` only records the pointer, which also makes it safe to
     create while the stream is being captured into a CUDA graph. CuPy 14

@@ -53,6 +53,11 @@ class PluginRecord:
     error: str | None = None
 
 
+def deprecated_alias(info: BackendInfo, old: str) -> BackendInfo:
+    """``info`` listed under the old name ``old`` that it replaces."""
+    return attrs.evolve(info, name=old, replaces=(), preference=-1, description=f"deprecated name of {info.name!r}")
+
+
 class PluginManager(pluggy.PluginManager):
     """pluggy's manager, plus a record of every entry point and what it provides."""
 
@@ -82,17 +87,37 @@ class PluginManager(pluggy.PluginManager):
                 record = attrs.evolve(record, error=f"{type(error).__name__}: {error}")
             self.records.append(record)
 
-    def backends(self, kind: BackendKind | None = None) -> list[tuple[str, BackendInfo]]:
-        """``(plugin name, info)`` for every backend every loaded plugin provides."""
+    def backends(self, kind: BackendKind | None = None, aliases: bool = True) -> list[tuple[str, BackendInfo]]:
+        """``(plugin name, info)`` for every backend every loaded plugin provides.
+
+        :param aliases: also list each old name a backend ``replaces``, as a copy of its info under that name
+            (described as deprecated), and each behaviour under its own name, so that code that looks old
+            names up in this list keeps finding them. Deprecated: pass False; the default turns False in a
+            later release.
+        """
         found = []
         for impl in self.hook.megastep_backends.get_hookimpls():
             for info in impl.function() or ():
                 if kind is None or info.kind == kind:
                     found.append((impl.plugin_name, info))
+                    if aliases:
+                        found += [(impl.plugin_name, deprecated_alias(info, old)) for old in info.replaces]
+        if aliases:  # each behaviour by its own name, as its best implementation that can run here
+            best: dict[tuple[str, str], tuple[str, BackendInfo]] = {}
+            for plugin, info in found:
+                if ":" in info.name and not info.name.startswith(":"):
+                    key = (info.kind, info.behaviour)
+                    rank = lambda i: (i.unavailable is not None, -i.preference)
+                    if key not in best or rank(info) < rank(best[key][1]):
+                        best[key] = (plugin, info)
+            found += [(plugin, attrs.evolve(info, name=info.behaviour, replaces=(),
+                                            description=f"the best implementation of {info.behaviour!r} here"))
+                      for plugin, info in best.values()]
         return found
 
     def backend_names(self, kind: BackendKind) -> list[str]:
-        return sorted({info.name for _, info in self.backends(kind)})
+        """The names of the ``kind`` backends, old names left out."""
+        return sorted({info.name for _, info in self.backends(kind, aliases=False)})
 
     def choose(self, kind: BackendKind, name: str, device) -> tuple[str, BackendInfo | None]:
         """The backend ``name`` selects on ``device``, and its listing (None for a name no plugin lists).
@@ -102,7 +127,7 @@ class PluginManager(pluggy.PluginManager):
         (``"stop:cuda"``) is itself; an old name that a backend ``replaces`` is that backend, with a
         DeprecationWarning naming it.
         """
-        listed = [info for _, info in self.backends(kind)]
+        listed = [info for _, info in self.backends(kind, aliases=False)]
         for info in listed:
             if info.name == name:
                 return name, info

@@ -477,7 +477,8 @@ __device__ __forceinline__ bool nearer(const Hit& a, const Hit& b) {
 
 // The grid method. One thread per ray of every env: the nearest line beyond the near plane, then its colour.
 // As raycast.cast and shading.shade. Works for layouts of any size. Launched with 256 threads per block;
-// the bound of 6 such blocks per SM (at most 40 registers) was 5-6% faster on an H100 than 48 registers.
+// bounded to 6 such blocks per SM (at most 40 registers): more resident warps hide the walk's loads better
+// than the registers saved spills cost (see the performance docs).
 extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
     long long* __restrict__ indices, float* __restrict__ locations, float* __restrict__ dots,
     float* __restrict__ distances, float* __restrict__ screen, const float* __restrict__ positions,
@@ -528,15 +529,14 @@ __device__ int list_in_block(const bool* __restrict__ mask, int n_envs, int* lis
     return count;
 }
 
-// Walls a lane of render_grid_sparse loads at a time (see walk_walls): 4 gained Explorer and PointGoal at
-// 1,024-4,096 envs up to 1 point of their engine's speed on an H100; 8 took too many registers for 3 blocks an SM.
+// Walls a lane of render_grid_sparse loads at a time (see walk_walls): more loads in flight shorten a lone
+// ray's walk, and 4 still leaves the registers for 3 blocks an SM, where 8 does not.
 #define SPARSE_BATCH 4
 
 // The grid method for a few envs (those that reset, rendered again): a warp per ray of the listed envs,
 // striding over them; other pixels keep what they hold. Rendering a few envs takes as long as their longest
-// walk, which a thread per ray takes cell after cell (17-26 us for the ~10 of 4,096 Explorer envs that reset
-// in a step on an H100; 12.5 us here): each of a warp's 32 lanes walks a 32nd of the ray's span over the
-// grid, and the warp keeps the nearest hit any lane found. That is the hit a walk from the start finds: the
+// walk, which a thread per ray would take cell after cell; so each of a warp's 32 lanes walks a 32nd of the
+// ray's span over the grid, and the warp keeps the nearest hit any lane found. That is the hit a walk from the start finds: the
 // nearest hit lies in some cell of the ray, which some lane walks. Launched with blocks of 256 threads.
 // The envs are listed either in env_list (its count, then env indices, as list_envs writes it; env_mask
 // null), or, for up to a few thousand envs, by every block from env_mask itself (env_list null): one launch

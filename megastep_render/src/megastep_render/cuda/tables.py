@@ -30,7 +30,8 @@ from ..chunks import expand
 from ..lighting import body_texel_counts
 
 CELL_SIZE = 1.0
-"""Metres, the default side of a grid cell (fastest of 0.35, 0.5, 0.75 and 1 m on the benchmark homes, H100)."""
+"""Metres, the default side of a grid cell: about a wall's length in a home (the sizes tried are in the performance
+docs)."""
 
 CELL_MARGIN = 1e-3
 """Metres by which each cell is grown when listing the walls that pass through it."""
