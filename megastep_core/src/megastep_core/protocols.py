@@ -209,14 +209,15 @@ def require(obj: Any, protocol: type) -> Any:
     """
     members = [name for name in _members(protocol) if not hasattr(obj, name)]
     if members:
+        article = "an" if protocol.__name__[0] in "AEIOU" else "a"
         raise TypeError(
-            f"{type(obj).__name__} is not a {protocol.__name__}: it lacks {', '.join(members)} "
+            f"{type(obj).__name__} is not {article} {protocol.__name__}: it lacks {', '.join(members)} "
             f"(see megastep_core.protocols.{protocol.__name__} for the contract)"
         )
     for name in _members(protocol):
         wanted = getattr(protocol, name, None)
         if callable(wanted) and not isinstance(wanted, property) and not callable(getattr(obj, name)):
-            raise TypeError(f"{type(obj).__name__}.{name} must be callable to be a {protocol.__name__}")
+            raise TypeError(f"{type(obj).__name__}.{name} must be callable to keep the {protocol.__name__} protocol")
     return obj
 
 
