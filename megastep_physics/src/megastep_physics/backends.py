@@ -31,6 +31,15 @@ def check_options(name: str, options: Mapping[str, Any], known: set[str]) -> dic
     return options
 
 
+def make_backend_from(backends: Mapping[str, tuple[Any, set[str]]], name: str, options: Mapping[str, Any]):
+    """The backend ``name`` of a plugin's table ``{name: (factory, known options)}``, made with the options it
+    takes, or None where the name is not in the table (another plugin's)."""
+    if name not in backends:
+        return None
+    factory, known = backends[name]
+    return factory(**check_options(name, options, known))
+
+
 def check_margin(margin: float) -> float:
     margin = float(margin)
     if not 0 < margin < 0.1:

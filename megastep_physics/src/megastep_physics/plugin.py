@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from megastep_core import BackendInfo, hookimpl
 
-from .backends import SlidePhysics, StopPhysics, check_options
+from .backends import SlidePhysics, StopPhysics, make_backend_from
 
 BACKENDS = {
     "stop:torch": (StopPhysics, {"margin"}),
@@ -23,7 +23,4 @@ def megastep_backends():
 
 @hookimpl
 def megastep_physics(name, options):
-    if name not in BACKENDS:
-        return None
-    cls, known = BACKENDS[name]
-    return cls(**check_options(name, options, known))
+    return make_backend_from(BACKENDS, name, options)

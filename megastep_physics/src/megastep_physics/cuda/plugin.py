@@ -9,11 +9,18 @@ from __future__ import annotations
 from megastep_core import BackendInfo, hookimpl
 from megastep_core.kernels import CUDA_DEVICES, cupy_unavailable_reason
 
-from ..backends import check_options
+from ..backends import make_backend_from
+
+
+def cuda_physics(**options):
+    from .backend import CudaPhysics  # compiles the kernel: only when asked for
+
+    return CudaPhysics(**options)
+
 
 BACKENDS = {
-    "stop:cuda": (False, {"margin"}),
-    "slide:cuda": (True, {"margin", "sub_contacts", "record_paths"}),
+    "stop:cuda": (lambda **options: cuda_physics(slide=False, **options), {"margin"}),
+    "slide:cuda": (lambda **options: cuda_physics(slide=True, **options), {"margin", "sub_contacts", "record_paths"}),
 }
 
 PREFERENCE = 10
@@ -35,9 +42,4 @@ def megastep_backends():
 
 @hookimpl
 def megastep_physics(name, options):
-    if name not in BACKENDS:
-        return None
-    slide, known = BACKENDS[name]
-    from .backend import CudaPhysics  # compiles the kernel: only when asked for
-
-    return CudaPhysics(slide=slide, **check_options(name, options, known))
+    return make_backend_from(BACKENDS, name, options)
