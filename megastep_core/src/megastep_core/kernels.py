@@ -186,9 +186,6 @@ def kernel(package: str, filename: str, name: str, options: Sequence[str] = DEFA
 IMPLEMENTATIONS = ("auto", "torch", "cuda")
 """What a package's kernels may be asked to run as: ``auto`` chooses by device, as backends are chosen."""
 
-BACKENDS = IMPLEMENTATIONS
-"""Deprecated name of :data:`IMPLEMENTATIONS`."""
-
 CUDA_DEVICES = ("cuda",)
 """The device types CUDA kernels run on."""
 
@@ -277,14 +274,27 @@ def load_kernels(package: str, filename: str, names: Sequence[str], *, device, i
     return Kernels("cuda", names, {name: kernel(package, filename, name, options) for name in names})
 
 
-def optional_kernels(backend: str, device, package: str, filename: str, names: Sequence[str],
-                     what: str) -> dict[str, Kernel] | None:
-    """Deprecated: :func:`load_kernels` (``.as_dict()`` gives what this returned).
+def _optional_kernels(backend: str, device, package: str, filename: str, names: Sequence[str],
+                      what: str) -> dict[str, Kernel] | None:
+    """Deprecated (``optional_kernels``): :func:`load_kernels`, whose ``.as_dict()`` is what this returns.
 
     The kernels ``names`` of ``package``/``filename`` for a module's ``backend`` option, or None for its torch
     path, chosen by :func:`choose_implementation`.
     """
-    warnings.warn("megastep_core.kernels.optional_kernels is deprecated: use load_kernels(package, filename, names, "
-                  "device=..., implementation=...), whose Kernels.as_dict() is what it returned",
-                  DeprecationWarning, stacklevel=2)
     return load_kernels(package, filename, names, device=device, implementation=backend, what=what).as_dict()
+
+
+_DEPRECATED = {
+    "optional_kernels": (_optional_kernels, "load_kernels(package, filename, names, device=..., implementation=...), "
+                                            "whose Kernels.as_dict() is what optional_kernels returned"),
+    "BACKENDS": (IMPLEMENTATIONS, "IMPLEMENTATIONS"),
+}
+
+
+def __getattr__(name: str):
+    # warned where the old name is imported, not where it is called: a call may run inside a step being traced
+    if name in _DEPRECATED:
+        value, instead = _DEPRECATED[name]
+        warnings.warn(f"megastep_core.kernels.{name} is deprecated: use {instead}", DeprecationWarning, stacklevel=2)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
