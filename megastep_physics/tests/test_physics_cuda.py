@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 import torch
 from parity import assert_close, compare, home_scene, momentum, random_scene, random_velocities
+from physics_checks import poison
 from soak_common import soak
 
 from megastep_core import BackendUnavailableError, get_plugin_manager, make_backend
 from megastep_core.builtin import plugins_table
 from megastep_core.kernels import cupy_unavailable_reason
-from megastep_physics import SlidePhysics, TorchPhysics
+from megastep_physics import SlidePhysics, StopPhysics
 
 
 def test_plugin_imports_without_cupy_and_lists_both_backends():
@@ -50,10 +51,10 @@ def test_kernels_compile_with_nvrtc():
 
 
 def cuda_pair(slide: bool):
-    kernel = make_backend("physics", "cuda_slide" if slide else "cuda", device=torch.device("cuda"),
+    kernel = make_backend("physics", "slide:cuda" if slide else "stop:cuda", device=torch.device("cuda"),
                           **({"record_paths": True} if slide else {}))
-    kernel.poison = True
-    return (SlidePhysics(record_paths=True) if slide else TorchPhysics()), kernel
+    poison(kernel)
+    return (SlidePhysics(record_paths=True) if slide else StopPhysics()), kernel
 
 
 @pytest.mark.gpu

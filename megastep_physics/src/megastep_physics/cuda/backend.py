@@ -59,12 +59,7 @@ class CudaPhysics:
     :param record_paths: keep each agent's path of the last step in :attr:`paths` (``slide`` only).
     :param launcher: runs the kernel instead of CuPy; for tests that run ``physics.cu`` compiled for
         the CPU. It is called like :class:`megastep_core.kernels.Kernel` and takes CPU tensors.
-
-    :ivar poison: when set (by tests), outputs start as NaN, so that any element the kernel fails
-        to write shows.
     """
-
-    poison = False
 
     def __init__(self, slide: bool = False, margin: float = DEFAULT_MARGIN,
                  sub_contacts: int = DEFAULT_SUB_CONTACTS, record_paths: bool = False, launcher=None):
@@ -81,7 +76,8 @@ class CudaPhysics:
         self.kernel = launcher or kernel("megastep_physics.cuda", "physics.cu", self.name, KERNEL_OPTIONS)
 
     def _output(self, *shape: int, device) -> torch.Tensor:
-        return torch.full(shape, torch.nan, device=device) if self.poison else torch.empty(shape, device=device)
+        """An output tensor, which the kernel writes whole (tests fill it with NaN to see that it does)."""
+        return torch.empty(shape, device=device)
 
     def _launch_shape(self, n_envs: int, n_agents: int) -> tuple[int, int, int]:
         """Blocks, threads per block and bytes of shared memory per block."""
