@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from megastep_core import Render, World
-from megastep_core.kernels import optional_kernels
+from megastep_core.kernels import load_kernels
 from megastep_core.spaces import Box
 
 
@@ -88,8 +88,8 @@ class PooledRays:
     def __init__(self, world: World, subsample: int, backend: str):
         self.subsample = int(subsample)
         self.pixels = _pixels(world, subsample)
-        kernels = optional_kernels(backend, world.device, "megastep_envs.modules", "observations.cu",
-                                   [self.kernel_name], "observation option backend")
+        kernels = load_kernels("megastep_envs.modules", "observations.cu", [self.kernel_name], device=world.device,
+                               implementation=backend, what="observation option backend").as_dict()
         self._kernel = None if kernels is None else kernels[self.kernel_name]
         self._finals: torch.Tensor | None = None
 
@@ -231,8 +231,8 @@ class IMU:
 
     def __init__(self, world: World, backend: str = "auto"):
         self.world = world
-        kernels = optional_kernels(backend, world.device, "megastep_envs.modules", "observations.cu", ["observe_imu"],
-                                   "observation option backend")
+        kernels = load_kernels("megastep_envs.modules", "observations.cu", ["observe_imu"], device=world.device,
+                               implementation=backend, what="observation option backend").as_dict()
         self._kernel = None if kernels is None else kernels["observe_imu"]
 
     def __call__(self, render: Render | None = None) -> torch.Tensor:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from megastep_core import MegastepError
-from megastep_core.kernels import optional_kernels
+from megastep_core.kernels import load_kernels
 from megastep_core.spaces import Box, Discrete
 
 
@@ -104,8 +104,8 @@ class ActionCheck:
         else:
             expected = f"finite numbers in [{space.low}, {space.high}]"
         self.values = DeferredFlag(self.device, f"actions must be {expected}; got a value outside that")
-        kernels = optional_kernels(backend, self.device, "megastep_envs.step", "actions.cu", ["clamp_actions"],
-                                   "action check option backend")
+        kernels = load_kernels("megastep_envs.step", "actions.cu", ["clamp_actions"], device=self.device,
+                               implementation=backend, what="action check option backend").as_dict()
         self._kernel = kernels["clamp_actions"] if kernels is not None and isinstance(space, Discrete) else None
 
     def __call__(self, actions) -> torch.Tensor:

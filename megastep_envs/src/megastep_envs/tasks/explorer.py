@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from megastep_core import Camera, Geometry, Render, World
-from megastep_core.kernels import BACKENDS, optional_kernels
+from megastep_core.kernels import IMPLEMENTATIONS, load_kernels
 from megastep_geometry.env_homes import MAX_HOMES, sample_homes  # noqa: F401 (MAX_HOMES was explorer's)
 
 from ..modules.movement import MomentumMovement
@@ -64,8 +64,8 @@ class NewTexels:
     def __init__(self, options: Mapping[str, Any]):
         self.scale = float_option(options, "scale", 1.0)
         self.backend = options.get("backend", "auto")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"reward option backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.backend not in IMPLEMENTATIONS:
+            raise ValueError(f"reward option backend must be one of {IMPLEMENTATIONS}, got {self.backend!r}")
         self.stamps: torch.Tensor | None = None
         self._kernels: dict | None = None
         self._world = None
@@ -122,8 +122,8 @@ class NewTexels:
         if too_many and backend == "cuda":
             raise ValueError(f"reward option backend='cuda' cannot run here: the kernel indexes texels with 32-bit "
                              f"ints, and the scenery has {len(self.stamps):,}; use 'torch' or 'auto'")
-        return optional_kernels(backend, device, "megastep_envs.tasks", "new_texels.cu", ["new_texels"],
-                                "reward option backend")
+        return load_kernels("megastep_envs.tasks", "new_texels.cu", ["new_texels"], device=device,
+                            implementation=backend, what="reward option backend").as_dict()
 
     def texels(self, world: World, render: Render) -> torch.Tensor:
         """``(E, A, C, R)`` int64: the global texel each pixel shows (for a miss, one of its env's first line)."""
