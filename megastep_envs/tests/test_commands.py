@@ -118,8 +118,9 @@ def test_bench_refuses_an_unknown_backend_before_running_anything(tmp_path, layo
 def test_bench_default_backends_are_torch_alone_on_the_cpu():
     import torch
 
-    assert bench.backend_pairs(None, None, torch.device("cpu")) == [("torch", "torch")]
-    assert bench.backend_pairs(["a", "b"], None, torch.device("cpu")) == [("a", "torch"), ("b", "torch")]
+    assert bench.backend_pairs(None, None, torch.device("cpu")) == [("stop:torch", "raycast:torch")]
+    pairs = bench.backend_pairs(["a", "b"], None, torch.device("cpu"))
+    assert pairs == [("a", "raycast:torch"), ("b", "raycast:torch")]
 
 
 def test_time_step_synchronises_and_counts_every_step():

@@ -150,18 +150,19 @@ def backend_pairs(physics: Sequence[str] | None, renderers: Sequence[str] | None
                   device: torch.device) -> list[tuple[str, str]]:
     """The ``(physics, renderer)`` pairs to run.
 
-    With neither list given: ``torch`` with ``torch``, and ``cuda`` with ``cuda``
-    where the world is on CUDA and both ``cuda`` backends can run. Otherwise
-    every pairing of the given names, a missing list standing for those defaults.
+    With neither list given: ``stop:torch`` with ``raycast:torch``, and ``stop:cuda`` with ``raycast:cuda``
+    where the world is on CUDA and both ``cuda`` backends can run. Otherwise every pairing of the given
+    names, a missing list standing for those defaults.
     """
     manager = get_plugin_manager()
-    usable = lambda kind: any(i.name == "cuda" and i.unavailable is None for _, i in manager.backends(kind))
-    defaults = ["torch"]
-    if device.type == "cuda" and usable("physics") and usable("renderer"):
-        defaults.append("cuda")
+    usable = lambda kind, name: any(i.name == name and i.unavailable is None for _, i in manager.backends(kind))
+    physics_defaults, renderer_defaults = ["stop:torch"], ["raycast:torch"]
+    if device.type == "cuda" and usable("physics", "stop:cuda") and usable("renderer", "raycast:cuda"):
+        physics_defaults.append("stop:cuda")
+        renderer_defaults.append("raycast:cuda")
     if physics is None and renderers is None:
-        return [(name, name) for name in defaults]
-    return list(itertools.product(physics or defaults, renderers or defaults))
+        return list(zip(physics_defaults, renderer_defaults))
+    return list(itertools.product(physics or physics_defaults, renderers or renderer_defaults))
 
 
 def check_backends(kind: str, names: Sequence[str] | None) -> None:
