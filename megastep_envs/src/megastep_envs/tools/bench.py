@@ -283,7 +283,7 @@ def run_bench(configs: Sequence[str], envs: Sequence[int] | None, pairs: Sequenc
 
 HEADER = ("config", "envs", "agents", "pixels", "physics", "renderer", "device", "agent-steps/s", "ms/step",
           "peak GPU MiB", "graph", "of engine")
-WIDTHS = (20, 7, 6, 6, 8, 8, 7, 14, 9, 12, 5, 9)
+WIDTHS = (20, 7, 6, 6, 11, 13, 7, 14, 9, 12, 5, 9)
 
 
 def format_row(cells) -> str:
