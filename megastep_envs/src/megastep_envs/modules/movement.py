@@ -14,6 +14,7 @@ import math
 import torch
 
 from megastep_core import World
+from megastep_core.checks import positive
 from megastep_core.spaces import Discrete
 
 ACTIONS = ("nothing", "forward", "back", "strafe_left", "strafe_right", "turn_left", "turn_right")
@@ -24,13 +25,6 @@ _DIRECTIONS = (
     (0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, 1.0),
     (0.0, 0.0, -1.0),
 )
-
-
-def _positive(name: str, value) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return value
 
 
 def _direction_table(device) -> torch.Tensor:
@@ -59,8 +53,8 @@ class SimpleMovement:
 
     def __init__(self, world: World, speed: float = 1.0, turn_speed: float = 90.0):
         self.world = world
-        self.speed = _positive("speed", speed)
-        self.turn_speed = _positive("turn_speed", turn_speed)
+        self.speed = positive("speed", speed, "metres per second")
+        self.turn_speed = positive("turn_speed", turn_speed, "degrees per second")
         self._table = _direction_table(world.device)
 
     def __call__(self, actions: torch.Tensor) -> None:
@@ -95,10 +89,10 @@ class MomentumMovement:
         turn_decay: float = 4.0,
     ):
         self.world = world
-        self.acceleration = _positive("acceleration", acceleration)
-        self.decay = _positive("decay", decay)
-        self.turn_acceleration = _positive("turn_acceleration", turn_acceleration)
-        self.turn_decay = _positive("turn_decay", turn_decay)
+        self.acceleration = positive("acceleration", acceleration, "metres per second squared")
+        self.decay = positive("decay", decay, "per second")
+        self.turn_acceleration = positive("turn_acceleration", turn_acceleration, "degrees per second squared")
+        self.turn_decay = positive("turn_decay", turn_decay, "per second")
         self._table = _direction_table(world.device)
         dt = world.dt
         # v(t + dt) = v(t) * keep + (a / k) * (1 - keep), with keep = exp(-k dt)

@@ -10,11 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-
-def synchronize(device: torch.device) -> None:
-    """Waits for the GPU's work on ``device`` (a CPU has none)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from megastep_core.checks import synchronize
 
 
 def capture(step: Callable[[], object], device: torch.device, warmup: int = 3) -> Callable[[], None] | None:
