@@ -26,7 +26,7 @@ PACKAGES = {
     "render": ["megastep_core", "megastep_render"],
     "envs": ["megastep_core", "megastep_geometry", "megastep_physics", "megastep_render", "megastep_envs"],
 }
-TEST_PLUGINS = ["tests/plugins/frozen", "tests/plugins/broken"]
+TEST_PLUGINS = ["tests/plugins/frozen", "tests/plugins/broken", "tests/plugins/careful"]
 ALL = PACKAGES["envs"]
 
 

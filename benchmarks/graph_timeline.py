@@ -24,7 +24,7 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from megastep_envs.bench import (
+from megastep_envs.tools.bench import (
     CONFIGS,
     ENV_CONFIGS,
     capture,

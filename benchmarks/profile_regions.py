@@ -21,7 +21,7 @@ import tempfile
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from megastep_envs.bench import CONFIGS, ENV_CONFIGS, default_geometries, engine_builder, env_builder
+from megastep_envs.tools.bench import CONFIGS, ENV_CONFIGS, default_geometries, engine_builder, env_builder
 
 STEPS = 10
 

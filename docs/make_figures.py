@@ -146,8 +146,8 @@ def render_world():
     from megastep_core import Camera, World
     from megastep_geometry import homes
 
-    world = World(homes.sample(3, seed=0)[2:], cameras=[Camera(128, 130)], physics="torch", renderer="torch",
-                  device="cpu")
+    world = World(homes.sample(3, seed=0)[2:], cameras=[Camera(128, 130)], physics="stop:torch",
+                  renderer="raycast:torch", device="cpu")
     free = world.geometries[0]
     lo, hi = free.extent
     centre = (lo + hi) / 2

@@ -16,7 +16,7 @@ for name, k in compile_kernels().items():
           f"max threads/block {f.max_threads_per_block}")
 PY
 bench() { python3 -m megastep_render.bench --layouts .bench/layouts.npz "$@"; }
-METHODS=${METHODS:-fan grid}
+METHODS=${METHODS:-grid}
 bench --configs explorer --envs 1024 16384 65536 --methods $METHODS --cell-sizes ${CELLS:-1.0} \
   --json "$OUT/explorer.json" || status=1
 bench --configs deathmatch --envs 1024 4096 16384 --methods $METHODS --cell-sizes ${CELLS:-1.0} \

@@ -40,3 +40,16 @@ def test_hook_specs_document_every_argument(spec):
         assert "Stops at the first non-None result" in doc
     if inspect.signature(function).return_annotation not in ("None", None):
         assert ":returns:" in doc
+
+
+PROTOCOLS = ["Physics", "Renderer", "Reward", "Spawner", "Observation"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_every_protocol_has_a_docs_section_and_a_test(repo, protocol):
+    page = (repo / "docs" / "plugin_hooks.rst").read_text()
+    anchor = f".. _protocol-{protocol}:"
+    assert anchor in page, f"docs/plugin_hooks.rst lacks a section for the {protocol} protocol ({anchor})"
+    assert f"autoclass:: megastep_core.protocols.{protocol}" in page.split(anchor, 1)[1]
+    tests = (repo / "megastep_core" / "tests" / "test_protocols.py").read_text()
+    assert f"protocols.{protocol}" in tests or f" {protocol}," in tests, f"no test requires {protocol}"

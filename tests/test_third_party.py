@@ -44,8 +44,8 @@ def test_disabling_autoload_lists_builtins_only():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the listing on a machine without CUDA")
 def test_cuda_backends_are_listed_unavailable_with_a_reason():
     done = megastep("plugins")
-    assert "physics 'cuda' (cuda_physics) is unavailable:" in done.stdout
-    assert "renderer 'cuda' (cuda_render) is unavailable:" in done.stdout
+    assert "physics 'stop:cuda' (cuda_physics) is unavailable:" in done.stdout
+    assert "renderer 'raycast:cuda' (cuda_render) is unavailable:" in done.stdout
 
 
 def test_third_party_physics_is_selected_by_name():
@@ -62,10 +62,24 @@ def test_a_bad_name_lists_the_installed_backends_and_the_broken_plugin():
     with pytest.raises(UnknownBackendError) as info:
         World([toys.box(4, 3)], physics="warp-drive", device="cpu")
     message = str(info.value)
-    for name in ("'torch'", "'slide'", "'frozen'", "'cuda'"):
+    for name in ("'stop:torch'", "'slide:cuda'", "'frozen'", "'stop'", "'slide'", "'auto'"):
         assert name in message
     assert "broken from megastep-broken" in message
 
 
 def test_no_hook_implementation_lacks_a_spec():
     get_plugin_manager().check_pending()
+
+
+def test_a_real_third_party_physics_moves_agents_and_keeps_the_protocol():
+    """megastep-careful (tests/plugins/careful, built in docs/tutorials/physics_plugin.rst) needs only megastep-core."""
+    from megastep_core import Physics, require
+
+    world = World([toys.box(4, 3)], n_agents=2, cameras=[Camera(8, 90)], physics="careful", device="cpu")
+    require(world.physics, Physics)
+    assert world.backends["physics"] == "careful:torch"
+    world.agents.positions[:] = torch.tensor([[1.0, 1.5], [3.0, 1.5]])
+    world.agents.velocity[:] = torch.tensor([[5.0, 0.0], [0.0, 0.0]])
+    moves = [world.move()[0, 0].item() for _ in range(4)]
+    assert moves == [1.0, 1.0, 1.0, 0.0]
+    assert world.agents.positions[0, 0].tolist() == [2.5, 1.5]

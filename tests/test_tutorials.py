@@ -18,7 +18,7 @@ DOCS = REPO / "docs"
 RUNNER = Path(__file__).with_name("tutorial_runner.py")
 
 TUTORIALS = ["setup", "minimal", "pointgoal", "explorer", "deathmatch", "training", "evaluation", "gymnasium",
-             "multiagent", "importing", "plugin"]
+             "multiagent", "importing", "plugin", "physics_plugin"]
 """The tutorials, in the order the site lists them."""
 
 PAGES = [f"tutorials/{name}.rst" for name in TUTORIALS] + ["plugin_hooks.rst", "reference/layouts.rst"]
@@ -43,6 +43,15 @@ def test_page_runs_top_to_bottom(page, tmp_path, homes_cache):
     done = run_page(page, tmp_path, homes_cache)
     assert done.returncode == 0, f"{page} failed:\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
     assert "blocks ran" in done.stdout
+
+
+def test_the_physics_tutorial_builds_the_careful_test_plugin():
+    """The plugin the physics tutorial writes is the one the integration tests install: they cannot drift."""
+    blocks = {b.caption: b for b in parse_blocks((DOCS / "tutorials" / "physics_plugin.rst").read_text()) if b.is_file}
+    plugin = REPO / "tests" / "plugins" / "careful"
+    for caption, path in [("megastep-careful/src/megastep_careful/__init__.py", "src/megastep_careful/__init__.py"),
+                          ("megastep-careful/pyproject.toml", "pyproject.toml")]:
+        assert blocks[caption].code.strip() == (plugin / path).read_text().strip(), f"{caption} differs from {path}"
 
 
 @pytest.mark.gpu

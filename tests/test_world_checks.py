@@ -46,3 +46,26 @@ def test_the_check_can_be_switched_off_and_is_off_by_default_on_a_gpu(world):
     assert unchecked.agents.angles.isnan().any()
     if torch.cuda.is_available():
         assert not World([toys.box(3.0, 3.0)], device="cuda").check_finite
+
+
+def test_the_world_draws_bodies_as_its_physics_runs_and_says_what_it_chose():
+    from megastep_geometry import toys
+
+    world = World([toys.box(3.0, 3.0)], cameras=[Camera(pixels=8, fov=90)], physics="stop", renderer="raycast",
+                  device="cpu")
+    assert world.backends == {"physics": "stop:torch", "renderer": "raycast:torch"}
+    assert world.kernels.implementation == "torch"  # a torch physics never runs the body kernel
+
+
+def test_old_backend_names_still_work_and_name_the_new_ones():
+    from megastep_geometry import toys
+
+    with pytest.warns(DeprecationWarning, match="'torch' is deprecated: use 'stop:torch'"):
+        world = World([toys.box(3.0, 3.0)], cameras=[Camera(pixels=8, fov=90)], physics="torch",
+                      renderer="raycast:torch", device="cpu")
+    assert world.backends["physics"] == "stop:torch"
+    from megastep_physics import StopPhysics
+
+    with pytest.warns(DeprecationWarning, match="TorchPhysics is deprecated: it is the stop physics, StopPhysics"):
+        from megastep_physics import TorchPhysics
+    assert TorchPhysics is StopPhysics

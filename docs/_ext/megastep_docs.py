@@ -5,6 +5,10 @@ command, with its usage, description and every argument, read from the very
 argparse parsers the command builds (:func:`megastep_core.cli.build_parser`),
 so the reference cannot fall behind the code.
 
+``.. megastep-stages::`` draws the env step's data flow as a table, one row per
+stage, read from the stage declarations themselves
+(:data:`megastep_envs.step.stages.STAGES`), so the picture cannot drift from the step.
+
 Re-exported objects are documented once, in the module that defines them
 (``megastep_core.world.World``); a cross-reference to a shorter public name
 (``megastep_core.World``) is resolved to that entry by :func:`resolve_reexport`.
@@ -176,6 +180,25 @@ def resolve_reexport(app, env, node, contnode):
     return None
 
 
+class MegastepStages(SphinxDirective):
+    """The env step's stages in order, with where each one's code lives and what it reads and writes."""
+
+    def run(self):
+        from megastep_envs.step.stages import STAGES
+
+        self.env.megastep_command_docs = getattr(self.env, "megastep_command_docs", set()) | {self.env.docname}
+        flow = " → ".join(f"**{stage.name}**" for stage in STAGES)
+        lines = [flow, "", ".. list-table::", "   :header-rows: 1", "   :widths: 14 24 30 16 16", "",
+                 "   * - stage", "     - code", "     - does", "     - reads", "     - writes"]
+        for stage in STAGES:
+            name = f"{stage.name} (beside)" if stage.side else stage.name
+            lines += [f"   * - {name}", f"     - ``{stage.code}``", f"     - {_escape(stage.does)}",
+                      f"     - {', '.join(stage.reads)}", f"     - {', '.join(stage.writes)}"]
+        container = nodes.container()
+        nested_parse_with_titles(self.state, StringList(lines, source="megastep_envs.step.stages"), container)
+        return container.children
+
+
 def always_outdated(app, env, added, changed, removed):
     """The pages whose content comes from code or a folder, which an incremental build must read again."""
     return sorted(getattr(env, "megastep_command_docs", set()) - set(removed))
@@ -184,6 +207,7 @@ def always_outdated(app, env, added, changed, removed):
 def setup(app):
     app.add_directive("megastep-commands", MegastepCommands)
     app.add_directive("megastep-images", ImagesOfFolder)
+    app.add_directive("megastep-stages", MegastepStages)
     app.connect("env-get-outdated", always_outdated)
     app.connect("missing-reference", resolve_reexport)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

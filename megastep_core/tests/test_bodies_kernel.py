@@ -9,7 +9,8 @@ from conftest import box_geometry
 from megastep_core import Agents, build_scenery, draw_bodies
 from megastep_core import scenery as scenery_module
 from megastep_core.host_kernels import HostKernel, library_or_skip
-from megastep_core.scenery import BODY_LINES, body_lines
+from megastep_core.kernels import Kernels
+from megastep_core.scenery import BODY_KERNELS, BODY_LINES, body_lines
 
 SIZES = [(1, 1), (3, 1), (2, 4), (5, 4), (4, 3)]
 """``(E, A)``: one agent and four, one env and several."""
@@ -24,9 +25,16 @@ def library(tmp_path_factory):
 def host_kernel(library, monkeypatch):
     """Makes draw_bodies with a non-torch backend run the kernel compiled for the CPU."""
     def load(backend, device):
-        return None if backend == "torch" else HostKernel(library, "draw_bodies")
+        if backend == "torch":
+            return Kernels("torch", BODY_KERNELS)
+        return Kernels("cuda", BODY_KERNELS, {"draw_bodies": HostKernel(library, "draw_bodies")})
 
-    monkeypatch.setattr(scenery_module, "_bodies_kernel", load)
+    monkeypatch.setattr(scenery_module, "body_kernels", load)
+
+
+def walls_of(scenery):
+    """``(sum L_e,)`` bool: True for static walls, False for agent body lines."""
+    return scenery.lines.local >= scenery.n_body_lines
 
 
 def room(extra_walls: int):
@@ -41,7 +49,7 @@ def scene(n_envs: int, n_agents: int, device="cpu", seed=0):
     """A scenery whose body lines are NaN, so that a body line left undrawn shows, and random agents:
     positions in [-10, 10] metres, angles in [-360, 360] degrees."""
     scenery = build_scenery([room(3 * e % 5) for e in range(n_envs)], n_agents, agent_radius=0.3, device=device)
-    scenery.lines.vals[~scenery.wall_mask] = float("nan")
+    scenery.lines.vals[~walls_of(scenery)] = float("nan")
     generator = torch.Generator().manual_seed(seed)
     agents = Agents.zeros(n_envs, n_agents, device)
     agents.positions[:] = (20 * torch.rand(n_envs, n_agents, 2, generator=generator) - 10).to(device)
@@ -60,7 +68,7 @@ def reference(scenery, agents) -> torch.Tensor:
 def assert_drawn_as_the_reference(scenery, expected, walls):
     lines = scenery.lines.vals
     assert torch.allclose(lines, expected, rtol=0, atol=1e-5)
-    assert torch.equal(lines[scenery.wall_mask], walls)
+    assert torch.equal(lines[walls_of(scenery)], walls)
     # each agent's square closes exactly, as the reference's does: every line ends where the next begins
     bodies = torch.stack([scenery.lines[e][: scenery.n_body_lines] for e in range(scenery.n_envs)])
     bodies = bodies.unflatten(1, (scenery.n_agents, BODY_LINES))
@@ -71,7 +79,7 @@ def assert_drawn_as_the_reference(scenery, expected, walls):
 def test_the_kernel_draws_as_the_torch_reference(host_kernel, n_envs, n_agents):
     scenery, agents = scene(n_envs, n_agents, seed=n_envs * 10 + n_agents)
     assert len(set(scenery.lines.widths.tolist())) == n_envs  # so the envs' starts are irregular
-    walls, expected = scenery.lines.vals[scenery.wall_mask].clone(), reference(scenery, agents)
+    walls, expected = scenery.lines.vals[walls_of(scenery)].clone(), reference(scenery, agents)
     draw_bodies(scenery, agents)
     assert_drawn_as_the_reference(scenery, expected, walls)
     # and again where they moved: every body follows its agent
@@ -117,7 +125,7 @@ def test_bad_backends_are_named():
 def test_the_cuda_kernel_draws_as_the_torch_path(n_envs, n_agents):
     pytest.importorskip("cupy", reason="compiling the kernel needs CuPy (NVRTC)")
     fused, agents = scene(n_envs, n_agents, "cuda", seed=n_envs)
-    walls = fused.lines.vals[fused.wall_mask].clone()
+    walls = fused.lines.vals[walls_of(fused)].clone()
     torched = attrs.evolve(fused, lines=fused.lines.clone())
     draw_bodies(fused, agents, backend="cuda")
     draw_bodies(torched, agents, backend="torch")
@@ -128,7 +136,7 @@ def test_the_cuda_kernel_draws_as_the_torch_path(n_envs, n_agents):
 def test_a_captured_graph_redraws_the_bodies():
     pytest.importorskip("cupy", reason="compiling the kernel needs CuPy (NVRTC)")
     fused, agents = scene(5, 4, "cuda")
-    walls = fused.lines.vals[fused.wall_mask].clone()
+    walls = fused.lines.vals[walls_of(fused)].clone()
     draw_bodies(fused, agents, backend="cuda")  # compiles the kernel before the capture
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):

@@ -55,3 +55,31 @@ def test_a_kernel_runs_on_torch_tensors_on_torch_stream(tmp_path, monkeypatch):
     axpy((1000 + 255) // 256, 256, x, y, 2.0, 1000)
     assert (x._version, y._version) == (versions[0], versions[1] + 1)  # what it wrote counts as changed
     kernels.load_module.cache_clear()
+
+
+def test_load_kernels_runs_the_torch_references_off_cuda_and_checks_they_exist():
+    import types
+
+    from megastep_core.kernels import KernelError, load_kernels
+
+    references = types.SimpleNamespace(draw_bodies=lambda: None)
+    kernels = load_kernels("megastep_core.cuda", "bodies.cu", ["draw_bodies"], device="cpu", references=references)
+    assert (kernels.implementation, bool(kernels), kernels.as_dict()) == ("torch", False, None)
+    with pytest.raises(KernelError, match="runs as their torch references|were not compiled|was not compiled"):
+        kernels["draw_bodies"]
+    with pytest.raises(KernelError, match="no torch reference of the same name"):
+        load_kernels("megastep_core.cuda", "bodies.cu", ["draw_bodies"], device="cpu",
+                     references=types.SimpleNamespace())
+    with pytest.raises(ValueError, match="cannot run here: the world is not on a CUDA device"):
+        load_kernels("megastep_core.cuda", "bodies.cu", ["draw_bodies"], device="cpu", implementation="cuda")
+
+
+def test_the_old_kernel_names_warn_where_they_are_imported():
+    import megastep_core.kernels as kernels
+
+    with pytest.warns(DeprecationWarning, match="optional_kernels is deprecated: use load_kernels"):
+        optional = kernels.optional_kernels
+    assert optional("auto", "cpu", "megastep_core.cuda", "bodies.cu", ["draw_bodies"], "backend") is None
+    with pytest.warns(DeprecationWarning, match="BACKENDS is deprecated: use IMPLEMENTATIONS"):
+        assert kernels.BACKENDS == ("auto", "torch", "cuda")
+

@@ -72,11 +72,50 @@ def test_unavailable_backend_says_why(manager):
         manager.make("physics", "cuda")
 
 
-def test_auto_picks_torch_on_the_cpu_and_cuda_only_when_it_can_run(manager):
-    assert manager.resolve_name("physics", "auto", torch.device("cpu")) == "torch"
-    # the toy 'cuda' backend is unavailable, so even a CUDA device falls back to torch
-    assert manager.resolve_name("physics", "auto", torch.device("cuda")) == "torch"
+def implementations_plugin(fast_reason=None):
+    """Three implementations of a 'stop' behaviour: torch, cuda (CUDA devices only) and a third party's, preferred
+    above both where it is available."""
+    module = types.ModuleType("implementations")
+
+    @hookimpl
+    def megastep_backends():
+        return [
+            BackendInfo("physics", "stop:torch", implementation="torch", replaces="torch"),
+            BackendInfo("physics", "stop:cuda", implementation="cuda", devices="cuda", preference=10, replaces="cuda"),
+            BackendInfo("physics", "stop:fast", implementation="fast", preference=20, unavailable=fast_reason),
+        ]
+
+    module.megastep_backends = megastep_backends
+    return module
+
+
+def test_auto_and_a_behaviour_choose_the_preferred_implementation_that_runs_on_the_device():
+    manager = PluginManager()
+    manager.register(implementations_plugin(fast_reason="not installed"), name="implementations")
+    assert manager.resolve_name("physics", "auto", torch.device("cpu")) == "stop:torch"
+    assert manager.resolve_name("physics", "stop", torch.device("cpu")) == "stop:torch"
+    assert manager.resolve_name("physics", "stop", torch.device("cuda")) == "stop:cuda"
+    assert manager.resolve_name("physics", "stop:torch", torch.device("cuda")) == "stop:torch"
+
+
+def test_a_third_party_implementation_is_chosen_by_its_preference():
+    manager = PluginManager()
+    manager.register(implementations_plugin(), name="implementations")
+    assert manager.resolve_name("physics", "auto", torch.device("cpu")) == "stop:fast"
+    assert manager.resolve_name("physics", "stop", torch.device("cuda")) == "stop:fast"
+
+
+def test_an_old_name_still_works_and_warns_with_the_new_one():
+    manager = PluginManager()
+    manager.register(implementations_plugin(), name="implementations")
+    with pytest.warns(DeprecationWarning, match="'cuda' is deprecated: use 'stop:cuda' \\(or 'stop'"):
+        assert manager.resolve_name("physics", "cuda", torch.device("cpu")) == "stop:cuda"
+
+
+def test_an_unlisted_name_is_passed_to_the_hooks_as_it_is(manager):
     assert manager.resolve_name("physics", "toy", torch.device("cpu")) == "toy"
+    # nothing implements the default behaviour here, so auto names it and the hooks answer
+    assert manager.resolve_name("physics", "auto", torch.device("cuda")) == "stop"
 
 
 def test_unknown_kind_is_an_error(manager):

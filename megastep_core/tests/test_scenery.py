@@ -24,7 +24,7 @@ def test_shapes_and_counts():
     assert scenery.textures.vals.shape == (sum(expected), 3)
     assert scenery.baked.vals.shape == (sum(expected),)
     assert ((scenery.textures.vals >= 0) & (scenery.textures.vals <= 1)).all()
-    assert scenery.wall_mask.tolist() == ([False] * 12 + [True] * 4) * 2
+    assert (scenery.lines.local >= scenery.n_body_lines).tolist() == ([False] * 12 + [True] * 4) * 2
     assert scenery.geometry_ids.tolist() == [0, 1]
 
 

@@ -43,12 +43,12 @@ def traced_alike(monkeypatch):
     where a method that falls back to running uncompiled (it warns) is an error."""
     from torch._dynamo.utils import counters
 
-    import megastep_envs.base
-    from megastep_envs.fusion import fusion
+    import megastep_envs.step.env
+    from megastep_envs.step.compiling import compiling
 
     def run(build, trace):
         expected = trace(build())
-        monkeypatch.setattr(megastep_envs.base, "fusion", functools.partial(fusion, backend="eager"))
+        monkeypatch.setattr(megastep_envs.step.env, "compiling", functools.partial(compiling, backend="eager"))
         env = build()
         env.compiled = True
         counters.clear()

@@ -5,12 +5,12 @@ import torch
 
 from megastep_core.host_kernels import HostKernel, library_or_skip
 from megastep_core.spaces import Discrete
-from megastep_envs.checks import ActionCheck, ActionError
+from megastep_envs.step.checks import ActionCheck, ActionError
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    return library_or_skip("megastep_envs.cuda", "actions.cu", tmp_path_factory.mktemp("kernels"))
+    return library_or_skip("megastep_envs.step", "actions.cu", tmp_path_factory.mktemp("kernels"))
 
 
 @pytest.mark.parametrize("actions", [[[0, 6], [3, 2]], [[-1, 6], [7, 2]], [[0, 0], [0, 99]]])

@@ -5,7 +5,7 @@ import imageio.v2 as imageio
 import pytest
 
 from megastep_core.cli import main
-from megastep_envs import bench
+from megastep_envs.tools import bench
 from megastep_geometry.layouts import save_layouts
 
 
@@ -82,7 +82,7 @@ def test_bench_writes_the_figures_as_json_records(tmp_path, layouts, capsys, qui
     for record in records:
         assert tuple(record) == bench.KEYS
         assert record["agents"] == 1 and record["pixels"] == 64 and record["device"] == "cpu"
-        assert record["physics"] == record["renderer"] == "torch"
+        assert (record["physics"], record["renderer"]) == ("stop:torch", "raycast:torch")
         assert record["agent_steps_per_s"] > 0 and record["ms_per_step"] > 0 and record["peak_memory_bytes"] is None
         assert record["agent_steps_per_s"] == pytest.approx(record["envs"] * 1000 / record["ms_per_step"])
     engine = {r["envs"]: r["agent_steps_per_s"] for r in records if r["config"] == "minimal-like"}
@@ -99,17 +99,17 @@ def test_bench_writes_the_figures_as_json_records(tmp_path, layouts, capsys, qui
 def test_bench_runs_every_pairing_of_the_backends_asked_for(tmp_path, layouts, quick):
     path = tmp_path / "bench.json"
     args = ["bench", "--device", "cpu", "--envs", "2", "--config", "deathmatch-like", "--layouts", str(layouts),
-            "--physics", "torch", "slide", "--renderer", "torch", "--json", str(path)]
+            "--physics", "stop:torch", "slide", "--renderer", "raycast:torch", "--json", str(path)]
     assert main(args) == 0
     records = json.loads(path.read_text())
     assert [(r["physics"], r["renderer"], r["agents"], r["pixels"]) for r in records] == [
-        ("torch", "torch", 4, 512), ("slide", "torch", 4, 512)]
+        ("stop:torch", "raycast:torch", 4, 512), ("slide", "raycast:torch", 4, 512)]
 
 
 def test_bench_refuses_an_unknown_backend_before_running_anything(tmp_path, layouts, capsys, quick):
     path = tmp_path / "bench.json"
     args = ["bench", "--device", "cpu", "--envs", "2", "--config", "minimal-like", "--layouts", str(layouts),
-            "--physics", "nope", "torch", "--renderer", "torch", "--json", str(path)]
+            "--physics", "nope", "stop:torch", "--renderer", "raycast:torch", "--json", str(path)]
     assert main(args) == 2
     assert not path.exists()
     assert "--physics nope: no installed plugin provides it" in capsys.readouterr().err
@@ -118,8 +118,9 @@ def test_bench_refuses_an_unknown_backend_before_running_anything(tmp_path, layo
 def test_bench_default_backends_are_torch_alone_on_the_cpu():
     import torch
 
-    assert bench.backend_pairs(None, None, torch.device("cpu")) == [("torch", "torch")]
-    assert bench.backend_pairs(["a", "b"], None, torch.device("cpu")) == [("a", "torch"), ("b", "torch")]
+    assert bench.backend_pairs(None, None, torch.device("cpu")) == [("stop:torch", "raycast:torch")]
+    pairs = bench.backend_pairs(["a", "b"], None, torch.device("cpu"))
+    assert pairs == [("a", "raycast:torch"), ("b", "raycast:torch")]
 
 
 def test_time_step_synchronises_and_counts_every_step():

@@ -7,8 +7,9 @@ import torch
 from megastep_core import UnknownBackendError
 from megastep_core.testing import devices
 from megastep_envs import ACTIONS, ActionError, Deathmatch, Explorer, Minimal, PointGoal, UnknownEnvError, make
-from megastep_envs.graphs import Beside
-from megastep_envs.rewards import NewTexels
+from megastep_envs.step.graphs import SideStreams
+from megastep_envs.tasks.rewards import NewTexels
+from megastep_envs.tools.plotting import plot_state
 
 matplotlib.use("Agg")
 
@@ -296,7 +297,7 @@ def test_state_and_plot_state(env_class, pillar_room):
     assert state["walls"].shape == (len(pillar_room.walls), 2, 2)
     assert state["positions"].shape == (env.n_agents, 2)
     assert state["distances"].shape == (env.n_agents, 1, env.world.cameras[0].pixels)
-    figure = env.plot_state(state)
+    figure = plot_state(state)
     assert len(figure.axes) >= 2
     assert {"explorer": "seen", "pointgoal": "goal", "deathmatch": "health"}.get(env.name, "obs") in state
 
@@ -387,7 +388,7 @@ def test_observing_beside_the_step_changes_nothing(name, pillar_room):
     def run(beside):
         env = make(name, 8, geometries=[pillar_room], device="cuda", lifespan=(2, 4), seed=5, cuda_graph=True)
         if not beside:
-            env._beside = Beside(torch.device("cpu"))  # forks and joins that do nothing
+            env._side_streams = SideStreams(torch.device("cpu"))  # forks and joins that do nothing
         env.reset()
         actions = [env.sample_actions() for _ in range(12)]
         return env, [snapshot(env.step(a)) for a in actions]
@@ -395,7 +396,7 @@ def test_observing_beside_the_step_changes_nothing(name, pillar_room):
     parallel, got = run(True)
     serial, want = run(False)
     assert parallel.graphed and serial.graphed
-    assert len(parallel._beside.streams) > 1 and not serial._beside.streams
+    assert len(parallel._side_streams.streams) > 1 and not serial._side_streams.streams
     for step, (a_step, b_step) in enumerate(zip(got, want)):
         for a, b in zip(a_step, b_step):
             assert torch.equal(a, b), f"step {step}"

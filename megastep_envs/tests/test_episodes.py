@@ -5,15 +5,15 @@ import torch
 
 from megastep_core.host_kernels import HostKernel, library_or_skip
 from megastep_core.testing import devices
-from megastep_envs.episodes import Episodes
-from megastep_envs.lifespans import Lifespans
+from megastep_envs.step.episodes import Episodes
+from megastep_envs.step.lifespans import Lifespans
 
 E, A, STEPS = 7, 2, 12
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    return library_or_skip("megastep_envs.cuda", "episodes.cu", tmp_path_factory.mktemp("kernels"))
+    return library_or_skip("megastep_envs.step", "episodes.cu", tmp_path_factory.mktemp("kernels"))
 
 
 def episodes(device, backend):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from megastep_core import Geometry
-from megastep_envs.occupancy import OccupancyGrid, wavefront
+from megastep_envs.modules.occupancy import OccupancyGrid, wavefront
 from megastep_geometry import homes, toys
 
 

@@ -7,12 +7,12 @@ import torch
 
 from megastep_core import Camera, Render, World
 from megastep_core.spaces import Box, Discrete
-from megastep_envs.bench import spawn
-from megastep_envs.checks import ActionCheck, ActionError, DeferredFlag
-from megastep_envs.lifespans import Lifespans
-from megastep_envs.movement import ACTIONS, MomentumMovement, SimpleMovement
-from megastep_envs.observations import IMU, RGB, Depth, downsample
-from megastep_envs.occupancy import OccupancyGrid
+from megastep_envs.modules.movement import ACTIONS, MomentumMovement, SimpleMovement
+from megastep_envs.modules.observations import IMU, RGB, Depth, downsample
+from megastep_envs.modules.occupancy import OccupancyGrid
+from megastep_envs.step.checks import ActionCheck, ActionError, DeferredFlag
+from megastep_envs.step.lifespans import Lifespans
+from megastep_envs.tools.bench import spawn
 
 
 def world_in(room, n_envs=2, pixels=64, fps=10.0):
@@ -27,17 +27,23 @@ def actions(name, n_envs=2):
     return torch.full((n_envs, 1), ACTIONS.index(name))
 
 
+def act_and_move(movement, name):
+    """The step's act and move stages: the movement sets velocities, the physics moves by them."""
+    movement(actions(name))
+    return movement.world.move()
+
+
 def test_simple_movement_moves_at_its_speed_in_the_facing_direction(room):
     world = world_in(room)
     world.agents.angles[:] = 90.0
     move = SimpleMovement(world, speed=2.0, turn_speed=60.0)
-    move(actions("forward"))
+    act_and_move(move, "forward")
     assert torch.allclose(world.agents.positions[:, 0], torch.tensor([1.5, 1.5 + 2.0 * 0.1]), atol=1e-5)
-    move(actions("strafe_left"))  # facing +y, left is -x
+    act_and_move(move, "strafe_left")  # facing +y, left is -x
     assert torch.allclose(world.agents.positions[:, 0], torch.tensor([1.5 - 0.2, 1.7]), atol=1e-5)
-    move(actions("turn_right"))
+    act_and_move(move, "turn_right")
     assert torch.allclose(world.agents.angles, torch.tensor(90.0 - 6.0), atol=1e-4)
-    move(actions("nothing"))
+    act_and_move(move, "nothing")
     assert torch.allclose(world.agents.angles, torch.tensor(84.0), atol=1e-4)
 
 
@@ -47,7 +53,7 @@ def test_momentum_reaches_its_top_speed_at_any_fps(room):
         world.agents.positions[:, 0] = torch.tensor([0.3, 1.5])
         move = MomentumMovement(world, acceleration=6.0, decay=4.0)
         for _ in range(int(fps * 0.5)):  # half a second of pressing forward, from rest
-            move(actions("forward"))
+            act_and_move(move, "forward")
         speed = world.agents.velocity[:, 0, 0]
         # exact solution of dv/dt = a - k v from rest: (a / k) (1 - exp(-k t))
         assert torch.allclose(speed, torch.tensor(1.5 * (1 - math.exp(-2.0))), atol=1e-4)

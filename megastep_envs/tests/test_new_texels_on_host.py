@@ -5,7 +5,7 @@ import torch
 
 from megastep_core.host_kernels import HostKernel, library_or_skip
 from megastep_envs import make
-from megastep_envs.rewards import NewTexels
+from megastep_envs.tasks.rewards import NewTexels
 from megastep_geometry import toys
 
 KERNEL = "new_texels"
@@ -13,7 +13,7 @@ KERNEL = "new_texels"
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    return library_or_skip("megastep_envs.cuda", "new_texels.cu", tmp_path_factory.mktemp("kernels"))
+    return library_or_skip("megastep_envs.tasks", "new_texels.cu", tmp_path_factory.mktemp("kernels"))
 
 
 def run(name, agents, geometries):

@@ -5,13 +5,13 @@ import torch
 
 from megastep_core import Camera, World
 from megastep_core.host_kernels import HostKernel, library_or_skip
-from megastep_envs.bench import spawn
-from megastep_envs.observations import IMU, RGB, Depth, where_envs
+from megastep_envs.modules.observations import IMU, RGB, Depth, where_envs
+from megastep_envs.tools.bench import spawn
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    return library_or_skip("megastep_envs.cuda", "observations.cu", tmp_path_factory.mktemp("kernels"))
+    return library_or_skip("megastep_envs.modules", "observations.cu", tmp_path_factory.mktemp("kernels"))
 
 
 @pytest.fixture(scope="module")

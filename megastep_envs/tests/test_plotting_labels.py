@@ -2,6 +2,7 @@
 import pytest
 
 from megastep_envs import make
+from megastep_envs.tools.plotting import plot_state
 
 
 @pytest.fixture
@@ -14,7 +15,7 @@ def room():
 def test_every_strip_is_labelled_and_depth_says_which_shade_is_near(room):
     env = make("deathmatch", 1, geometries=room, n_agents=2, device="cpu", pixels=64)
     env.reset()
-    figure = env.plot_state(env.state(0))
+    figure = plot_state(env.state(0))
     titles = [axis.get_title(loc="left") for axis in figure.axes[1:]]
     assert titles == ["agent 0 colour seen", "agent 0 depth: white near, black far",
                       "agent 1 colour seen", "agent 1 depth: white near, black far"]

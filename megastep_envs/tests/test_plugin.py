@@ -4,7 +4,15 @@ import argparse
 import pytest
 
 from megastep_core import UnknownBackendError, get_plugin_manager, make_backend
-from megastep_envs.rewards import REWARDS, ForwardProgress, GoalProgress, GoalReached, Hits, NewTexels, ZeroSumHits
+from megastep_envs.tasks.rewards import (
+    REWARDS,
+    ForwardProgress,
+    GoalProgress,
+    GoalReached,
+    Hits,
+    NewTexels,
+    ZeroSumHits,
+)
 
 
 def test_the_plugin_lists_one_reward_per_task():

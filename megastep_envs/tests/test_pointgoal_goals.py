@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from megastep_envs import Minimal, PointGoal
-from megastep_envs.observations import to_agent_frame
+from megastep_envs.modules.observations import to_agent_frame
 
 
 def make(room, **options):
@@ -115,7 +115,7 @@ def test_goal_progress_refuses_an_env_without_goals(room):
 
 
 def test_the_new_fused_methods_compile_whole_and_change_nothing(pillar_room, traced_alike):
-    """As test_fusion checks for the shipped envs: traced by the compiler (its ``eager`` backend, which runs on a
+    """As test_compiling checks for the shipped envs: traced by the compiler (its ``eager`` backend, which runs on a
     CPU), the goal table's draws, the every-step sensor and goal_progress are each one graph, and step alike."""
     options = dict(goal_sensor="every_step", reward="goal_progress", lifespan=(3, 5))
 

@@ -4,7 +4,7 @@ import torch
 
 from megastep_envs import Deathmatch, Minimal
 from megastep_envs.evaluation import Sides, aim_and_fire, random_policy
-from megastep_envs.rewards import centre_targets
+from megastep_envs.tasks.common import centre_targets
 
 
 def deathmatch(room, **options):
@@ -61,7 +61,7 @@ def test_random_agents_earn_nothing_on_average_between_them(pillar_room):
 
 
 def test_the_reward_and_the_split_wound_compile_whole_and_change_nothing(pillar_room, traced_alike):
-    """Traced by the compiler (its eager backend, on the CPU), as test_fusion does for the shipped envs."""
+    """Traced by the compiler (its eager backend, on the CPU), as test_compiling does for the shipped envs."""
     def trace(env):
         env.reset()
         out = []

@@ -51,7 +51,7 @@ def assert_same(fused, reference, fused_spawner=None, reference_spawner=None):
     # between the host's C library and torch, as in the bodies kernel's own test); the walls stay
     lines, expected = fused.scenery.lines.vals, reference.scenery.lines.vals
     assert torch.allclose(lines, expected, rtol=0, atol=1e-5)
-    walls = fused.scenery.wall_mask
+    walls = fused.scenery.lines.local >= fused.scenery.n_body_lines
     assert torch.equal(lines[walls], expected[walls])
     if fused_spawner is not None:
         assert torch.equal(fused_spawner.random.counters, reference_spawner.random.counters)

@@ -118,3 +118,8 @@ def agent_gaps(positions: torch.Tensor) -> torch.Tensor:
     p = positions.double()
     gaps = torch.linalg.vector_norm(p[:, :, None] - p[:, None, :], dim=-1)
     return gaps + torch.diag(torch.full((p.shape[1],), torch.inf, dtype=torch.float64, device=p.device))
+
+
+def poison(physics) -> None:
+    """Makes a CUDA physics start its outputs as NaN, so that any element its kernel fails to write shows."""
+    physics._output = lambda *shape, device: torch.full(shape, torch.nan, device=device)

@@ -5,33 +5,34 @@ import numpy as np
 import pytest
 import torch
 from parity import assert_close, compare, home_scene, momentum, random_scene, random_velocities
+from physics_checks import poison
 from soak_common import soak
 
 from megastep_core import BackendUnavailableError, get_plugin_manager, make_backend
 from megastep_core.builtin import plugins_table
 from megastep_core.kernels import cupy_unavailable_reason
-from megastep_physics import SlidePhysics, TorchPhysics
+from megastep_physics import SlidePhysics, StopPhysics
 
 
 def test_plugin_imports_without_cupy_and_lists_both_backends():
     plugin = importlib.import_module("megastep_physics.cuda.plugin")
     listed = {info.name: info for info in plugin.megastep_backends()}
-    assert set(listed) == {"cuda", "cuda_slide"}
+    assert set(listed) == {"stop:cuda", "slide:cuda"}
     assert all(info.kind == "physics" for info in listed.values())
-    assert listed["cuda"].unavailable == cupy_unavailable_reason()
+    assert listed["stop:cuda"].unavailable == cupy_unavailable_reason()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the listing on a machine without CUDA")
 def test_without_cuda_the_listing_says_why_and_making_one_fails_clearly():
     table = plugins_table()
-    assert "cuda*" in table and "cuda_slide*" in table
-    assert "physics 'cuda' (cuda_physics) is unavailable:" in table
+    assert "stop:cuda*" in table and "slide:cuda*" in table
+    assert "physics 'stop:cuda' (cuda_physics) is unavailable:" in table
     with pytest.raises(BackendUnavailableError, match="cannot run here"):
-        make_backend("physics", "cuda_slide")
+        make_backend("physics", "slide:cuda")
 
 
 def test_auto_picks_torch_on_the_cpu():
-    assert get_plugin_manager().resolve_name("physics", "auto", torch.device("cpu")) == "torch"
+    assert get_plugin_manager().resolve_name("physics", "auto", torch.device("cpu")) == "stop:torch"
 
 
 def test_kernels_compile_with_nvrtc():
@@ -50,10 +51,10 @@ def test_kernels_compile_with_nvrtc():
 
 
 def cuda_pair(slide: bool):
-    kernel = make_backend("physics", "cuda_slide" if slide else "cuda", device=torch.device("cuda"),
+    kernel = make_backend("physics", "slide:cuda" if slide else "stop:cuda", device=torch.device("cuda"),
                           **({"record_paths": True} if slide else {}))
-    kernel.poison = True
-    return (SlidePhysics(record_paths=True) if slide else TorchPhysics()), kernel
+    poison(kernel)
+    return (SlidePhysics(record_paths=True) if slide else StopPhysics()), kernel
 
 
 @pytest.mark.gpu

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 from parity import assert_close, compare, home_scene, momentum, random_scene, random_velocities
+from physics_checks import poison
 
 from megastep_core.host_kernels import HostKernel, library_or_skip
-from megastep_physics import SlidePhysics, TorchPhysics
+from megastep_physics import SlidePhysics, StopPhysics
 from megastep_physics.cuda import CudaPhysics
 
 
@@ -19,8 +20,8 @@ def library(tmp_path_factory):
 def pair(library, slide: bool):
     kernel = CudaPhysics(slide=slide, record_paths=slide,
                          launcher=HostKernel(library, "slide_step" if slide else "stop_step"))
-    kernel.poison = True
-    return (SlidePhysics(record_paths=True) if slide else TorchPhysics()), kernel
+    poison(kernel)
+    return (SlidePhysics(record_paths=True) if slide else StopPhysics()), kernel
 
 
 @pytest.mark.parametrize("slide", [False, True], ids=["stop", "slide"])

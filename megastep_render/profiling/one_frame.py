@@ -21,11 +21,10 @@ def main():
     args = parser.parse_args()
     n_agents, camera = CONFIGS[args.config]
     scenery, agents = place(read_layouts(args.layouts), args.envs, n_agents, "cuda")
-    for method in ("fan", "grid"):
-        renderer = CudaRenderer(method=method)
-        renderer.bake(scenery)
-        for _ in range(args.frames):
-            renderer.render(scenery, agents, [camera])
+    renderer = CudaRenderer()
+    renderer.bake(scenery)
+    for _ in range(args.frames):
+        renderer.render(scenery, agents, [camera])
     torch.cuda.synchronize()
 
 

@@ -8,7 +8,7 @@ NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/
 for config in explorer deathmatch; do
   timeout 150 "$NCU" --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis \
     --section Occupancy --section LaunchStats --section SchedulerStats --section ComputeWorkloadAnalysis \
-    -k regex:'render_(fan|grid)' --launch-skip 1 --launch-count 3 \
+    -k regex:'render_grid' --launch-skip 1 --launch-count 3 \
     python3 megastep_render/profiling/one_frame.py --layouts .bench/layouts.npz --config $config --frames 2 \
     > "$OUT/ncu-$config.txt" 2>&1
   grep -E "render_|Duration|Throughput|Pipe|Issued|Eligible|Achieved Occupancy|Registers|Stall|L1/TEX Hit|L2 Hit|Theoretical Occ|Warp Cycles Per Issued|Block Limit|No Eligible|One or More" \

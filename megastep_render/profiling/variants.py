@@ -23,12 +23,6 @@ MINIMAL_WRITE = "    indices[pixel] = hit.id; if (0) shade_and_write("
 VARIANTS = {
     "full": [],
     "no_shading": [(SHADE_CALL, MINIMAL_WRITE)],
-    # fan: skip testing the marked lines (every ray misses)
-    "no_tests": [("            test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, i + shift, hit);",
-                  "            hit.id += (int)l.x * 0;")],
-    # fan: skip marking the lines' rays
-    "no_marks": [("for (int r = range.x + lane; r <= range.y; r += 32) atomicOr(word + r, bit);",
-                  "if (range.x > 1 << 30) word[0] = bit;")],
 }
 
 
@@ -41,7 +35,7 @@ def compile_variant(substitutions):
     options = OPTIONS
     module = _import_cupy().RawModule(code=source, options=options)
     module.compile()
-    return {name: Kernel(module.get_function(name), name) for name in ("render_fan", "render_grid", "light_bodies")}
+    return {name: Kernel(module.get_function(name), name) for name in ("render_grid", "light_bodies")}
 
 
 def main():
@@ -60,16 +54,13 @@ def main():
             outputs = [out.indices, out.locations, out.dots, out.distances, out.screen]
             fill = time_frames(lambda outputs=outputs: [t.fill_(1) for t in outputs], agents, 5, 30)
             print(f"{config:10s} {n_envs:6d}  writing the outputs with torch fill_: {fill:.3f} ms", flush=True)
-            for method in ("fan", "grid"):
-                renderer = CudaRenderer(method=method)
-                renderer.bake(scenery)
-                for name, kernels in compiled.items():
-                    if method == "grid" and name in ("no_tests", "no_marks"):
-                        continue
-                    renderer.kernels.update(kernels)
-                    replay = renderer.capture(scenery, agents, [camera])
-                    ms = time_frames(replay, agents, 5, 30)
-                    print(f"{config:10s} {n_envs:6d} {method:4s} {name:12s} {ms:.3f} ms", flush=True)
+            renderer = CudaRenderer()
+            renderer.bake(scenery)
+            for name, kernels in compiled.items():
+                renderer.kernels.update(kernels)
+                replay = renderer.capture(scenery, agents, [camera])
+                ms = time_frames(replay, agents, 5, 30)
+                print(f"{config:10s} {n_envs:6d} {name:12s} {ms:.3f} ms", flush=True)
 
 
 if __name__ == "__main__":

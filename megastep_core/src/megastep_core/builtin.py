@@ -13,7 +13,7 @@ def plugins_table() -> str:
     manager = get_plugin_manager()
     provided: dict[str, dict[str, list[str]]] = {}
     reasons = []
-    for plugin, info in manager.backends():
+    for plugin, info in manager.backends(aliases=False):
         label = info.name if info.unavailable is None else f"{info.name}*"
         provided.setdefault(plugin, {}).setdefault(info.kind, []).append(label)
         if info.unavailable is not None:

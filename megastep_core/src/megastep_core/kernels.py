@@ -91,7 +91,8 @@ def load_module(package: str, filename: str, options: Sequence[str] = DEFAULT_OP
 
 @functools.cache
 def _external_stream(pointer: int, device: int):
-    """torch's stream ``pointer`` as a CuPy stream, cached: wrapping costs microseconds per launch.
+    """torch's stream ``pointer`` as a CuPy stream, cached: wrapping it anew at every launch costs more host time
+    than the launch.
 
     ``ExternalStream`` only records the pointer, which also makes it safe to
     create while the stream is being captured into a CUDA graph. CuPy 14
@@ -182,30 +183,118 @@ def kernel(package: str, filename: str, name: str, options: Sequence[str] = DEFA
         raise KernelError(f"{package}/{filename} has no kernel {name!r} ({error})") from error
 
 
-BACKENDS = ("auto", "torch", "cuda")
-"""The values of a ``backend`` option of a module with both a torch path and fused kernels."""
+IMPLEMENTATIONS = ("auto", "torch", "cuda")
+"""What a package's kernels may be asked to run as: ``auto`` chooses by device, as backends are chosen."""
+
+CUDA_DEVICES = ("cuda",)
+"""The device types CUDA kernels run on."""
 
 
-def optional_kernels(backend: str, device, package: str, filename: str, names: Sequence[str],
-                     what: str) -> dict[str, Kernel] | None:
-    """The kernels ``names`` of ``package``/``filename`` for a module's ``backend`` option, or None for its torch path.
+def choose_implementation(implementation: str, device, what: str = "kernels") -> str:
+    """``"torch"`` or ``"cuda"``: the rule by which kernels and backends are chosen.
 
-    ``"torch"`` is None; ``"auto"`` is the kernels where ``device`` is a CUDA
-    device and CuPy can run, else None; ``"cuda"`` is the kernels, or a
-    ValueError saying why they cannot run here. Modules with such an option
-    keep their torch code as the reference and the CPU path; their kernels
-    compute the same thing in fewer launches.
+    ``"auto"`` is ``"cuda"`` where ``device`` is a CUDA device and CuPy can run, else ``"torch"``;
+    ``"torch"`` is itself; ``"cuda"`` is itself, or a ValueError saying why it cannot run here.
 
-    :param what: how the option is named in errors, as ``"reward option backend"``.
+    :param what: how the choice is named in errors, as ``"reward option backend"``.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"{what} must be one of {BACKENDS}, got {backend!r}")
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"{what} must be one of {IMPLEMENTATIONS}, got {implementation!r}")
     device = torch.device(device)
-    if backend == "torch" or (backend == "auto" and device.type != "cuda"):
-        return None
-    reason = "the world is not on a CUDA device" if device.type != "cuda" else cupy_unavailable_reason()
-    if reason is not None:
-        if backend == "cuda":
-            raise ValueError(f"{what}='cuda' cannot run here: {reason}; use 'torch' or 'auto'")
-        return None
-    return {name: kernel(package, filename, name) for name in names}
+    if implementation == "torch" or (implementation == "auto" and device.type not in CUDA_DEVICES):
+        return "torch"
+    reason = "the world is not on a CUDA device" if device.type not in CUDA_DEVICES else cupy_unavailable_reason()
+    if reason is None:
+        return "cuda"
+    if implementation == "cuda":
+        raise ValueError(f"{what}='cuda' cannot run here: {reason}; use 'torch' or 'auto'")
+    return "torch"
+
+
+class Kernels:
+    """The kernels a package chose for one device: its CUDA kernels, or its torch references of the same names.
+
+    :ivar implementation: ``"torch"`` or ``"cuda"``.
+    :ivar names: the kernels' names, each also the name of its torch reference.
+
+    ``kernels["name"]`` is the compiled :class:`Kernel` where the implementation is ``cuda``; where it is
+    ``torch`` there is none, and the caller runs its torch reference of the same name. ``bool(kernels)`` is
+    whether the kernels run.
+    """
+
+    def __init__(self, implementation: str, names: Sequence[str], compiled: dict[str, Kernel] | None = None):
+        self.implementation = implementation
+        self.names = tuple(names)
+        self._compiled = dict(compiled or {})
+
+    @property
+    def cuda(self) -> bool:
+        return self.implementation == "cuda"
+
+    def __bool__(self) -> bool:
+        return self.cuda
+
+    def __getitem__(self, name: str) -> Kernel:
+        if name not in self.names:
+            raise KeyError(f"no kernel {name!r} was loaded; loaded: {self.names}")
+        if not self.cuda:
+            raise KernelError(f"kernel {name!r} was not compiled: these kernels run as their torch references")
+        return self._compiled[name]
+
+    def as_dict(self) -> dict[str, Kernel] | None:
+        """The compiled kernels by name, or None for the torch references (what ``optional_kernels`` returned)."""
+        return dict(self._compiled) if self.cuda else None
+
+    def __repr__(self) -> str:
+        return f"Kernels({self.implementation!r}, {list(self.names)})"
+
+
+def load_kernels(package: str, filename: str, names: Sequence[str], *, device, implementation: str = "auto",
+                 references=None, options: Sequence[str] = DEFAULT_OPTIONS, what: str = "kernels") -> Kernels:
+    """The one way for a package to ship CUDA kernels beside their torch references.
+
+    The ``.cu`` file ``filename`` is package data of ``package``; each kernel in ``names`` has a torch
+    function of the same name (in ``references``, a module or object, checked when given) that computes
+    the same thing and stays the reference and the CPU path. Which of the two runs is chosen by
+    :func:`choose_implementation`, the rule that chooses backends: a World passes its physics'
+    implementation, so that a world whose physics is ``stop:torch`` runs no kernel.
+
+    :param device: where the caller's tensors live.
+    :param implementation: ``"auto"``, ``"torch"`` or ``"cuda"``.
+    :raises KernelError: a kernel lacks its torch reference, or the source does not compile.
+    """
+    if references is not None:
+        missing = [name for name in names if not callable(getattr(references, name, None))]
+        if missing:
+            raise KernelError(f"{package}/{filename}: kernels {missing} have no torch reference of the same name "
+                              f"in {getattr(references, '__name__', references)!r}")
+    chosen = choose_implementation(implementation, device, what)
+    if chosen == "torch":
+        return Kernels("torch", names)
+    return Kernels("cuda", names, {name: kernel(package, filename, name, options) for name in names})
+
+
+def _optional_kernels(backend: str, device, package: str, filename: str, names: Sequence[str],
+                      what: str) -> dict[str, Kernel] | None:
+    """Deprecated (``optional_kernels``): :func:`load_kernels`, whose ``.as_dict()`` is what this returns.
+
+    The kernels ``names`` of ``package``/``filename`` for a module's ``backend`` option, or None for its torch
+    path, chosen by :func:`choose_implementation`.
+    """
+    return load_kernels(package, filename, names, device=device, implementation=backend, what=what).as_dict()
+
+
+_DEPRECATED = {
+    "optional_kernels": (_optional_kernels, "load_kernels(package, filename, names, device=..., implementation=...), "
+                                            "whose Kernels.as_dict() is what optional_kernels returned"),
+    "BACKENDS": (IMPLEMENTATIONS, "IMPLEMENTATIONS"),
+}
+
+
+def __getattr__(name: str):
+    # warned where the old name is imported, not where it is called: a call may run inside a step being traced
+    if name in _DEPRECATED:
+        value, instead = _DEPRECATED[name]
+        warnings.warn(f"megastep_core.kernels.{name} is deprecated: use {instead}", DeprecationWarning, stacklevel=2)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata as metadata
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,9 @@ import torch
 from . import hookspecs
 from .errors import BackendUnavailableError, UnknownBackendError
 from .protocols import BACKEND_KINDS, BackendInfo, BackendKind
+
+DEFAULT_BEHAVIOUR: dict[str, str] = {"physics": "stop", "renderer": "raycast"}
+"""What ``"auto"`` means for each kind: the behaviour whose best implementation it picks."""
 
 BUILTIN_DISTRIBUTIONS = frozenset(
     {"megastep-core", "megastep-physics", "megastep-render", "megastep-geometry", "megastep-envs"}
@@ -47,6 +51,11 @@ class PluginRecord:
     distribution: str
     version: str
     error: str | None = None
+
+
+def deprecated_alias(info: BackendInfo, old: str) -> BackendInfo:
+    """``info`` listed under the old name ``old`` that it replaces."""
+    return attrs.evolve(info, name=old, replaces=(), preference=-1, description=f"deprecated name of {info.name!r}")
 
 
 class PluginManager(pluggy.PluginManager):
@@ -78,27 +87,69 @@ class PluginManager(pluggy.PluginManager):
                 record = attrs.evolve(record, error=f"{type(error).__name__}: {error}")
             self.records.append(record)
 
-    def backends(self, kind: BackendKind | None = None) -> list[tuple[str, BackendInfo]]:
-        """``(plugin name, info)`` for every backend every loaded plugin provides."""
+    def backends(self, kind: BackendKind | None = None, aliases: bool = True) -> list[tuple[str, BackendInfo]]:
+        """``(plugin name, info)`` for every backend every loaded plugin provides.
+
+        :param aliases: also list each old name a backend ``replaces``, as a copy of its info under that name
+            (described as deprecated), and each behaviour under its own name, so that code that looks old
+            names up in this list keeps finding them. Deprecated: pass False; the default turns False in a
+            later release.
+        """
         found = []
         for impl in self.hook.megastep_backends.get_hookimpls():
             for info in impl.function() or ():
                 if kind is None or info.kind == kind:
                     found.append((impl.plugin_name, info))
+                    if aliases:
+                        found += [(impl.plugin_name, deprecated_alias(info, old)) for old in info.replaces]
+        if aliases:  # each behaviour by its own name, as its best implementation that can run here
+            best: dict[tuple[str, str], tuple[str, BackendInfo]] = {}
+            for plugin, info in found:
+                if ":" in info.name and not info.name.startswith(":"):
+                    key = (info.kind, info.behaviour)
+                    rank = lambda i: (i.unavailable is not None, -i.preference)
+                    if key not in best or rank(info) < rank(best[key][1]):
+                        best[key] = (plugin, info)
+            found += [(plugin, attrs.evolve(info, name=info.behaviour, replaces=(),
+                                            description=f"the best implementation of {info.behaviour!r} here"))
+                      for plugin, info in best.values()]
         return found
 
     def backend_names(self, kind: BackendKind) -> list[str]:
-        return sorted({info.name for _, info in self.backends(kind)})
+        """The names of the ``kind`` backends, old names left out."""
+        return sorted({info.name for _, info in self.backends(kind, aliases=False)})
+
+    def choose(self, kind: BackendKind, name: str, device) -> tuple[str, BackendInfo | None]:
+        """The backend ``name`` selects on ``device``, and its listing (None for a name no plugin lists).
+
+        ``"auto"`` is the kind's default behaviour (:data:`DEFAULT_BEHAVIOUR`); a behaviour (``"stop"``)
+        is its implementation of highest ``preference`` that runs on ``device``; a full name
+        (``"stop:cuda"``) is itself; an old name that a backend ``replaces`` is that backend, with a
+        DeprecationWarning naming it.
+        """
+        listed = [info for _, info in self.backends(kind, aliases=False)]
+        for info in listed:
+            if info.name == name:
+                return name, info
+        for info in listed:
+            if name in info.replaces:
+                warnings.warn(
+                    f"the {kind} backend name {name!r} is deprecated: use {info.name!r} "
+                    f"(or {info.behaviour!r} to choose its implementation by device)",
+                    DeprecationWarning, stacklevel=4,
+                )
+                return info.name, info
+        behaviour = DEFAULT_BEHAVIOUR.get(kind, name) if name == "auto" else name
+        implementations = sorted((info for info in listed if info.behaviour == behaviour and info.name != behaviour),
+                                 key=lambda info: (-info.preference, info.name))
+        for info in implementations:
+            if info.runs_on(device):
+                return info.name, info
+        return behaviour, None
 
     def resolve_name(self, kind: BackendKind, name: str, device: torch.device) -> str:
-        """Turns ``"auto"`` into ``"cuda"`` on a CUDA device where a ``cuda`` backend can run, else ``"torch"``."""
-        if name != "auto":
-            return name
-        if torch.device(device).type == "cuda":
-            for _, info in self.backends(kind):
-                if info.name == "cuda" and info.unavailable is None:
-                    return "cuda"
-        return "torch"
+        """The full name :meth:`choose` picks for ``name`` on ``device``."""
+        return self.choose(kind, name, device)[0]
 
     def make(self, kind: BackendKind, name: str, options: Mapping[str, Any] | None = None):
         """Asks the plugins for the ``kind`` backend called ``name``.
@@ -112,15 +163,16 @@ class PluginManager(pluggy.PluginManager):
             raise ValueError(f"kind must be one of {BACKEND_KINDS}, got {kind!r}")
         options = dict(options or {})
         options.setdefault("device", torch.device("cpu"))
-        name = self.resolve_name(kind, name, options["device"])
-        for _, info in self.backends(kind):
-            if info.name == name and info.unavailable is not None:
-                raise BackendUnavailableError(f"the {kind} backend {name!r} cannot run here: {info.unavailable}")
+        name, info = self.choose(kind, name, options["device"])
+        if info is not None and info.unavailable is not None:
+            raise BackendUnavailableError(f"the {kind} backend {name!r} cannot run here: {info.unavailable}")
         hook = getattr(self.hook, f"megastep_{kind}")
         backend = hook(name=name, options=options)
         if backend is None:
             installed = ", ".join(repr(n) for n in self.backend_names(kind)) or "none"
-            message = f"no {kind} backend is called {name!r}; installed: {installed} (or 'auto')."
+            behaviours = sorted({n.partition(":")[0] for n in self.backend_names(kind) if ":" in n})
+            also = ", ".join(repr(b) for b in [*behaviours, "auto"])
+            message = f"no {kind} backend is called {name!r}; installed: {installed} (or {also})."
             if self.broken:
                 failed = "; ".join(f"{r.name} from {r.distribution}: {r.error}" for r in self.broken)
                 message += f" Plugins that failed to load: {failed}."

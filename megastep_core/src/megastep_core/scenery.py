@@ -8,11 +8,12 @@ from a single row of pixels. Agent bodies are a bright colour per agent, with
 a pale front face so that others can tell which way an agent is looking.
 
 The bodies are redrawn wherever the agents moved, at least once every env
-step. On a GPU that is one launch of ``cuda/bodies.cu`` rather than the seven
-small kernels of the torch code (:func:`body_lines` and its scatter): inside a
-replayed CUDA graph each launch costs about 2 us whatever the batch, more than
-the work itself at small batches. The torch code stays the reference and the
-CPU path; both draw the same lines to float32 rounding.
+step. With CUDA kernels that is one launch of ``cuda/bodies.cu`` rather than
+the seven small kernels of the torch code (:func:`body_lines` and its
+scatter), because a launch costs more than the work at small batches (see the
+performance page). The torch code stays the reference and the CPU path; both
+draw the same lines to float32 rounding. Which one runs follows the world's
+physics (:attr:`World.kernels <megastep_core.world.World.kernels>`).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from .geometry import Geometry
-from .kernels import Kernel, optional_kernels
+from .kernels import Kernels, load_kernels
 from .ragged import Ragged
 from .state import Agents, Scenery
 
@@ -175,24 +176,33 @@ def body_lines(agents: Agents, agent_radius: float) -> torch.Tensor:
 _body_index: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+BODY_KERNELS = ("draw_bodies",)
+"""The kernels of ``cuda/bodies.cu``, each named after its torch reference in this module."""
+
+
 @functools.cache
-def _bodies_kernel(backend: str, device: torch.device) -> Kernel | None:
-    """The kernel of ``cuda/bodies.cu``, or None for the torch path; cached, as bodies are drawn every step."""
-    kernels = optional_kernels(backend, device, "megastep_core.cuda", "bodies.cu", ["draw_bodies"],
-                               "draw_bodies backend")
-    return None if kernels is None else kernels["draw_bodies"]
+def body_kernels(implementation: str, device: torch.device) -> Kernels:
+    """The kernels that draw bodies on ``device`` as ``implementation`` (``"auto"``, ``"torch"`` or ``"cuda"``),
+    chosen by :func:`~megastep_core.kernels.load_kernels`; cached, as bodies are drawn every step."""
+    import sys
+
+    return load_kernels("megastep_core.cuda", "bodies.cu", BODY_KERNELS, device=device, implementation=implementation,
+                        references=sys.modules[__name__], what="draw_bodies backend")
 
 
-def draw_bodies(scenery: Scenery, agents: Agents, backend: str = "auto") -> None:
+def draw_bodies(scenery: Scenery, agents: Agents, backend: str | Kernels = "auto") -> None:
     """Moves the agents' body lines in ``scenery.lines`` to where ``agents`` are, in place.
 
-    :param backend: ``"auto"`` (the kernel of ``cuda/bodies.cu`` where the scenery is on
-        CUDA and CuPy can run, else the torch code), ``"torch"`` or ``"cuda"``.
+    The torch path is this function's own code; its kernel of the same name is ``cuda/bodies.cu``.
+
+    :param backend: the kernels to draw with (:attr:`World.kernels`), or how to choose them: ``"auto"`` (the
+        kernel where the scenery is on CUDA and CuPy can run, else the torch code), ``"torch"`` or ``"cuda"``.
+        A World passes the kernels its physics chose.
     """
     if scenery.body_lines != BODY_LINES:
         raise ValueError(f"bodies are squares of {BODY_LINES} lines, but the scenery has {scenery.body_lines}")
-    kernel = _bodies_kernel(backend, scenery.device)
-    if kernel is None:
+    kernels = backend if isinstance(backend, Kernels) else body_kernels(backend, scenery.device)
+    if not kernels.cuda:
         index = _body_index.get(scenery)
         if index is None:  # the lines of each env's bodies never move in the ragged table
             index = scenery.lines.starts[:, None] + torch.arange(scenery.n_body_lines, device=scenery.device)
@@ -211,5 +221,5 @@ def draw_bodies(scenery: Scenery, agents: Agents, backend: str = "auto") -> None
     if lines.data_ptr() % 16:  # the kernel writes each line as one float4
         raise ValueError("the body kernel needs scenery.lines.vals to start on a 16-byte boundary")
     n_lines = n_envs * scenery.n_body_lines
-    kernel(-(-n_lines // 256), 256, positions, angles, scenery.lines.starts, lines, float(scenery.agent_radius),
-           n_envs, n_agents, scenery.body_lines)
+    kernels["draw_bodies"](-(-n_lines // 256), 256, positions, angles, scenery.lines.starts, lines,
+                           float(scenery.agent_radius), n_envs, n_agents, scenery.body_lines)

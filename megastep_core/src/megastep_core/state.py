@@ -131,11 +131,6 @@ class Scenery:
         """``A * M``, the lines at the start of each env that are agent bodies."""
         return self.n_agents * self.body_lines
 
-    @property
-    def wall_mask(self) -> torch.Tensor:
-        """``(sum L_e,)`` bool: True for static walls, False for agent body lines."""
-        return self.lines.local >= self.n_body_lines
-
 
 @attrs.define(eq=False)
 class Render:

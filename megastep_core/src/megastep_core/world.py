@@ -12,8 +12,9 @@ import torch
 
 from .errors import StateError
 from .geometry import Geometry
+from .kernels import Kernels
 from .plugins import get_plugin_manager
-from .scenery import build_scenery, draw_bodies
+from .scenery import body_kernels, build_scenery, draw_bodies
 from .state import Agents, Camera, Render
 
 
@@ -33,8 +34,9 @@ class World:
     :param geometries: one :class:`Geometry` per env.
     :param n_agents: ``A``, agents per env.
     :param cameras: the cameras every agent carries; ``C = len(cameras)``.
-    :param physics: name of the physics backend (``"auto"``, ``"torch"``, ``"cuda"``, ...).
-    :param renderer: name of the renderer backend.
+    :param physics: name of the physics backend: a behaviour (``"stop"``, ``"slide"``), one implementation
+        of it (``"stop:torch"``, ``"stop:cuda"``, ...) or ``"auto"`` (the best ``stop`` for the device).
+    :param renderer: name of the renderer backend (``"auto"``, ``"raycast"``, ``"raycast:torch"``, ...).
     :param device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a ``torch.device``.
     :param fps: steps per simulated second; a step lasts ``dt = 1 / fps`` seconds.
     :param agent_radius: metres.
@@ -47,6 +49,11 @@ class World:
         ``None``, the default, checks on the CPU, where it costs a few microseconds, and not on a GPU, where
         reading the answer would wait for the GPU every step; ``True`` checks there too, in eager steps
         (a CUDA graph being captured cannot wait, so its steps are never checked).
+
+    :ivar backends: ``{"physics": name, "renderer": name}``, the full names the choice resolved to.
+    :ivar kernels: the :class:`~megastep_core.kernels.Kernels` the world draws bodies with: CUDA kernels
+        when its physics is a ``cuda`` implementation, else the torch references. The world never picks
+        kernels on its own; packages that ship kernels for an env's step follow ``kernels.implementation``.
     """
 
     def __init__(
@@ -78,10 +85,15 @@ class World:
         self.agents = Agents.zeros(len(self.geometries), n_agents, self.device)
 
         manager = get_plugin_manager()
-        self.physics = manager.make("physics", physics, {"device": self.device, **(physics_options or {})})
-        self.renderer = manager.make("renderer", renderer, {"device": self.device, **(renderer_options or {})})
+        physics_name, physics_info = manager.choose("physics", physics, self.device)
+        renderer_name = manager.resolve_name("renderer", renderer, self.device)
+        self.backends = {"physics": physics_name, "renderer": renderer_name}
+        self.physics = manager.make("physics", physics_name, {"device": self.device, **(physics_options or {})})
+        self.renderer = manager.make("renderer", renderer_name, {"device": self.device, **(renderer_options or {})})
+        cuda = physics_info is not None and physics_info.implementation == "cuda"
+        self.kernels: Kernels = body_kernels("cuda" if cuda else "torch", self.device)
         self.renderer.bake(self.scenery)
-        draw_bodies(self.scenery, self.agents)
+        draw_bodies(self.scenery, self.agents, self.kernels)
 
     @property
     def n_envs(self) -> int:
@@ -102,12 +114,12 @@ class World:
         """
         self._check_agents("move")
         progress = self.physics.step(self.scenery, self.agents, self.dt)
-        draw_bodies(self.scenery, self.agents)
+        draw_bodies(self.scenery, self.agents, self.kernels)
         return progress
 
     def place(self) -> None:
         """Redraws the agents' bodies after their positions were set by hand (by a spawner, say)."""
-        draw_bodies(self.scenery, self.agents)
+        draw_bodies(self.scenery, self.agents, self.kernels)
 
     def render(self) -> Render:
         """What every camera sees now, ``(E, A, C, R)``."""

@@ -1,25 +1,46 @@
-"""megastep's environments (Minimal, Explorer, PointGoal, Deathmatch) and the modules they are made of."""
-from .base import Env, Reset, Step
-from .checks import ActionError
-from .deathmatch import Deathmatch
-from .explorer import Explorer
-from .minimal import Minimal
-from .movement import ACTIONS, MomentumMovement, SimpleMovement
-from .observations import IMU, RGB, Computed, Depth
-from .pointgoal import PointGoal
+"""megastep's environments (Minimal, Explorer, PointGoal, Deathmatch) and the modules they are made of.
+
+The package is laid out as the step reads: ``step/`` the runtime, ``modules/`` the parts envs are made of,
+``tasks/`` one file per env, ``tools/`` what runs around envs (bench, demo, plotting).
+"""
+import warnings
+
+from . import _moved
+from .modules.movement import ACTIONS, MomentumMovement, SimpleMovement
+from .modules.observations import IMU, RGB, Depth, FunctionObservation
 from .registry import ENVS, UnknownEnvError, make
+from .step.checks import ActionError
+from .step.env import Env, Reset, Step
+from .tasks.deathmatch import Deathmatch
+from .tasks.explorer import Explorer
+from .tasks.minimal import Minimal
+from .tasks.pointgoal import PointGoal
+
+_moved.install()
 
 __version__ = "0.1.0"
 
+_RENAMED = {"Computed": ("FunctionObservation", FunctionObservation)}
+
 
 def plot_state(state, fig=None):
-    """Draws an env's :meth:`~megastep_envs.base.Env.state` (see :func:`megastep_envs.plotting.plot_state`)."""
-    from .plotting import plot_state as plot
+    """Deprecated: use :func:`megastep_envs.tools.plotting.plot_state`."""
+    warnings.warn("megastep_envs.plot_state is deprecated; use megastep_envs.tools.plotting.plot_state",
+                  DeprecationWarning, stacklevel=2)
+    from .tools.plotting import plot_state as plot
 
     return plot(state, fig)
 
 
+def __getattr__(name):
+    if name in _RENAMED:
+        new, value = _RENAMED[name]
+        warnings.warn(f"megastep_envs.{name} is now megastep_envs.{new}", DeprecationWarning, stacklevel=2)
+        return value
+    raise AttributeError(f"module 'megastep_envs' has no attribute {name!r}")
+
+
 __all__ = [
-    "ACTIONS", "ENVS", "IMU", "RGB", "ActionError", "Computed", "Deathmatch", "Depth", "Env", "Explorer", "Minimal",
-    "MomentumMovement", "PointGoal", "Reset", "SimpleMovement", "Step", "UnknownEnvError", "make", "plot_state",
+    "ACTIONS", "ENVS", "IMU", "RGB", "ActionError", "Deathmatch", "Depth", "Env", "Explorer", "FunctionObservation",
+    "Minimal", "MomentumMovement", "PointGoal", "Reset", "SimpleMovement", "Step", "UnknownEnvError", "make",
 ]

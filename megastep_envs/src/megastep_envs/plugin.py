@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from megastep_core import BackendInfo, hookimpl
 
-from .rewards import REWARDS
+from .tasks.rewards import REWARDS
 
 
 @hookimpl
@@ -20,7 +20,7 @@ def megastep_reward(name, options):
 
 @hookimpl
 def megastep_commands(subparsers):
-    from . import bench, demo
+    from .tools import bench, demo
 
     demo.add_command(subparsers)
     bench.add_command(subparsers)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from megastep_core import MegastepError
 
-from .base import Env
-from .deathmatch import Deathmatch
-from .explorer import Explorer
-from .minimal import Minimal
-from .pointgoal import PointGoal
+from .step.env import Env
+from .tasks.deathmatch import Deathmatch
+from .tasks.explorer import Explorer
+from .tasks.minimal import Minimal
+from .tasks.pointgoal import PointGoal
 
 ENVS: dict[str, type[Env]] = {cls.name: cls for cls in (Minimal, Explorer, PointGoal, Deathmatch)}
 

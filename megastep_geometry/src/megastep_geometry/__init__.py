@@ -5,6 +5,7 @@ Modules, each with one job:
 * :mod:`~megastep_geometry.toys`: ``box``, ``column``, ``corridor`` and ``maze``;
 * :mod:`~megastep_geometry.homes`: thousands of procedural homes, cached on disk,
   drawn by :mod:`~megastep_geometry.floorplans`;
+* :mod:`~megastep_geometry.env_homes`: the homes an env is built in when given none;
 * :mod:`~megastep_geometry.cubicasa`: importing Cubicasa5k ``model.svg`` floor plans;
 * :mod:`~megastep_geometry.masks`: occupancy masks and conversions between cells and metres;
 * :mod:`~megastep_geometry.layouts`: reading and writing layouts ``.npz`` files;

@@ -16,13 +16,13 @@ computed from their walls with :func:`megastep_geometry.masks.free_mask`.
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from megastep_core import Geometry, GeometryError
+from megastep_core.layouts import read_layouts
 
 from .masks import DEFAULT_RESOLUTION, free_mask
 from .spawners import safe_points
@@ -33,75 +33,27 @@ SPAWNS_PER_GEOMETRY = 256
 SPAWN_CLEARANCE = 0.106 + 0.05
 """Metres from every wall to a stored spawn point: the default agent radius plus a margin."""
 
-_REQUIRED = ("walls", "wall_counts", "lights", "light_counts")
-
-
-def _split(values: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
-    return np.split(values, np.cumsum(counts)[:-1])
-
-
 def load_layouts(path, resolution: float = DEFAULT_RESOLUTION) -> list[Geometry]:
-    """Reads every geometry of a layouts file, validated.
+    """Reads every geometry of a layouts file (:func:`megastep_core.layouts.read_layouts`), validated, with
+    masks rasterised from the walls where the file holds none.
 
     :param path: a ``.npz`` file in the layouts format.
     :param resolution: metres per mask cell, for files that hold no masks.
     :raises GeometryError: naming the file when it is not a layouts file, or a
         geometry in it when that geometry is invalid.
     """
-    path = Path(path)
-    if path.is_file() and not zipfile.is_zipfile(path):  # numpy would take it for a pickle, and say so
-        with open(path, "rb") as file:
-            start = file.read(16)
-        raise GeometryError(f"{path}: not a layouts file: a layouts file is a .npz (zip) archive, as "
-                            f"`megastep homes` and `megastep import cubicasa` write, and this one starts {start!r}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except FileNotFoundError:
-        raise
-    except Exception as error:
-        raise GeometryError(f"{path}: not a readable layouts .npz file ({type(error).__name__}: {error})") from error
-    missing = [key for key in _REQUIRED if key not in arrays]
-    if missing:
-        raise GeometryError(f"{path}: not a layouts file, it lacks the arrays {missing}")
-    wall_counts, light_counts = arrays["wall_counts"].astype(np.int64), arrays["light_counts"].astype(np.int64)
-    n = len(wall_counts)
-    negative = wall_counts.min(initial=0) < 0 or light_counts.min(initial=0) < 0
-    if wall_counts.ndim != 1 or light_counts.shape != (n,) or negative:
-        raise GeometryError(f"{path}: wall_counts and light_counts must be (N,) non-negative counts of one length")
-    if wall_counts.sum() != len(arrays["walls"]) or light_counts.sum() != len(arrays["lights"]):
-        raise GeometryError(
-            f"{path}: wall_counts sum to {wall_counts.sum()} for {len(arrays['walls'])} walls, "
-            f"light_counts to {light_counts.sum()} for {len(arrays['lights'])} lights"
-        )
-    walls = _split(arrays["walls"].reshape(-1, 2, 2), wall_counts)
-    lights = _split(arrays["lights"].reshape(-1, 3), light_counts)
-    spawns = arrays.get("spawns")
-    if spawns is not None and (spawns.ndim != 3 or spawns.shape[0] != n or spawns.shape[2] != 2):
-        raise GeometryError(f"{path}: spawns must have shape (N, S, 2) with N = {n}, got {spawns.shape}")
-    names = arrays["names"].tolist() if "names" in arrays else [f"{path.name}[{i}]" for i in range(n)]
-    if "mask_bits" in arrays:
-        shapes = arrays["mask_shapes"].astype(np.int64)
-        sizes = shapes.prod(1)
-        bits = np.unpackbits(arrays["mask_bits"], count=int(sizes.sum())).astype(bool)
-        masks = [m.reshape(s) for m, s in zip(_split(bits, sizes), shapes)]
-        origins, resolutions = arrays["origins"], arrays["resolutions"]
-    else:
+    layouts = read_layouts(path)
+    if layouts.masks is None:
         masks, origins = [], []
-        for i in range(n):
+        for walls, lights, name in zip(layouts.walls, layouts.lights, layouts.names):
             # check the walls and lights before rasterising them: NaN walls have no grid
-            Geometry(walls[i], lights[i], np.ones((1, 1), bool), resolution, name=str(names[i])).validate()
-            mask, origin = free_mask(walls[i], resolution)
+            Geometry(walls, lights, np.ones((1, 1), bool), resolution, name=name).validate()
+            mask, origin = free_mask(walls, resolution)
             masks.append(mask)
             origins.append(origin)
-        resolutions = np.full(n, resolution)
-    return [
-        Geometry(
-            walls=walls[i], lights=lights[i], mask=masks[i], resolution=float(resolutions[i]),
-            origin=origins[i], spawns=None if spawns is None else spawns[i], name=str(names[i]),
-        ).validate()
-        for i in range(n)
-    ]
+        layouts.masks, layouts.origins = masks, np.stack(origins)
+        layouts.resolutions = np.full(len(layouts), resolution)
+    return [geometry.validate() for geometry in layouts.geometries()]
 
 
 def spawn_points(geometry: Geometry, count: int = SPAWNS_PER_GEOMETRY, seed: int = 0) -> np.ndarray:

@@ -35,7 +35,9 @@ import numpy as np
 import torch
 
 from megastep_core import Geometry, GeometryError
-from megastep_core.kernels import BACKENDS, optional_kernels
+from megastep_core.checks import same_device
+from megastep_core.kernels import IMPLEMENTATIONS, load_kernels
+from megastep_core.layouts import layout_index
 from megastep_core.random import CounterRandom
 from megastep_core.scenery import BODY_LINES
 
@@ -55,16 +57,11 @@ taken. An env with none falls back to its geometry's precomputed separated
 points where all its agents are masked, and places none of them otherwise."""
 
 
-def _unique_geometries(geometries) -> tuple[list[Geometry], np.ndarray]:
-    """Each distinct geometry object once, in order of first appearance, and each env's index into them."""
-    index: dict[int, int] = {}
-    unique, env_ids = [], []
-    for geometry in geometries:
-        if id(geometry) not in index:
-            index[id(geometry)] = len(unique)
-            unique.append(geometry)
-        env_ids.append(index[id(geometry)])
-    return unique, np.asarray(env_ids, dtype=np.int64)
+def _layouts(world) -> tuple[list[Geometry], np.ndarray]:
+    """Each distinct geometry of ``world`` once, in order of first appearance, and each env's index into them:
+    the world's :func:`~megastep_core.layouts.layout_index`."""
+    index = layout_index(world.scenery)
+    return [world.geometries[i] for i in index.representatives.tolist()], index.env_layout.cpu().numpy()
 
 
 def safe_points(geometry: Geometry, clearance: float) -> np.ndarray:
@@ -104,7 +101,7 @@ class _Candidates:
     """
 
     def __init__(self, world, clearance: float, separation: float, max_points: int, seed: int):
-        unique, env_ids = _unique_geometries(world.geometries)
+        unique, env_ids = _layouts(world)
         n_agents = world.n_agents
         padded, counts, fallback = [], [], []
         for geometry in unique:
@@ -133,17 +130,6 @@ class _Candidates:
         self.fallback = torch.as_tensor(np.stack(fallback), dtype=torch.float32, device=device)
         self.env_geometry = torch.as_tensor(env_ids, device=device)
         self.env_counts = self.counts[self.env_geometry]
-
-
-def same_device(one, two) -> bool:
-    """Whether two devices are the same, reading ``cuda`` as the current CUDA device, as torch does."""
-    one, two = torch.device(one), torch.device(two)
-    if one.type != two.type:
-        return False
-    if one.type == "cuda":
-        current = torch.cuda.current_device() if torch.cuda.is_available() else 0
-        return (current if one.index is None else one.index) == (current if two.index is None else two.index)
-    return one.index is None or two.index is None or one.index == two.index
 
 
 def _check_mask(world, mask: torch.Tensor) -> None:
@@ -247,23 +233,28 @@ class RandomSpawner(_SeededSpawner):
         if self.max_points < 1:
             raise ValueError(f"max_points must be at least 1, got {self.max_points}")
         self.backend = options.get("backend", "auto")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"spawner option backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.backend not in IMPLEMENTATIONS:
+            raise ValueError(f"spawner option backend must be one of {IMPLEMENTATIONS}, got {self.backend!r}")
         self._world = None
         self._candidates: _Candidates | None = None
         self._kernel = None
 
-    def _load_kernel(self, device: torch.device):
-        """The fused kernel, or None for the torch path, as ``backend`` and the device say."""
-        kernels = optional_kernels(self.backend, device, "megastep_geometry.cuda", "spawn.cu", ["spawn_random"],
-                                   "spawner option backend")
-        return None if kernels is None else kernels["spawn_random"]
+    def _load_kernel(self, world):
+        """The fused kernel, or None for the torch path: as ``backend`` says, and for ``"auto"`` as the world's
+        kernels are (:attr:`World.kernels <megastep_core.world.World.kernels>`), so a world whose physics runs
+        in torch runs no kernel."""
+        implementation = self.backend
+        if implementation == "auto" and hasattr(world, "kernels"):
+            implementation = world.kernels.implementation
+        kernels = load_kernels("megastep_geometry.cuda", "spawn.cu", ["spawn_random"], device=world.device,
+                               implementation=implementation, what="spawner option backend")
+        return kernels["spawn_random"] if kernels.cuda else None
 
     def candidates(self, world) -> _Candidates:
         """The world's safe points, computed on the first call for each world (with the kernel for its device, and
         new counters)."""
         if self._world is None or self._world() is not world:
-            self._kernel = self._load_kernel(torch.device(world.device))
+            self._kernel = self._load_kernel(world)
             self._new_random(world)
             radius = world.agent_radius
             self._candidates = _Candidates(
@@ -386,7 +377,7 @@ class FixedSpawner(_SeededSpawner):
                     f"got {tuple(self.angles.shape)}"
                 )
             self._angles_on_device = angles.to(world.device)
-        unique, env_ids = _unique_geometries(world.geometries)
+        unique, env_ids = _layouts(world)
         radius = world.agent_radius
         host = points.numpy()
         for g, geometry in enumerate(unique):

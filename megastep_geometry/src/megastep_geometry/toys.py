@@ -12,6 +12,7 @@ import numpy as np
 import shapely
 
 from megastep_core import Geometry
+from megastep_core.checks import positive
 
 from .masks import DEFAULT_RESOLUTION, free_mask
 from .walls import WALL_THICKNESS, merge_axis_aligned, outline
@@ -20,11 +21,7 @@ LIGHT_SPACING = 4.0
 """Metres between neighbouring lights of a toy's grid of lights."""
 
 
-def _positive(name: str, value: float) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number of metres, got {value}")
-    return value
+_positive = positive
 
 
 def _frame(width: float, height: float) -> np.ndarray:

@@ -1,6 +1,8 @@
-"""The `torch` and `slide` physics backends: the steps of :mod:`megastep_physics.steps` on a World's state."""
+"""The torch implementations of the `stop` and `slide` physics: the steps of :mod:`megastep_physics.steps` on a
+World's state."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +29,15 @@ def check_options(name: str, options: Mapping[str, Any], known: set[str]) -> dic
             f"physics backend {name!r} got unknown options {unknown}; it takes {sorted(known) or 'none'}"
         )
     return options
+
+
+def make_backend_from(backends: Mapping[str, tuple[Any, set[str]]], name: str, options: Mapping[str, Any]):
+    """The backend ``name`` of a plugin's table ``{name: (factory, known options)}``, made with the options it
+    takes, or None where the name is not in the table (another plugin's)."""
+    if name not in backends:
+        return None
+    factory, known = backends[name]
+    return factory(**check_options(name, options, known))
 
 
 def check_margin(margin: float) -> float:
@@ -64,8 +75,9 @@ def turn(agents: Agents, dt: float) -> None:
     agents.angles.copy_(wrap_degrees(turned))
 
 
-class TorchPhysics:
-    """The reference physics: agents stop just short of walls and each other (``stop_step``).
+class StopPhysics:
+    """The `stop` physics (``stop:torch``), the reference: agents stop just short of walls and each other
+    (``stop_step``).
 
     :param margin: metres left between a stopped agent and what stopped it.
     """
@@ -86,11 +98,11 @@ class TorchPhysics:
         return progress
 
     def __repr__(self) -> str:
-        return f"TorchPhysics(margin={self.margin})"
+        return f"StopPhysics(margin={self.margin})"
 
 
 class SlidePhysics:
-    """Agents slide along walls and push each other (``slide_step``).
+    """The `slide` physics (``slide:torch``): agents slide along walls and push each other (``slide_step``).
 
     :param margin: metres left between an agent and the wall or agent it touches.
     :param sub_contacts: walls an agent may meet and slide along in one step.
@@ -122,3 +134,11 @@ class SlidePhysics:
 
     def __repr__(self) -> str:
         return f"SlidePhysics(margin={self.margin}, sub_contacts={self.sub_contacts})"
+
+
+def __getattr__(name: str):
+    if name == "TorchPhysics":
+        warnings.warn("megastep_physics.TorchPhysics is deprecated: it is the stop physics, StopPhysics",
+                      DeprecationWarning, stacklevel=2)
+        return StopPhysics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

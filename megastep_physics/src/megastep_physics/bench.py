@@ -25,20 +25,18 @@ import numpy as np
 import torch
 
 from megastep_core import Agents, Geometry, build_scenery, make_backend
+from megastep_core.benchmark import CONFIGS
+from megastep_core.layouts import read_layouts
 
-CASES = [  # (label, agents per env, env counts)
-    ("1 agent", 1, [1024, 16384, 65536]),
-    ("4 agents", 4, [1024, 16384]),
-]
-BACKENDS = ["cuda", "cuda_slide", "torch", "slide"]
+CASES = [(name, CONFIGS[name].agents, list(CONFIGS[name].sizes)) for name in ("explorer-like", "deathmatch-like")]
+"""``(label, agents per env, env counts)``: the benchmark configurations whose agents differ (the physics has no
+cameras), from :data:`megastep_core.benchmark.CONFIGS`."""
+BACKENDS = ["stop:cuda", "slide:cuda", "stop:torch", "slide:torch"]
 
 
 def load_layouts(path: Path) -> list[Geometry]:
-    """The benchmark homes as geometries (walls and spawns; a trivial mask, which the physics ignores)."""
-    data = np.load(path)
-    walls = np.split(data["walls"], np.cumsum(data["wall_counts"])[:-1])
-    lights = np.split(data["lights"], np.cumsum(data["light_counts"])[:-1])
-    return [Geometry(w, li, np.ones((1, 1), bool), 1.0, spawns=s) for w, li, s in zip(walls, lights, data["spawns"])]
+    """The benchmark homes as geometries: :func:`megastep_core.layouts.read_layouts`."""
+    return read_layouts(path).geometries()
 
 
 def spread_spawns(homes: list[Geometry], n_agents: int, apart: float, rng: np.random.Generator) -> torch.Tensor:
@@ -100,7 +98,7 @@ def time_backend(name: str, homes, n_envs: int, n_agents: int, steps: int, dt: f
     host_seconds = (time.perf_counter() - begin) / steps
 
     graph_seconds = None
-    if name.startswith("cuda"):
+    if name.endswith(":cuda"):
         try:
             graph = torch.cuda.CUDAGraph()
             stream = torch.cuda.Stream()
@@ -153,13 +151,13 @@ def main(argv=None) -> int:
     for label, n_agents, env_counts in CASES:
         for n_envs in env_counts:
             for name in args.backends:
-                if not name.startswith("cuda") and n_envs * n_agents > args.max_torch_agents:
+                if not name.endswith(":cuda") and n_envs * n_agents > args.max_torch_agents:
                     continue
                 record = time_backend(name, homes, n_envs, n_agents, args.steps)
                 records.append(record)
                 graph = "-" if record["graph_ms"] is None else f"{record['graph_ms']:.4f}"
                 print(
-                    f"{label:9s} {n_envs:6d} envs {name:10s} device {record['device_ms']:8.4f} ms  "
+                    f"{label:15s} {n_envs:6d} envs {name:10s} device {record['device_ms']:8.4f} ms  "
                     f"host {record['host_ms']:8.4f} ms  graph {graph:>8s} ms  "
                     f"{record['agent_steps_per_s'] / 1e6:9.1f} M agent-steps/s  "
                     f"peak {record['peak_memory_bytes'] / 2**20:7.1f} MiB",

@@ -1,27 +1,26 @@
-"""The plugin that provides the `torch` and `slide` physics (entry point ``physics``)."""
+"""The plugin that provides the torch implementations of the `stop` and `slide` physics (entry point ``physics``)."""
 from __future__ import annotations
 
 from megastep_core import BackendInfo, hookimpl
 
-from .backends import SlidePhysics, TorchPhysics, check_options
+from .backends import SlidePhysics, StopPhysics, make_backend_from
 
 BACKENDS = {
-    "torch": (TorchPhysics, {"margin"}),
-    "slide": (SlidePhysics, {"margin", "sub_contacts", "record_paths"}),
+    "stop:torch": (StopPhysics, {"margin"}),
+    "slide:torch": (SlidePhysics, {"margin", "sub_contacts", "record_paths"}),
 }
 
 
 @hookimpl
 def megastep_backends():
     return [
-        BackendInfo(kind="physics", name="torch", description="PyTorch reference: agents stop short of contacts"),
-        BackendInfo(kind="physics", name="slide", description="PyTorch: agents slide along walls and push each other"),
+        BackendInfo(kind="physics", name="stop:torch", implementation="torch", replaces="torch",
+                    description="PyTorch reference: agents stop short of contacts"),
+        BackendInfo(kind="physics", name="slide:torch", implementation="torch",
+                    description="PyTorch reference: agents slide along walls and push each other"),
     ]
 
 
 @hookimpl
 def megastep_physics(name, options):
-    if name not in BACKENDS:
-        return None
-    cls, known = BACKENDS[name]
-    return cls(**check_options(name, options, known))
+    return make_backend_from(BACKENDS, name, options)

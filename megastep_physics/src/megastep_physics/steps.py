@@ -50,14 +50,8 @@ def contact_radii(agent_radius: float, margin: float) -> tuple[float, float, flo
     return agent_radius + margin, agent_radius + margin / 2, 2 * agent_radius + margin, 2 * agent_radius + margin / 2
 
 
-def stop_step(
-    walls: WallTable,
-    positions: torch.Tensor,
-    velocity: torch.Tensor,
-    dt: float,
-    agent_radius: float,
-    margin: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def stop_step(walls: WallTable, positions: torch.Tensor, velocity: torch.Tensor, dt: float, agent_radius: float,
+              margin: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Moves every agent until it would touch something; see the module docstring.
 
     :param positions: ``(E, A, 2)`` metres.

@@ -1,4 +1,5 @@
-"""megastep's renderers: ``torch`` (the reference) and ``cuda`` (CuPy kernels).
+"""megastep's renderers, two implementations of ``raycast``: ``raycast:torch`` (the reference) and
+``raycast:cuda`` (CuPy kernels); ``raycast`` or ``auto`` chooses by device.
 
 Both bake static light onto wall texels once per layout, cast one ray per
 pixel to the nearest line beyond the near plane, and shade the hit.

@@ -17,25 +17,17 @@ import time
 import numpy as np
 import torch
 
-from megastep_core import Agents, Camera, Geometry, build_scenery, draw_bodies, make_backend
+from megastep_core import Agents, Geometry, build_scenery, draw_bodies, make_backend
+from megastep_core.benchmark import CONFIGS as BENCHMARK_CONFIGS
+from megastep_core.layouts import read_layouts as read_layout_file
 
-CONFIGS = {
-    "explorer": (1, Camera(pixels=256, fov=130)),
-    "deathmatch": (4, Camera(pixels=512, fov=70)),
-    "minimal": (1, Camera(pixels=64, fov=130)),
-}
+CONFIGS = {name.removesuffix("-like"): (config.agents, config.camera) for name, config in BENCHMARK_CONFIGS.items()}
+"""``(agents, camera)`` of each configuration of :data:`megastep_core.benchmark.CONFIGS`, by short name."""
 
 
 def read_layouts(path: str) -> list[Geometry]:
-    """The layouts of a layouts file (``walls``, ``wall_counts``, ``lights``, ``light_counts``, ``spawns``)."""
-    data = np.load(path, allow_pickle=False)
-    wall_ends, light_ends = np.cumsum(data["wall_counts"]), np.cumsum(data["light_counts"])
-    geometries = []
-    for i in range(len(wall_ends)):
-        w0, k0 = (wall_ends[i - 1], light_ends[i - 1]) if i else (0, 0)
-        geometries.append(Geometry(data["walls"][w0 : wall_ends[i]], data["lights"][k0 : light_ends[i]],
-                                   np.ones((1, 1), bool), 1.0, spawns=data["spawns"][i], name=f"layout {i}"))
-    return geometries
+    """The layouts of a layouts file, as geometries: :func:`megastep_core.layouts.read_layouts`."""
+    return read_layout_file(path).geometries()
 
 
 def place(layouts: list[Geometry], n_envs: int, n_agents: int, device, seed: int = 0):
@@ -103,9 +95,9 @@ def run(args) -> list[dict]:
             built = time.perf_counter() - built
             scenery_bytes = sum(t.numel() * t.element_size() for t in (
                 scenery.lines.vals, scenery.textures.vals, scenery.baked.vals, scenery.lights.vals))
-            variants = [("torch", None, None)] if "torch" in args.renderers else []
+            variants = [("raycast:torch", None, None)] if "torch" in args.renderers else []
             if "cuda" in args.renderers:
-                variants += [("cuda", m, c) for m in args.methods for c in (args.cell_sizes if m == "grid" else [None])]
+                variants += [("raycast:cuda", m, c) for m in args.methods for c in args.cell_sizes]
             for name, method, cell_size in variants:
                 options = {"device": device} | ({"method": method} if method else {})
                 options |= {"cell_size": cell_size} if cell_size else {}
@@ -117,7 +109,7 @@ def run(args) -> list[dict]:
                 baked = time.perf_counter() - baked
                 torch.cuda.reset_peak_memory_stats()
                 eager, graphed = measure(renderer, scenery, agents, camera, args)
-                host = host_milliseconds(renderer, scenery, agents, camera) if name == "cuda" else float("nan")
+                host = host_milliseconds(renderer, scenery, agents, camera) if name == "raycast:cuda" else float("nan")
                 best = min(t for t in (eager, graphed) if t is not None)
                 record = dict(
                     config=config, envs=n_envs, agents=n_agents, pixels=camera.pixels, renderer=name,
@@ -142,7 +134,7 @@ def main(argv=None) -> int:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--envs", nargs="+", type=int, default=[1024, 16384, 65536])
     parser.add_argument("--renderers", nargs="+", default=["cuda"])
-    parser.add_argument("--methods", nargs="+", default=["fan"], choices=["fan", "grid"])
+    parser.add_argument("--methods", nargs="+", default=["grid"], choices=["grid"])
     parser.add_argument("--cell-sizes", nargs="+", type=float, default=[1.0], help="for the grid method")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--warmup", type=int, default=10)

@@ -24,9 +24,9 @@ from __future__ import annotations
 import torch
 
 from megastep_core import Scenery
+from megastep_core.layouts import LayoutIndex, layout_index
 
 from .chunks import expand, spans
-from .layouts import LayoutIndex, index_layouts
 
 AMBIENT = 0.1
 """Light that reaches every texel, lit or in shadow."""
@@ -136,20 +136,6 @@ def crosses_inside(u1: torch.Tensor, u2: torch.Tensor, p: torch.Tensor, q: torch
     alpha = cross(wx, wy, sx, sy) / denom
     beta = cross(wx, wy, rx, ry) / denom
     return (alpha >= margin) & (alpha <= 1 - margin) & (beta >= margin) & (beta <= 1 - margin)
-
-
-def _walls_of(scenery: Scenery, envs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The global line indices of the static walls of ``envs`` ``(N,)``, and the position in ``envs`` of each."""
-    counts = scenery.lines.widths[envs] - scenery.n_body_lines
-    owner, rank = expand(counts)
-    return scenery.lines.starts[envs][owner] + scenery.n_body_lines + rank, owner
-
-
-def _lights_of(scenery: Scenery, envs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(K_total,)`` light indices of ``envs``, the position in ``envs`` of each, and ``(N,)`` lights per env."""
-    counts = scenery.lights.widths[envs]
-    owner, rank = expand(counts)
-    return scenery.lights.starts[envs][owner] + rank, owner, counts
 
 
 def light_points(
@@ -311,7 +297,7 @@ def bake(scenery: Scenery, layouts: LayoutIndex | None = None) -> None:
     Each layout is baked once, at its representative env, and copied to the
     other envs of the layout.
     """
-    layouts = layouts or index_layouts(scenery)
+    layouts = layouts or layout_index(scenery)
     per_layout = bake_layouts(scenery, layouts.representatives)
     broadcast_layouts(scenery, layouts, per_layout)
 

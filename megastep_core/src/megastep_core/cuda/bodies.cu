@@ -1,11 +1,11 @@
 // Every agent's body redrawn in one launch (megastep_core.scenery.draw_bodies): the torch reference,
-// scenery.body_lines and its scatter into the lines table, is seven small kernels, and inside a replayed
-// CUDA graph each launch costs about 2 us whatever the batch, more than the work itself at small batches.
+// scenery.body_lines and its scatter into the lines table, is seven small kernels, and a launch costs more
+// than the work itself at small batches.
 //
 // One thread per body line rather than per agent: each thread writes its line as one 16-byte row, so a
-// warp's stores are contiguous; with a thread per agent they are 64 bytes apart, which took 61 us instead of
-// 8 us for 65,536 envs of 4 agents on an H100. Recomputing the heading's sine and cosine for each of an
-// agent's lines costs nothing next to that.
+// warp's stores are contiguous (a thread per agent writes them 64 bytes apart, several times slower; the
+// performance docs have the figures). Recomputing the heading's sine and cosine for each of an agent's
+// lines costs nothing next to that.
 
 #include "megastep_core/bodies.cuh"
 

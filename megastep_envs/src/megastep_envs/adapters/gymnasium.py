@@ -31,7 +31,7 @@ Its ``autoreset_mode`` is one of Gymnasium's three:
     ignores that sub-env's action and returns the first observation of a new
     episode, with reward 0 and both flags False. Each step also resets the
     sub-envs that ended in the step before, with
-    :meth:`Env.reset(mask) <megastep_envs.base.Env.reset>`: it renders those
+    :meth:`Env.reset(mask) <megastep_envs.step.env.Env.reset>`: it renders those
     envs once more, and waits for nothing on a GPU.
 ``DISABLED``
     like ``NEXT_STEP`` but the caller resets finished sub-envs itself, with
@@ -66,7 +66,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from megastep_core import spaces as megastep_spaces
-from megastep_envs.observations import where_envs
+from megastep_envs.modules.observations import where_envs
 from megastep_envs.registry import ENVS, env_class, make
 
 IDS = {"minimal": "megastep/Minimal-v0", "explorer": "megastep/Explorer-v0", "pointgoal": "megastep/PointGoal-v0",
@@ -270,7 +270,7 @@ class MegastepEnv(gymnasium.Env):
         """An RGB frame ``(H, W, 3)`` of the plan and observations, as ``megastep demo`` draws them."""
         if self.render_mode != "rgb_array":
             return None
-        from megastep_envs.plotting import figure_to_array, plot_state
+        from megastep_envs.tools.plotting import figure_to_array, plot_state
 
         self._figure = plot_state(self.vector.env.state(0), self._figure)
         return figure_to_array(self._figure)

@@ -120,7 +120,7 @@ class MegastepParallelEnv(ParallelEnv):
         """An RGB frame ``(H, W, 3)`` of the plan and every agent's view, or None without ``render_mode``."""
         if self.render_mode != "rgb_array":
             return None
-        from megastep_envs.plotting import figure_to_array, plot_state
+        from megastep_envs.tools.plotting import figure_to_array, plot_state
 
         self._figure = plot_state(self.env.state(0), self._figure)
         return figure_to_array(self._figure)

@@ -34,7 +34,7 @@ from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from megastep_core import spaces as megastep_spaces
-from megastep_envs.observations import where_envs
+from megastep_envs.modules.observations import where_envs
 from megastep_envs.registry import make
 
 

@@ -25,9 +25,9 @@ from collections.abc import Callable
 
 import torch
 
-from ..movement import ACTIONS
-from ..observations import to_agent_frame
-from ..pointgoal import turn_then_walk
+from ..modules.movement import ACTIONS
+from ..modules.observations import to_agent_frame
+from ..tasks.pointgoal import turn_then_walk
 
 Policy = Callable[[object], torch.Tensor]
 """``policy(env) -> actions`` of shape ``env.batch``."""

@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from ..rewards import centre_targets
+from ..tasks.common import centre_targets
 from .policies import Sides
 
 
@@ -56,7 +56,7 @@ def env_wins(given: torch.Tensor, sides: torch.Tensor) -> torch.Tensor:
 def measure_deathmatch(env, sides: Sides, steps: int) -> dict[str, float]:
     """Runs two sides on a fresh Deathmatch env for ``steps`` steps.
 
-    :param env: a :class:`~megastep_envs.deathmatch.Deathmatch` whose episodes outlast ``steps`` (its render
+    :param env: a :class:`~megastep_envs.tasks.deathmatch.Deathmatch` whose episodes outlast ``steps`` (its render
         is then the one each step's hits were counted in).
     :param sides: the two policies.
     :returns: per agent of the first side and per 1,000 steps: ``hits_given`` to the other side,

@@ -113,7 +113,7 @@ def env_for(env_name: str, n_envs: int, env_options: dict[str, Any] | None = Non
     if geometries is not None:
         options["geometries"] = list(geometries)
     elif "split" in parameters:
-        from ..explorer import sample_homes
+        from megastep_geometry.env_homes import sample_homes
 
         options["geometries"] = sample_homes(n_envs, split, int(home_seed))
     if env_name in ("explorer", "deathmatch"):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..rewards import NewTexels
+from ..tasks.rewards import NewTexels
 from .baselines import Policy
 
 
@@ -28,7 +28,7 @@ def coverage(env) -> torch.Tensor:
 def measure_explorer(env, policy: Policy, step_counts: Sequence[int]) -> dict[str, float]:
     """Runs ``policy`` on a fresh Explorer env for ``max(step_counts)`` steps, one episode per env.
 
-    :param env: an :class:`~megastep_envs.explorer.Explorer` whose episodes outlast ``max(step_counts)`` steps
+    :param env: an :class:`~megastep_envs.tasks.explorer.Explorer` whose episodes outlast ``max(step_counts)`` steps
         (lifespan and patience beyond it: :func:`~.evaluate.env_for` makes it so).
     :param step_counts: the steps after which to read the coverage, ascending.
     :returns: ``coverage@T`` for each ``T`` of ``step_counts``, the mean over envs; ``return``, the mean return

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from ..occupancy import OccupancyGrid
+from ..modules.occupancy import OccupancyGrid
 from .baselines import Policy
 from .spl import spl
 
@@ -64,7 +64,7 @@ def measure_pointgoal(env, policy: Policy, quota: torch.Tensor, shortest: Shorte
                       ) -> dict[str, float]:
     """Runs ``policy`` on a fresh PointGoal env until each env ``e`` has finished ``quota[e]`` episodes.
 
-    :param env: a :class:`~megastep_envs.pointgoal.PointGoal`, not yet reset.
+    :param env: a :class:`~megastep_envs.tasks.pointgoal.PointGoal`, not yet reset.
     :param quota: ``(E,)`` int, episodes to count per env (the first ones it plays).
     :param shortest: shared between policies run on the same episodes, to compute each shortest path once.
     :returns: ``episodes``; ``success_rate``; ``spl`` over the episodes whose goal can be reached (``unreachable``

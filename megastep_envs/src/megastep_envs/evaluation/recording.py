@@ -1,4 +1,4 @@
-"""A short video of env 0 while a policy acts: the frames of ``megastep demo`` (:mod:`megastep_envs.plotting`)."""
+"""A short video of env 0 while a policy acts: the frames of ``megastep demo`` (:mod:`megastep_envs.tools.plotting`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +19,7 @@ class Recorder:
     def __init__(self, path: str | Path, steps: int = VIDEO_STEPS):
         import imageio.v2 as imageio
 
-        from ..demo import VIDEO_FPS
+        from ..tools.demo import VIDEO_FPS
 
         if isinstance(steps, bool) or int(steps) != steps or steps < 1:
             raise ValueError(f"steps must be a positive number of frames, got {steps!r}")
@@ -34,7 +34,7 @@ class Recorder:
 
         def recorded(env):
             if self.frames < self.steps:
-                from ..plotting import figure_to_array, plot_state
+                from ..tools.plotting import figure_to_array, plot_state
 
                 self.figure = plot_state(env.state(0), self.figure)
                 self.writer.append_data(figure_to_array(self.figure))

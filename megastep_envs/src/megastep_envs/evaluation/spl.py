@@ -7,7 +7,7 @@ Anderson et al. (2018), "On Evaluation of Embodied Navigation Agents": over
 
 where ``S_i`` is 1 if episode ``i`` succeeded, ``l_i`` the shortest path from
 its start to its goal (here the geodesic distance through free space,
-:meth:`~megastep_envs.occupancy.OccupancyGrid.geodesic_distance`) and ``p_i``
+:meth:`~megastep_envs.modules.occupancy.OccupancyGrid.geodesic_distance`) and ``p_i``
 the length of the path the agent actually walked. An agent that reaches every
 goal along the shortest path scores 1; a detour of twice the shortest length
 halves an episode's score; a failure scores 0 whatever the path.

@@ -101,7 +101,7 @@ def _reach(env) -> dict[tuple, Any]:
 class EnvState:
     """Tracks an env from its first reset, to save what changed since and restore it into a twin env.
 
-    :param env: a :class:`~megastep_envs.base.Env` that has just been reset for the first time.
+    :param env: a :class:`~megastep_envs.step.env.Env` that has just been reset for the first time.
     """
 
     def __init__(self, env):

@@ -1,7 +1,7 @@
 """Running a trained agent: its returns over fresh episodes, and a video of env 0.
 
 The video has the frames of ``megastep demo`` (the plan of env 0 beside its
-agents' observation strips, :mod:`megastep_envs.plotting`), with the trained
+agents' observation strips, :mod:`megastep_envs.tools.plotting`), with the trained
 policy choosing the actions.
 """
 from __future__ import annotations
@@ -77,7 +77,7 @@ def evaluate(
     if video is not None:
         import imageio.v2 as imageio
 
-        from megastep_envs.demo import VIDEO_FPS
+        from megastep_envs.tools.demo import VIDEO_FPS
 
         Path(video).parent.mkdir(parents=True, exist_ok=True)
         writer = imageio.get_writer(video, fps=VIDEO_FPS, codec="libx264", pixelformat="yuv420p",
@@ -98,7 +98,7 @@ def evaluate(
                 totals += torch.stack([done.sum(), (returns * done).sum(), (step.info["episode"]["l"] * done).sum(),
                                        (metric * done).sum() if metric is not None else done.sum() * 0]).float()
                 if writer is not None:
-                    from megastep_envs.plotting import figure_to_array, plot_state
+                    from megastep_envs.tools.plotting import figure_to_array, plot_state
 
                     figure = plot_state(env.state(0), figure)
                     writer.append_data(figure_to_array(figure))

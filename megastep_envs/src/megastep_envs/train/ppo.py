@@ -7,7 +7,7 @@ agent of every env acts with one shared network, :mod:`.rollout`), and runs
 ``torchrun``, every process does this on its own envs and DDP averages the
 gradients (:mod:`.distributed`).
 
-Episodes end in two ways (see :mod:`megastep_envs.base`): *terminated*,
+Episodes end in two ways (see :mod:`megastep_envs.step.env`): *terminated*,
 where the value of what follows is zero, and *truncated* by the env's random
 lifespan, where the agent could have gone on. For a truncated episode the
 value of its final observation is added to the last reward, discounted once,
@@ -44,6 +44,7 @@ from typing import Any
 
 import torch
 
+from megastep_core.checks import synchronize
 from megastep_core.world import resolve_device
 
 from . import checkpoint, distributed
@@ -408,12 +409,6 @@ def _metrics(env_name: str, figures: dict[str, float], learning_rate: float, sam
     if figures["unbootstrapped"]:
         metrics["charts/unbootstrapped"] = figures["unbootstrapped"]
     return metrics
-
-
-def synchronize(device: torch.device) -> None:
-    """Waits for ``device``'s work, so that a host clock read next times it (nothing to wait for on a CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _plain(value) -> bool:

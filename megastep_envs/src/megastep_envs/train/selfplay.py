@@ -56,7 +56,8 @@ class SelfPlay:
         self.opponent = copy.deepcopy(model).requires_grad_(False)
         for module in self.opponent.modules():
             if isinstance(module, torch.nn.RNNBase):
-                module.flatten_parameters()  # a deep copy leaves an LSTM's weights apart: cuDNN would copy them each call
+                # a deep copy leaves an LSTM's weights apart: cuDNN would copy them each call
+                module.flatten_parameters()
         self.pool = SnapshotPool(seed=seed)
         self.playing = "current"
         self.minutes: dict[str, float] = {}

@@ -1,6 +1,6 @@
-"""The `cuda` and `cuda_slide` physics backends: one fused kernel per step from ``physics.cu``.
+"""The CUDA implementations ``stop:cuda`` and ``slide:cuda``: one fused kernel per step from ``physics.cu``.
 
-They take the same options as their torch references (`torch` and `slide`) and
+They take the same options as their torch references (``stop:torch`` and ``slide:torch``) and
 compute the same numbers: the kernel mirrors the torch code operation by
 operation, compiled without fused multiply-adds so that roundings agree.
 """
@@ -51,7 +51,7 @@ def wall_arguments(walls: WallTable, on_host: bool) -> tuple[tuple, tuple]:
 
 
 class CudaPhysics:
-    """`cuda` (agents stop short, like `torch`) or `cuda_slide` (agents slide, like `slide`).
+    """``stop:cuda`` (agents stop short, like ``stop:torch``) or ``slide:cuda`` (agents slide, like ``slide:torch``).
 
     :param slide: False for ``stop_step``, True for ``slide_step``.
     :param margin: metres left between an agent and what stopped it.
@@ -59,12 +59,7 @@ class CudaPhysics:
     :param record_paths: keep each agent's path of the last step in :attr:`paths` (``slide`` only).
     :param launcher: runs the kernel instead of CuPy; for tests that run ``physics.cu`` compiled for
         the CPU. It is called like :class:`megastep_core.kernels.Kernel` and takes CPU tensors.
-
-    :ivar poison: when set (by tests), outputs start as NaN, so that any element the kernel fails
-        to write shows.
     """
-
-    poison = False
 
     def __init__(self, slide: bool = False, margin: float = DEFAULT_MARGIN,
                  sub_contacts: int = DEFAULT_SUB_CONTACTS, record_paths: bool = False, launcher=None):
@@ -81,7 +76,8 @@ class CudaPhysics:
         self.kernel = launcher or kernel("megastep_physics.cuda", "physics.cu", self.name, KERNEL_OPTIONS)
 
     def _output(self, *shape: int, device) -> torch.Tensor:
-        return torch.full(shape, torch.nan, device=device) if self.poison else torch.empty(shape, device=device)
+        """An output tensor, which the kernel writes whole (tests fill it with NaN to see that it does)."""
+        return torch.empty(shape, device=device)
 
     def _launch_shape(self, n_envs: int, n_agents: int) -> tuple[int, int, int]:
         """Blocks, threads per block and bytes of shared memory per block."""

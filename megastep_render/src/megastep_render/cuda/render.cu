@@ -477,7 +477,8 @@ __device__ __forceinline__ bool nearer(const Hit& a, const Hit& b) {
 
 // The grid method. One thread per ray of every env: the nearest line beyond the near plane, then its colour.
 // As raycast.cast and shading.shade. Works for layouts of any size. Launched with 256 threads per block;
-// the bound of 6 such blocks per SM (at most 40 registers) was 5-6% faster on an H100 than 48 registers.
+// bounded to 6 such blocks per SM (at most 40 registers): more resident warps hide the walk's loads better
+// than the registers saved spills cost (see the performance docs).
 extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
     long long* __restrict__ indices, float* __restrict__ locations, float* __restrict__ dots,
     float* __restrict__ distances, float* __restrict__ screen, const float* __restrict__ positions,
@@ -528,15 +529,14 @@ __device__ int list_in_block(const bool* __restrict__ mask, int n_envs, int* lis
     return count;
 }
 
-// Walls a lane of render_grid_sparse loads at a time (see walk_walls): 4 gained Explorer and PointGoal at
-// 1,024-4,096 envs up to 1 point of their engine's speed on an H100; 8 took too many registers for 3 blocks an SM.
+// Walls a lane of render_grid_sparse loads at a time (see walk_walls): more loads in flight shorten a lone
+// ray's walk, and 4 still leaves the registers for 3 blocks an SM, where 8 does not.
 #define SPARSE_BATCH 4
 
 // The grid method for a few envs (those that reset, rendered again): a warp per ray of the listed envs,
 // striding over them; other pixels keep what they hold. Rendering a few envs takes as long as their longest
-// walk, which a thread per ray takes cell after cell (17-26 us for the ~10 of 4,096 Explorer envs that reset
-// in a step on an H100; 12.5 us here): each of a warp's 32 lanes walks a 32nd of the ray's span over the
-// grid, and the warp keeps the nearest hit any lane found. That is the hit a walk from the start finds: the
+// walk, which a thread per ray would take cell after cell; so each of a warp's 32 lanes walks a 32nd of the
+// ray's span over the grid, and the warp keeps the nearest hit any lane found. That is the hit a walk from the start finds: the
 // nearest hit lies in some cell of the ray, which some lane walks. Launched with blocks of 256 threads.
 // The envs are listed either in env_list (its count, then env indices, as list_envs writes it; env_mask
 // null), or, for up to a few thousand envs, by every block from env_mask itself (env_list null): one launch
@@ -602,112 +602,4 @@ extern "C" __global__ void __launch_bounds__(256, 1) render_grid_sparse(
             *finished = 0;
         }
     }
-}
-
-#define ANGLE_MARGIN 1e-3f
-
-// The fan method, for layouts of up to a few hundred lines. One block per view (env, agent, camera), or per
-// part of a view's rays. All its rays start at the agent, so each line covers a contiguous range of them,
-// found from the angles of its end points as in raycast._ray_ranges: the block first marks, in a bit mask
-// per ray, the lines that may cover it (shared memory: `words` 32-bit words per ray, then the lines and
-// their ranges of rays), then each ray tests only those, as the reference does. Results are the same as
-// testing every line.
-extern "C" __global__ void render_fan(
-    long long* __restrict__ indices, float* __restrict__ locations, float* __restrict__ dots,
-    float* __restrict__ distances, float* __restrict__ screen, const float* __restrict__ positions,
-    const float* __restrict__ angles, const float* __restrict__ ray_angles, const float4* __restrict__ cameras,
-    const float4* __restrict__ lines, const float* __restrict__ textures, const float4* __restrict__ bodies,
-    const float4* __restrict__ walls, const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases,
-    const float4* __restrict__ texels, const int* __restrict__ env_layout,
-    const long long* __restrict__ line_starts, const long long* __restrict__ env_texel_starts,
-    const int* __restrict__ body_texels, const bool* __restrict__ env_mask, int n_envs, int n_agents,
-    int n_cameras, int n_rays, int body_lines, int words, float near, float texel_size) {
-    extern __shared__ unsigned int shared[];
-    unsigned int* masks = shared;                              // [words][blockDim.x]
-    float4* cache = (float4*)(shared + words * blockDim.x);   // [32 * words] lines: (ax, ay, ex, ey)
-    int2* ranges = (int2*)(cache + 32 * words);               // [32 * words] rays of each line, in this block
-    int parts = (n_rays + blockDim.x - 1) / blockDim.x;
-    int view = blockIdx.x / parts;
-    int first_ray = (blockIdx.x % parts) * blockDim.x;
-    int count = min((int)blockDim.x, n_rays - first_ray);
-    int camera = view % n_cameras;
-    int ea = view / n_cameras;
-    int agent = ea % n_agents;
-    int env = ea / n_agents;
-    // the whole block leaves together, before any barrier
-    if (env_mask != nullptr && !env_mask[env]) return;
-    int layout = env_layout[env];
-    int n_body_lines = n_agents * body_lines;
-    // with one agent per env every body line is its own: none is a candidate
-    int n_bodies = n_agents > 1 ? n_body_lines : 0;
-    int n_walls = wall_bases[layout + 1] - wall_bases[layout];
-    int n_lines = n_bodies + n_walls;
-    int used_words = (n_lines + 31) / 32;
-    int tid = threadIdx.x;
-    for (int i = tid; i < used_words * (int)blockDim.x; i += blockDim.x) masks[i] = 0u;
-
-    float px = positions[2 * ea], py = positions[2 * ea + 1];
-    float4 cam = cameras[camera];  // offset in degrees, half field of view and ray step in radians, front in metres
-    float sin_h, cos_h;
-    sincosf(radians(angles[ea] + cam.x), &sin_h, &cos_h);
-    long long line_start = line_starts[env];
-    int wall_base = wall_bases[layout];
-    __syncthreads();
-
-    for (int i = tid; i < n_lines; i += blockDim.x) {
-        float ax, ay, ex, ey;
-        if (i < n_bodies) {
-            float4 l = lines[line_start + i];
-            ax = l.x; ay = l.y; ex = l.z - l.x; ey = l.w - l.y;
-        } else {
-            float4 l = walls[wall_base + i - n_bodies];
-            ax = l.x; ay = l.y; ex = l.z; ey = l.w;
-        }
-        cache[i] = make_float4(ax, ay, ex, ey);
-        ranges[i] = make_int2(0, -1);  // no rays
-        if (i < n_bodies && i / body_lines == agent) continue;  // an agent never sees its own body
-        float rx = ax - px, ry = ay - py;
-        float x1 = rx * cos_h + ry * sin_h, y1 = ry * cos_h - rx * sin_h;
-        float x2 = (rx + ex) * cos_h + (ry + ey) * sin_h, y2 = (ry + ey) * cos_h - (rx + ex) * sin_h;
-        float front = cam.w;
-        if (x1 < front && x2 < front) continue;  // wholly behind the camera
-        float y_front = y1 + fminf(fmaxf(quick_div(front - x1, x2 - x1), 0.0f), 1.0f) * (y2 - y1);
-        if (x1 < front) { x1 = front; y1 = y_front; }
-        if (x2 < front) { x2 = front; y2 = y_front; }
-        float a1 = atan2f(y1, x1), a2 = atan2f(y2, x2);
-        float low = fminf(a1, a2), high = fmaxf(a1, a2);
-        int first = (int)ceilf(quick_div(cam.y - high - ANGLE_MARGIN, cam.z) - 0.5f);
-        int last = (int)floorf(quick_div(cam.y - low + ANGLE_MARGIN, cam.z) - 0.5f);
-        ranges[i] = make_int2(max(first, first_ray) - first_ray, min(last, first_ray + count - 1) - first_ray);
-    }
-    __syncthreads();
-    // a warp per line marks its rays, 32 at a time: no thread waits on one line that covers many rays
-    int warp = tid / 32, lane = tid % 32;
-    for (int i = warp; i < n_lines; i += blockDim.x / 32) {
-        int2 range = ranges[i];
-        unsigned int bit = 1u << (i % 32);
-        unsigned int* word = masks + (i / 32) * blockDim.x;
-        for (int r = range.x + lane; r <= range.y; r += 32) atomicOr(word + r, bit);
-    }
-    __syncthreads();
-    if (tid >= count) return;
-
-    int r = first_ray + tid;
-    float dx, dy;
-    sincosf(radians(angles[ea] + ray_angles[camera * n_rays + r]), &dy, &dx);
-    Hit hit = no_hit();
-    int shift = n_body_lines - n_bodies;  // candidate i is env-local line i + shift
-    for (int j = 0; j < used_words; ++j) {
-        unsigned int m = masks[j * blockDim.x + tid];
-        while (m) {
-            int i = 32 * j + __ffs(m) - 1;
-            m &= m - 1;
-            float4 l = cache[i];
-            test_line(px, py, dx, dy, near, l.x, l.y, l.z, l.w, i + shift, hit);
-        }
-    }
-    long long pixel = (long long)view * n_rays + r;
-    shade_and_write(pixel, quick_div(hit.t_num, hit.denom), hit.id, px, py, dx, dy, env, layout, n_agents, body_lines,
-                    texel_size, indices, locations, dots, distances, screen, lines, textures, bodies, walls,
-                    wall_texels, wall_bases, texels, line_starts, env_texel_starts, body_texels);
 }

@@ -1,7 +1,6 @@
-"""The ``cuda`` renderer: the kernels of ``render.cu`` behind the Renderer interface."""
+"""The ``raycast:cuda`` renderer: the kernels of ``render.cu`` behind the Renderer interface."""
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Callable, Sequence
 
@@ -21,18 +20,14 @@ SOURCE = "render.cu"
 # division (__fdividef) by hand where 2 ulp do, and rounds the lighting explicitly (__fmul_rn, ...)
 OPTIONS = tuple(o for o in DEFAULT_OPTIONS if o != "--use_fast_math")
 BLOCK = 256
-KERNELS = (
-    "bake_texels", "spread_baked", "light_bodies", "list_envs", "render_grid", "render_grid_sparse", "render_fan",
-)
-METHODS = ("auto", "fan", "grid")
+KERNELS = ("bake_texels", "spread_baked", "light_bodies", "list_envs", "render_grid", "render_grid_sparse")
+METHODS = ("auto", "grid")
 # the tables each kernel reads, in the order of its parameters
 GRID_TABLES = ("grids", "grid_shapes", "cell_starts", "entry_lines", "entry_ids")
 SHADOW_TABLES = ("line_starts", "env_layout", *GRID_TABLES, "lights", "light_ranges")
 SHADING_TABLES = (
     "walls", "wall_texels", "wall_bases", "texels", "env_layout", "line_starts", "env_texel_starts", "body_texels",
 )
-FAN_SHARED_BYTES = 48 * 1024
-"""The most shared memory a block of the fan method may take (the default limit, without opting in)."""
 
 
 def compile_kernels() -> dict:
@@ -47,20 +42,17 @@ def blocks(n: int, block: int = BLOCK) -> int:
 BLOCK_LISTED_ENVS = 2048
 """Up to this many envs, each block of a masked grid render lists the masked envs itself, from the mask (8 KiB of
 shared memory), which saves ``list_envs``'s launch on a step's chain; beyond, ``list_envs`` lists them once rather
-than every block reading the whole mask. Re-rendering 1-30 of 1,024 envs on an H100 took 0.5-1.1 us less listed
-in the blocks, and of 4,096 envs 0.3-0.8 us more (20 re-renders replayed from a CUDA graph)."""
+than every block reading the whole mask (the crossover measured is in the performance docs)."""
 
 
 def sparse_grid_blocks(kernel, n_rays: int, shared: int, device: torch.device) -> int:
     """Blocks of a masked grid render (``render_grid_sparse``, as ``kernel``), whose warps stride over the rays of
-    the listed envs, a warp per ray: as many as the GPU holds at once (3 per SM on an H100, of 8 warps: 3,168 rays
-    at once), for every ray of the ~10-100 envs that reset in a step to start at once.
+    the listed envs, a warp per ray: as many as the GPU holds at once, so that every ray of the few envs that
+    reset in a step starts at once.
 
-    Re-rendering the few envs that reset (a few hundred of 65,536 explorer envs on an H100) with a block per
-    256 rays of *every* env cost 73 us, scheduling blocks that leave at once: so the grid is sized to the
-    GPU, not to the envs. And no larger than it holds: every block lists the envs first (up to
-    ``BLOCK_LISTED_ENVS``), and 8 blocks a SM, of which 3 fit, listed them in three waves (Explorer and PointGoal
-    at 1,024-4,096 envs gained 0.5-1 point of their engine's speed at 3).
+    Sized to the GPU, not to the envs: a block per 256 rays of *every* env would mostly schedule blocks that
+    leave at once. And no larger than the GPU holds at once: every block lists the envs first (up to
+    ``BLOCK_LISTED_ENVS``), and blocks beyond the resident ones would list them again in later waves.
     """
     sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
     return max(1, min(blocks(32 * n_rays), kernel.resident_blocks(BLOCK, shared) * sms))
@@ -86,16 +78,12 @@ class CudaRenderer:
     (after ``bake``; see :meth:`capture`). Results match
     :class:`~megastep_render.TorchRenderer` up to float rounding.
 
-    Two ways to cast rays give the same hits: ``grid`` (each ray walks its
-    layout's uniform grid), and ``fan`` (one block per camera finds, for each
-    line, the range of its rays that can see it, and each ray tests only
-    those lines; for layouts of up to ~1,400 lines). ``auto`` is ``grid``,
-    the faster of the two on an H100 for every benchmark configuration but
-    the smallest (see ``.notes/render-bench.md``).
+    Each ray walks its layout's uniform grid of walls (the ``grid`` method,
+    which ``auto`` names; the option stays for code that passes it).
 
     :param device: the CUDA device it runs on.
-    :param cell_size: metres, the side of the walls' grid cells (shadow tests, and the ``grid`` method).
-    :param method: ``"auto"``, ``"fan"`` or ``"grid"``.
+    :param cell_size: metres, the side of the walls' grid cells.
+    :param method: ``"auto"`` or ``"grid"``.
     """
 
     def __init__(self, device=None, cell_size: float = CELL_SIZE, method: str = "auto"):
@@ -107,7 +95,8 @@ class CudaRenderer:
         if not float(cell_size) > 0:
             raise ValueError(f"cell_size must be a positive number of metres, got {cell_size}")
         if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+            raise ValueError(f"method must be one of {METHODS}, got {method!r} (the 'fan' method is gone: "
+                             f"'grid' was faster in every benchmark configuration)")
         self.cell_size = float(cell_size)
         self.method = method
         self.kernels = compile_kernels()
@@ -150,28 +139,12 @@ class CudaRenderer:
             self._remember(scenery, build_tables(scenery, self.cell_size))
         return self._tables
 
-    def _rays_of(self, cameras: list[Camera], device, near: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(C, R)`` ray angles in degrees, and ``(C, 4)`` per camera: offset in degrees, half the field of
-        view and the angle between rays in radians, and the front of the fan method's clipping in metres."""
-        key = (tuple(cameras), device, near)
+    def _rays_of(self, cameras: list[Camera], device) -> torch.Tensor:
+        """``(C, R)`` ray angles in degrees, made once per set of cameras."""
+        key = (tuple(cameras), device)
         if key not in self._rays:
-            fans = []
-            for camera in cameras:
-                half = math.radians(camera.fov) / 2
-                # every hit beyond the near plane lies at least this far in front: as raycast.cast
-                front = near * math.cos(half) * 0.5
-                fans.append([camera.offset, half, math.radians(camera.fov) / camera.pixels, front])
-            fans = torch.tensor(fans, dtype=torch.float32, device=device)
-            self._rays[key] = (ray_angles(cameras, device).contiguous(), fans)
+            self._rays[key] = ray_angles(cameras, device).contiguous()
         return self._rays[key]
-
-    def _fan_layout(self, tables: LayoutTables, scenery: Scenery, n_rays: int) -> tuple[int, int, int] | None:
-        """Threads per block, mask words per ray and shared bytes of the fan method, or None if it does not fit."""
-        threads = min(256, -(-n_rays // 32) * 32)
-        lines = tables.max_walls + (scenery.n_body_lines if scenery.n_agents > 1 else 0)
-        words = max(1, -(-lines // 32))
-        shared = 4 * words * threads + (16 + 8) * 32 * words
-        return (threads, words, shared) if shared <= FAN_SHARED_BYTES else None
 
     @torch.no_grad()
     def render(self, scenery: Scenery, agents: Agents, cameras: Sequence[Camera]) -> Render:
@@ -192,8 +165,7 @@ class CudaRenderer:
         Every element of ``out`` is written, or with ``mask`` (``(E,)`` bool)
         only the rows of the envs where it is True, and the others keep what
         they held: the grid method lists the masked envs on the GPU and renders
-        only their rays, a warp per ray (see ``render_grid_sparse``), the fan
-        method's blocks of other envs leave at once. So re-rendering the few
+        only their rays, a warp per ray (see ``render_grid_sparse``). So re-rendering the few
         envs that just reset lasts about as long as one ray's walk through the
         grid, not as long as a render of every env. The launches read
         ``agents`` and ``scenery.lines`` where they are, so a captured graph of
@@ -227,43 +199,31 @@ class CudaRenderer:
                 blocks(32 * n_envs * n_agents), BLOCK, bodies, lines,
                 *tables.pointers(*SHADOW_TABLES), env_mask, n_envs, n_agents, scenery.body_lines,
             )
-        angles_of_rays, fans = self._rays_of(cameras, device, float(scenery.agent_radius))
-        fan = self._fan_layout(tables, scenery, n_rays) if self.method == "fan" else None
-        if self.method == "fan" and fan is None:
-            raise ValueError(f"layouts of {tables.max_walls} walls are too many for the fan method; use 'grid'")
+        angles_of_rays = self._rays_of(cameras, device)
         common = (
             out.indices, out.locations, out.dots, out.distances, out.screen, agents.positions, agents.angles,
             angles_of_rays,
         )
         sizes = (n_envs, n_agents, n_cameras, n_rays, scenery.body_lines)
-        if fan is not None:
-            threads, words, shared = fan
-            parts = -(-n_rays // threads)
-            self.kernels["render_fan"](
-                n_envs * n_agents * n_cameras * parts, threads, *common, fans, lines, scenery.textures.vals,
-                bodies, *tables.pointers(*SHADING_TABLES), env_mask, *sizes, words, float(scenery.agent_radius),
-                float(scenery.texel_size), shared_mem=shared,
-            )
+        grid_arguments = (
+            *common, lines, scenery.textures.vals, bodies, *tables.pointers(*GRID_TABLES),
+            *tables.pointers(*SHADING_TABLES),
+        )
+        scalars = (*sizes, float(scenery.agent_radius), float(scenery.texel_size))
+        n_rays_all = out.indices.numel()
+        if mask is None:
+            self.kernels["render_grid"](blocks(n_rays_all), BLOCK, *grid_arguments, *scalars)
         else:
-            grid_arguments = (
-                *common, lines, scenery.textures.vals, bodies, *tables.pointers(*GRID_TABLES),
-                *tables.pointers(*SHADING_TABLES),
-            )
-            scalars = (*sizes, float(scenery.agent_radius), float(scenery.texel_size))
-            n_rays_all = out.indices.numel()
-            if mask is None:
-                self.kernels["render_grid"](blocks(n_rays_all), BLOCK, *grid_arguments, *scalars)
+            if n_envs <= BLOCK_LISTED_ENVS:  # each block lists the masked envs
+                env_list, listed_from, shared = np.uint64(0), mask, 4 * (n_envs + BLOCK)
             else:
-                if n_envs <= BLOCK_LISTED_ENVS:  # each block lists the masked envs
-                    env_list, listed_from, shared = np.uint64(0), mask, 4 * (n_envs + BLOCK)
-                else:
-                    env_list, listed_from, shared = self._env_list(n_envs, device), np.uint64(0), 0
-                    self.kernels["list_envs"](blocks(n_envs), BLOCK, mask, env_list, n_envs)
-                sparse = self.kernels["render_grid_sparse"]
-                sparse(
-                    sparse_grid_blocks(sparse, n_rays_all, shared, device), BLOCK, *grid_arguments, env_list,
-                    listed_from, *scalars, shared_mem=shared,
-                )
+                env_list, listed_from, shared = self._env_list(n_envs, device), np.uint64(0), 0
+                self.kernels["list_envs"](blocks(n_envs), BLOCK, mask, env_list, n_envs)
+            sparse = self.kernels["render_grid_sparse"]
+            sparse(
+                sparse_grid_blocks(sparse, n_rays_all, shared, device), BLOCK, *grid_arguments, env_list,
+                listed_from, *scalars, shared_mem=shared,
+            )
 
     def _env_list(self, n_envs: int, device) -> torch.Tensor:
         """``(2 + E,)`` int32 for ``list_envs`` and ``render_grid_sparse``: a count, env indices, and the count

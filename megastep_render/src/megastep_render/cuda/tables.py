@@ -12,9 +12,8 @@ error), so a ray that walks the cells it crosses, in order, meets every wall
 it can hit, and can stop at the first cell that holds a hit. Cells are
 :data:`CELL_SIZE` metres a side by default: homes' walls are about a metre
 long and rooms three, so a ray crosses a few cells of a few walls each
-before it hits one, instead of testing all ~200 walls. (The grid serves the
-shadow tests and the default ``grid`` ray-casting method; the ``fan`` method
-casts rays without it, see ``render.cu``.)
+before it hits one, instead of testing all ~200 walls. The grid serves both the
+shadow tests and the ray casting.
 """
 from __future__ import annotations
 
@@ -25,13 +24,14 @@ import numpy as np
 import torch
 
 from megastep_core import Scenery
+from megastep_core.layouts import LayoutIndex, layout_index
 
 from ..chunks import expand
-from ..layouts import LayoutIndex, index_layouts
 from ..lighting import body_texel_counts
 
 CELL_SIZE = 1.0
-"""Metres, the default side of a grid cell (fastest of 0.35, 0.5, 0.75 and 1 m on the benchmark homes, H100)."""
+"""Metres, the default side of a grid cell: about a wall's length in a home (the sizes tried are in the performance
+docs)."""
 
 CELL_MARGIN = 1e-3
 """Metres by which each cell is grown when listing the walls that pass through it."""
@@ -151,7 +151,7 @@ def build_tables(scenery: Scenery, cell_size: float = CELL_SIZE, layouts: Layout
     if not cell_size > 0:
         raise ValueError(f"cell_size must be a positive number of metres, got {cell_size}")
     device = scenery.device
-    layouts = layouts or index_layouts(scenery)
+    layouts = layouts or layout_index(scenery)
     body = body_texel_counts(scenery)
     if not bool((body == body[0]).all()):
         raise ValueError("every env must have the same body textures (as megastep_core.build_scenery makes them)")

@@ -1,10 +1,11 @@
-"""Turning discrete actions into agent motion, then calling the world's physics.
+"""Turning discrete actions into agent velocities: the step's ``act`` stage.
 
 Both modules read an ``(E, A)`` integer action per agent, one of
-:data:`ACTIONS`, set the agents' velocities from it, and call
-:meth:`megastep_core.World.move`, which runs the physics backend and redraws
-the agents' bodies. Speeds are in metres and degrees per second, so the same
-settings move an agent equally far in a simulated second at any ``fps``.
+:data:`ACTIONS`, and set the agents' velocities from it; they call nothing.
+The env's next stage, ``move``, is the physics (:meth:`megastep_core.World.move`),
+which moves the agents by those velocities and redraws their bodies. Speeds
+are in metres and degrees per second, so the same settings move an agent
+equally far in a simulated second at any ``fps``.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import math
 import torch
 
 from megastep_core import World
+from megastep_core.checks import positive
 from megastep_core.spaces import Discrete
 
 ACTIONS = ("nothing", "forward", "back", "strafe_left", "strafe_right", "turn_left", "turn_right")
@@ -23,13 +25,6 @@ _DIRECTIONS = (
     (0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, 1.0),
     (0.0, 0.0, -1.0),
 )
-
-
-def _positive(name: str, value) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return value
 
 
 def _direction_table(device) -> torch.Tensor:
@@ -58,16 +53,15 @@ class SimpleMovement:
 
     def __init__(self, world: World, speed: float = 1.0, turn_speed: float = 90.0):
         self.world = world
-        self.speed = _positive("speed", speed)
-        self.turn_speed = _positive("turn_speed", turn_speed)
+        self.speed = positive("speed", speed, "metres per second")
+        self.turn_speed = positive("turn_speed", turn_speed, "degrees per second")
         self._table = _direction_table(world.device)
 
-    def __call__(self, actions: torch.Tensor) -> torch.Tensor:
-        """Moves every agent by its ``(E, A)`` action for one step; returns the physics' ``(E, A)`` progress."""
+    def __call__(self, actions: torch.Tensor) -> None:
+        """Sets every agent's velocities from its ``(E, A)`` action, for the physics to move it by."""
         motion, turn = _intents(self.world, self._table, actions)
         self.world.agents.velocity.copy_(self.speed * motion)
         self.world.agents.angvelocity.copy_(self.turn_speed * turn)
-        return self.world.move()
 
 
 class MomentumMovement:
@@ -95,10 +89,10 @@ class MomentumMovement:
         turn_decay: float = 4.0,
     ):
         self.world = world
-        self.acceleration = _positive("acceleration", acceleration)
-        self.decay = _positive("decay", decay)
-        self.turn_acceleration = _positive("turn_acceleration", turn_acceleration)
-        self.turn_decay = _positive("turn_decay", turn_decay)
+        self.acceleration = positive("acceleration", acceleration, "metres per second squared")
+        self.decay = positive("decay", decay, "per second")
+        self.turn_acceleration = positive("turn_acceleration", turn_acceleration, "degrees per second squared")
+        self.turn_decay = positive("turn_decay", turn_decay, "per second")
         self._table = _direction_table(world.device)
         dt = world.dt
         # v(t + dt) = v(t) * keep + (a / k) * (1 - keep), with keep = exp(-k dt)
@@ -112,10 +106,9 @@ class MomentumMovement:
         """Metres per second an agent reaches by holding ``forward``."""
         return self.acceleration / self.decay
 
-    def __call__(self, actions: torch.Tensor) -> torch.Tensor:
-        """Accelerates every agent by its ``(E, A)`` action for one step and moves it; returns ``(E, A)`` progress."""
+    def __call__(self, actions: torch.Tensor) -> None:
+        """Accelerates every agent by its ``(E, A)`` action for one step, for the physics to move it by."""
         motion, turn = _intents(self.world, self._table, actions)
         agents = self.world.agents
         agents.velocity.mul_(self._keep).add_(self._gain * motion)
         agents.angvelocity.mul_(self._turn_keep).add_(self._turn_gain * turn)
-        return self.world.move()

@@ -1,4 +1,4 @@
-"""Drawing one env's :meth:`~megastep_envs.base.Env.state`: a plan view beside the agents' observations.
+"""Drawing one env's :meth:`~megastep_envs.step.env.Env.state`: a plan view beside the agents' observations.
 
 The plan shows the walls, the lights (stars, larger for brighter), each agent
 as a disc in its body colour with a tick towards where it faces, and its field
@@ -29,7 +29,7 @@ FAN_REACH = 30.0
 
 DEPTH_KEY = "white near, black far"
 """What the shades of a depth strip mean, written over each: the depth observation is 1 at the agent's
-radius falling to 0 at its ``max_depth`` (:class:`~megastep_envs.observations.Depth`)."""
+radius falling to 0 at its ``max_depth`` (:class:`~megastep_envs.modules.observations.Depth`)."""
 
 
 def _strips(state: dict[str, Any]) -> list[tuple[str, np.ndarray, bool]]:
@@ -153,7 +153,7 @@ class StatePlot:
 def plot_state(state: dict[str, Any], fig=None):
     """A matplotlib figure of one env's state: the plan on the left, observation strips on the right.
 
-    :param state: from :meth:`megastep_envs.base.Env.state`.
+    :param state: from :meth:`megastep_envs.step.env.Env.state`.
     :param fig: a figure to draw into. If it last drew a state of the same env
         and layout, its artists are moved rather than redrawn (fast, for videos);
         otherwise it is cleared first.

@@ -14,11 +14,11 @@ Two goal sensors, the two settings of the PointNav literature (``goal_sensor``):
 Reaching within ``success_radius`` (0.15 m) of the goal ends the episode. The
 default reward, ``goal_reached``, pays 1 then; ``goal_progress`` also pays
 every step for the decrease in the walking distance to the goal (see
-:class:`~megastep_envs.rewards.GoalProgress`), which needs the goal's
+:class:`~megastep_envs.tasks.rewards.GoalProgress`), which needs the goal's
 *geodesic* distance field: where a reward asks for it (``needs_geodesic``),
 or ``goals_per_home`` is given, each home gets a table of ``K`` goal points
 with their distance fields, computed once when the env is built
-(:meth:`~megastep_envs.occupancy.OccupancyGrid.geodesic_fields`), and every
+(:meth:`~megastep_envs.modules.occupancy.OccupancyGrid.geodesic_fields`), and every
 episode's goal is drawn from it: a step then only reads the field, with no
 host sync. Without a table the goal is a second draw of the spawner.
 
@@ -27,7 +27,7 @@ Scripted baselines that read the true goal are in :mod:`megastep_envs.evaluation
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,12 +37,12 @@ from megastep_core import Camera, Geometry, Render
 from megastep_core.random import CounterRandom
 from megastep_core.spaces import Box
 
-from .base import Env
-from .explorer import sample_homes
-from .fusion import fused
-from .movement import ACTIONS, SimpleMovement
-from .observations import IMU, RGB, Computed, Depth, to_agent_frame
-from .occupancy import OccupancyGrid
+from ..modules.movement import ACTIONS, SimpleMovement
+from ..modules.observations import FunctionObservation, to_agent_frame
+from ..modules.occupancy import OccupancyGrid
+from ..step.compiling import compilable
+from ..step.env import Env
+from .common import GeodesicGoalTask, GoalTask, float_option, homes_unless_given, require, sight
 
 GOAL_SENSORS = ("at_spawn", "every_step")
 """The goal observations PointGoal offers: told once at spawn (odometry), or every step (GPS + compass)."""
@@ -72,7 +72,7 @@ class PointGoal(Env):
     :param goals_per_home: draw goals from a table of this many points per home, with their geodesic
         distance fields; ``None``: only where the reward needs geodesic distances
         (:data:`DEFAULT_GOALS_PER_HOME` then), else the spawner draws each goal.
-    :param options: anything :class:`~megastep_envs.base.Env` takes.
+    :param options: anything :class:`~megastep_envs.step.env.Env` takes.
     :ivar goals: ``(E, 1, 2)`` metres, each env's goal in the world frame.
     :ivar final_positions: ``(E, 1, 2)`` metres, where the agents stood at the last task update, before any
         reset of that step: where an episode that just ended left its agent.
@@ -84,15 +84,10 @@ class PointGoal(Env):
         self,
         n_envs: int = 64,
         *,
-        geometries: Sequence[Geometry] | None = None,
-        split: str = "training",
-        success_radius: float = 0.15,
-        goal_sensor: str = "at_spawn",
+        geometries: Sequence[Geometry] | None = None, split: str = "training",
+        success_radius: float = 0.15, goal_sensor: str = "at_spawn",
         goals_per_home: int | None = None,
-        pixels: int = 128,
-        fov: float = 130.0,
-        subsample: int = 4,
-        max_depth: float = 10.0,
+        pixels: int = 128, fov: float = 130.0, subsample: int = 4, max_depth: float = 10.0,
         speed: float = 1.0,
         turn_speed: float = 90.0,
         **options,
@@ -107,8 +102,7 @@ class PointGoal(Env):
             raise ValueError(f"goals_per_home must be a positive integer or None, got {goals_per_home!r}")
         options.setdefault("reward", "goal_reached")
         options.setdefault("lifespan", (256, 384))
-        if geometries is None:
-            geometries = sample_homes(n_envs, split, int(options.get("seed", 0)))
+        geometries = homes_unless_given(geometries, n_envs, split, options)
         super().__init__(geometries, n_envs, cameras=[Camera(pixels, fov)], **options)
         self.success_radius = success_radius
         self.goal_sensor = goal_sensor
@@ -118,10 +112,8 @@ class PointGoal(Env):
         self.movement = SimpleMovement(self.world, speed, turn_speed)
         goal = (lambda render: self.goal_at_spawn.clone()) if goal_sensor == "at_spawn" else self._goal_now
         self.observations = {
-            "rgb": RGB(self.world, subsample),
-            "depth": Depth(self.world, subsample, max_depth),
-            "imu": IMU(self.world),
-            "goal": Computed(Box((2,)), goal),
+            **sight(self.world, subsample, max_depth),
+            "goal": FunctionObservation(Box((2,)), goal),
         }
         if goals_per_home is None and getattr(self.reward, "needs_geodesic", False):
             goals_per_home = DEFAULT_GOALS_PER_HOME
@@ -196,7 +188,7 @@ class PointGoal(Env):
             self._draw_goals(mask, self._goal_random.uniforms(1, mask)[:, 0])
         self._show_goals(mask)
 
-    @fused
+    @compilable
     def _draw_goals(self, mask: torch.Tensor, uniforms: torch.Tensor) -> None:
         """Picks the goal of each masked env from its home's row of the table, by ``uniforms`` ``(E,)`` in [0, 1)."""
         k = self.goals_per_home
@@ -204,20 +196,20 @@ class PointGoal(Env):
         torch.where(mask, index, self.goal_ids, out=self.goal_ids)
         torch.where(mask[:, None, None], self.goal_points[self.goal_ids][:, None], self.goals, out=self.goals)
 
-    @fused
+    @compilable
     def _show_goals(self, mask: torch.Tensor) -> None:
         """Tells the agents where mask is True where their goal lies from where they now stand."""
         agents = self.world.agents
         relative = to_agent_frame(self.goals - agents.positions, agents.angles)
         self.goal_at_spawn.copy_(torch.where(mask[:, None, None], relative, self.goal_at_spawn))
 
-    @fused
+    @compilable
     def _goal_now(self, render: Render) -> torch.Tensor:
         """``(E, 1, 2)``: the goal in the agent's current frame (the ``"every_step"`` sensor), a new tensor."""
         agents = self.world.agents
         return to_agent_frame(self.goals - agents.positions, agents.angles)
 
-    @fused
+    @compilable
     def update(self, render: Render, reward: torch.Tensor) -> torch.Tensor:
         """Terminates the episodes whose agent is within ``success_radius`` of its goal."""
         positions = self.world.agents.positions
@@ -245,3 +237,78 @@ def turn_then_walk(target: torch.Tensor, cone: float) -> torch.Tensor:
     actions = torch.full_like(bearing, ACTIONS.index("forward"), dtype=torch.int64)
     actions = torch.where(bearing > cone, ACTIONS.index("turn_left"), actions)
     return torch.where(bearing < -cone, ACTIONS.index("turn_right"), actions)
+
+
+class GoalReached:
+    """Pays 1 on a step where an agent ends within ``env.success_radius`` metres of ``env.goals`` ``(E, A, 2)``: any
+    :class:`~megastep_envs.tasks.common.GoalTask`.
+
+    Options: ``scale`` (the payment, default 1).
+    """
+
+    reads = "agents"
+
+    def __init__(self, options: Mapping[str, Any]):
+        self.scale = float_option(options, "scale", 1.0)
+
+    def reset(self, env: GoalTask, mask: torch.Tensor) -> None:
+        require(env, GoalTask, "goal_reached")
+
+    @compilable
+    def __call__(self, env: GoalTask, render: Render | None) -> torch.Tensor:
+        distance = (env.world.agents.positions - env.goals).norm(dim=-1)
+        return torch.where(distance < env.success_radius, self.scale, 0.0)
+
+
+class GoalProgress:
+    """Pays each step the decrease in the agent's walking (geodesic) distance to its goal, and ``success`` on
+    reaching it: a potential-based shaping of :class:`GoalReached`.
+
+    With the potential ``phi(s) = -scale * d(s)``, ``d`` the geodesic distance to the goal in metres, a step
+    from ``s`` to ``s'`` pays ``gamma * phi(s') - phi(s) = scale * (d(s) - gamma * d(s'))``. Ng, Harada and
+    Russell (1999) showed that adding such a difference of potentials to a reward leaves the optimal policies
+    unchanged for a learner discounting by ``gamma``: the shaping only tells the agent sooner which way is
+    better. With ``gamma`` 1 (the default) an episode's payments sum to ``scale`` times the distance it covered,
+    ``d(start) - d(end)``; pass the learner's discount to keep the guarantee exact (the difference is a cost of
+    ``scale * (1 - gamma) * d(s')`` a step, which also pushes towards the goal).
+
+    The distance is read from the env's distance fields (``env.geodesic_to_goal()``), so the env must hold
+    them: :class:`~megastep_envs.tasks.pointgoal.PointGoal` builds its goal table when its reward says
+    ``needs_geodesic``. A step where the distance is not finite (an agent walled off from its goal) pays no
+    progress.
+
+    Options: ``scale`` (reward per metre, default 1), ``success`` (paid on the step the agent comes within
+    ``env.success_radius`` of its goal, default 1), ``gamma`` (the discount of the potential, in (0, 1],
+    default 1).
+    """
+
+    reads = "agents"
+    needs_geodesic = True
+
+    def __init__(self, options: Mapping[str, Any]):
+        self.scale = float_option(options, "scale", 1.0)
+        self.success = float_option(options, "success", 1.0)
+        self.gamma = float_option(options, "gamma", 1.0)
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"reward option gamma must be in (0, 1], got {self.gamma}")
+        self.previous: torch.Tensor | None = None
+
+    def reset(self, env: GeodesicGoalTask, mask: torch.Tensor) -> None:
+        require(env, GeodesicGoalTask, "goal_progress")
+        distance = env.geodesic_to_goal()
+        if self.previous is None or self.previous.shape != distance.shape:
+            self.previous = distance.clone()
+        self._start_from(distance, mask)
+
+    @compilable
+    def _start_from(self, distance: torch.Tensor, mask: torch.Tensor) -> None:
+        self.previous.copy_(torch.where(mask[:, None], distance, self.previous))
+
+    @compilable
+    def __call__(self, env: GeodesicGoalTask, render: Render | None) -> torch.Tensor:
+        distance = env.geodesic_to_goal()
+        progress = self.previous - self.gamma * distance
+        progress = torch.where(progress.isfinite(), progress * self.scale, 0.0)
+        self.previous.copy_(distance)
+        reached = (env.world.agents.positions - env.goals).norm(dim=-1) < env.success_radius
+        return progress + torch.where(reached, self.success, 0.0)

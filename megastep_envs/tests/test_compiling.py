@@ -1,24 +1,24 @@
-"""Fused methods: each compiles as one graph, changes no result, and falls back with a warning when it cannot."""
+"""Compilable methods: each compiles as one graph, changes no result, and falls back with a warning when it cannot."""
 import warnings
 
 import pytest
 import torch
 
 from megastep_envs import make
-from megastep_envs.fusion import fused, fusion, unavailable
+from megastep_envs.step.compiling import compilable, compiling, unavailable
 
 
-@fused
+@compilable
 def _twice_plus_one(x):
     return x * 2 + 1
 
 
-@fused
+@compilable
 def _branches_on_a_value(x):
     return x * 2 if x.sum() > 0 else x  # a branch on a device value: no single graph
 
 
-def test_a_fused_function_is_the_plain_one_outside_a_fusion_block():
+def test_a_compilable_function_is_the_plain_one_outside_a_compiling_block():
     x = torch.arange(3.0)
     assert torch.equal(_twice_plus_one(x), torch.tensor([1.0, 3.0, 5.0]))
     assert _twice_plus_one.eager(x).tolist() == [1.0, 3.0, 5.0]
@@ -26,15 +26,15 @@ def test_a_fused_function_is_the_plain_one_outside_a_fusion_block():
 
 def test_a_function_the_compiler_cannot_take_whole_runs_as_written_with_a_warning():
     x = torch.arange(3.0)
-    with fusion(True, backend="eager"), pytest.warns(UserWarning, match="_branches_on_a_value runs uncompiled"):
+    with compiling(True, backend="eager"), pytest.warns(UserWarning, match="_branches_on_a_value runs uncompiled"):
         assert _branches_on_a_value(x).tolist() == [0.0, 2.0, 4.0]
-    with fusion(True, backend="eager"), warnings.catch_warnings():
+    with compiling(True, backend="eager"), warnings.catch_warnings():
         warnings.simplefilter("error")  # warned once: later calls just run as written
         assert _branches_on_a_value(x).tolist() == [0.0, 2.0, 4.0]
 
 
 def test_an_error_of_the_function_itself_still_raises():
-    with fusion(True, backend="eager"), pytest.raises(RuntimeError):
+    with compiling(True, backend="eager"), pytest.raises(RuntimeError):
         _twice_plus_one(torch.zeros(2, 3) @ torch.zeros(2, 3))
 
 

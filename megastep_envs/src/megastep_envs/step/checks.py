@@ -14,23 +14,13 @@ from __future__ import annotations
 import torch
 
 from megastep_core import MegastepError
-from megastep_core.kernels import optional_kernels
+from megastep_core.checks import same_device
+from megastep_core.kernels import load_kernels
 from megastep_core.spaces import Box, Discrete
 
 
 class ActionError(MegastepError, ValueError):
     """Actions passed to an env's ``step`` that it cannot take."""
-
-
-def same_device(a: torch.device, b: torch.device) -> bool:
-    """Whether two devices are the same, taking ``cuda`` to mean the current CUDA device."""
-    a, b = torch.device(a), torch.device(b)
-    if a.type != b.type:
-        return False
-    if a.type != "cuda":
-        return True
-    current = torch.cuda.current_device()
-    return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
 
 
 class DeferredFlag:
@@ -104,8 +94,8 @@ class ActionCheck:
         else:
             expected = f"finite numbers in [{space.low}, {space.high}]"
         self.values = DeferredFlag(self.device, f"actions must be {expected}; got a value outside that")
-        kernels = optional_kernels(backend, self.device, "megastep_envs.cuda", "actions.cu", ["clamp_actions"],
-                                   "action check option backend")
+        kernels = load_kernels("megastep_envs.step", "actions.cu", ["clamp_actions"], device=self.device,
+                               implementation=backend, what="action check option backend").as_dict()
         self._kernel = kernels["clamp_actions"] if kernels is not None and isinstance(space, Discrete) else None
 
     def __call__(self, actions) -> torch.Tensor:

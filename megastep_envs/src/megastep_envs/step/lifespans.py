@@ -32,7 +32,7 @@ class Lifespans:
 
     The draws are counter-based (:class:`~megastep_core.random.CounterRandom`): the limit of an env's
     ``k``-th episode is a hash of the seed, the env and ``k``, so that the episode kernel of
-    :class:`~megastep_envs.episodes.Episodes` draws it itself, with no torch generator for a CUDA graph
+    :class:`~megastep_envs.step.episodes.Episodes` draws it itself, with no torch generator for a CUDA graph
     to refill on every step.
 
     :param n_envs: ``E``.

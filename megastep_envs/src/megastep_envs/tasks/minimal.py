@@ -1,24 +1,29 @@
 """Minimal: one agent in an empty room, paid for moving forward. The tutorial env.
 
-The agent sees a strip of colour (:class:`~megastep_envs.observations.RGB`)
-and moves without momentum (:class:`~megastep_envs.movement.SimpleMovement`):
+The agent sees a strip of colour (:class:`~megastep_envs.modules.observations.RGB`)
+and moves without momentum (:class:`~megastep_envs.modules.movement.SimpleMovement`):
 each step it goes forward, back, sideways, turns, or stands still. The
 ``forward_progress`` reward pays the speed it achieved in the direction it
 faces, so a good policy runs along the room and turns before each wall, which
 it can judge from how wide the wall's stripes look.
 
 Everything else (batching, spawns, lifespans, resets, statistics) comes from
-:class:`~megastep_envs.base.Env`; this file holds only what makes the task.
+:class:`~megastep_envs.step.env.Env`; this file holds only what makes the task.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from megastep_core import Camera, Geometry
+import torch
 
-from .base import Env
-from .movement import SimpleMovement
-from .observations import RGB
+from megastep_core import Camera, Geometry, Render
+
+from ..modules.movement import SimpleMovement
+from ..modules.observations import RGB, to_agent_frame
+from ..step.compiling import compilable
+from ..step.env import Env
+from .common import float_option
 
 
 def default_room() -> Geometry:
@@ -32,7 +37,7 @@ class Minimal(Env):
     """One agent per env in a room, seeing RGB, moving without momentum.
 
     Observations: ``rgb`` ``(E, 1, 3, W)``. Actions: ``(E,)`` integers, one of
-    :data:`~megastep_envs.movement.ACTIONS`. Reward ``(E,)``: metres per second
+    :data:`~megastep_envs.modules.movement.ACTIONS`. Reward ``(E,)``: metres per second
     moved forward. Episodes last ``lifespan`` steps and never terminate early.
 
     :param n_envs: ``E``.
@@ -41,7 +46,7 @@ class Minimal(Env):
     :param fov: degrees.
     :param speed: metres per second.
     :param turn_speed: degrees per second.
-    :param options: anything :class:`~megastep_envs.base.Env` takes (``device``,
+    :param options: anything :class:`~megastep_envs.step.env.Env` takes (``device``,
         ``physics``, ``renderer``, ``seed``, ``reward``, ``spawner``, ``lifespan``, ...).
     """
 
@@ -65,3 +70,33 @@ class Minimal(Env):
         super().__init__(geometries, n_envs, cameras=[Camera(pixels, fov)], **options)
         self.movement = SimpleMovement(self.world, speed, turn_speed)
         self.observations = {"rgb": RGB(self.world, subsample)}
+
+
+class ForwardProgress:
+    """Pays the speed at which each agent moved in the direction it faces, in metres per second.
+
+    Options: ``scale`` (multiplies the reward, default 1).
+    """
+
+    reads = "agents"  # not the render: an env on a GPU pays it during the render
+
+    def __init__(self, options: Mapping[str, Any]):
+        self.scale = float_option(options, "scale", 1.0)
+        self.previous: torch.Tensor | None = None
+
+    def reset(self, env, mask: torch.Tensor) -> None:
+        positions = env.world.agents.positions
+        if self.previous is None or self.previous.shape != positions.shape:
+            self.previous = positions.clone()
+        self._start_from(positions, mask)
+
+    @compilable
+    def _start_from(self, positions: torch.Tensor, mask: torch.Tensor) -> None:
+        self.previous.copy_(torch.where(mask[:, None, None], positions, self.previous))
+
+    @compilable
+    def __call__(self, env, render: Render | None) -> torch.Tensor:
+        agents = env.world.agents
+        forward = to_agent_frame(agents.positions - self.previous, agents.angles)[..., 0]
+        self.previous.copy_(agents.positions)
+        return forward * (self.scale / env.world.dt)

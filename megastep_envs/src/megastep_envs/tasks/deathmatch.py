@@ -3,14 +3,14 @@
 Every step, an agent that holds another agent at the centre pixel of its
 camera hits it: the target loses ``damage`` health and the shooter earns the
 ``hits`` reward (or, with ``reward="zero_sum_hits"``, the shooter earns what
-the target loses: :class:`~megastep_envs.rewards.ZeroSumHits`). Health also
+the target loses: :class:`~megastep_envs.tasks.rewards.ZeroSumHits`). Health also
 drains while an agent is outside the map's free space. An agent whose health
 reaches zero respawns at a random free point, away from the others, with full
 health; the env itself goes on until its lifespan truncates it. Observations are per agent: ``(E, A, ...)``.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -18,13 +18,12 @@ import torch
 from megastep_core import Camera, Geometry, Render
 from megastep_core.spaces import Box
 
-from .base import Env
-from .explorer import sample_homes
-from .fusion import fused
-from .movement import MomentumMovement
-from .observations import IMU, RGB, Computed, Depth
-from .occupancy import OccupancyGrid
-from .rewards import centre_targets
+from ..modules.movement import MomentumMovement
+from ..modules.observations import FunctionObservation
+from ..modules.occupancy import OccupancyGrid
+from ..step.compiling import compilable
+from ..step.env import Env
+from .common import CombatTask, centre_targets, float_option, homes_unless_given, require, sight
 
 
 class Deathmatch(Env):
@@ -39,7 +38,7 @@ class Deathmatch(Env):
     :param split: which homes when ``geometries`` is None.
     :param damage: health lost per hit taken (health starts at 1).
     :param outside_damage: health lost per step spent outside the free space.
-    :param options: anything :class:`~megastep_envs.base.Env` takes.
+    :param options: anything :class:`~megastep_envs.step.env.Env` takes.
     """
 
     name = "deathmatch"
@@ -50,12 +49,8 @@ class Deathmatch(Env):
         n_envs: int = 64,
         *,
         n_agents: int = 4,
-        geometries: Sequence[Geometry] | None = None,
-        split: str = "training",
-        pixels: int = 512,
-        fov: float = 70.0,
-        subsample: int = 4,
-        max_depth: float = 10.0,
+        geometries: Sequence[Geometry] | None = None, split: str = "training",
+        pixels: int = 512, fov: float = 70.0, subsample: int = 4, max_depth: float = 10.0,
         damage: float = 0.05,
         outside_damage: float = 0.01,
         **options,
@@ -67,8 +62,7 @@ class Deathmatch(Env):
                 raise ValueError(f"{label} must be a fraction of full health in [0, 1], got {value!r}")
         options.setdefault("reward", "hits")
         options.setdefault("lifespan", (1024, 2048))
-        if geometries is None:
-            geometries = sample_homes(n_envs, split, int(options.get("seed", 0)))
+        geometries = homes_unless_given(geometries, n_envs, split, options)
         super().__init__(geometries, n_envs, n_agents=int(n_agents), cameras=[Camera(pixels, fov)], **options)
         self.damage, self.outside_damage = float(damage), float(outside_damage)
         self.occupancy = OccupancyGrid(self.world.geometries, self.device)
@@ -77,10 +71,8 @@ class Deathmatch(Env):
         self._agent_ids = torch.arange(self.n_agents, device=self.device)
         self.movement = MomentumMovement(self.world)
         self.observations = {
-            "rgb": RGB(self.world, subsample),
-            "depth": Depth(self.world, subsample, max_depth),
-            "imu": IMU(self.world),
-            "health": Computed(Box((1,), 0.0, 1.0), lambda render: self.health[..., None].clamp(0, 1)),
+            **sight(self.world, subsample, max_depth),
+            "health": FunctionObservation(Box((1,), 0.0, 1.0), lambda render: self.health[..., None].clamp(0, 1)),
         }
 
     def reset_task(self, mask: torch.Tensor) -> None:
@@ -91,7 +83,7 @@ class Deathmatch(Env):
         """Wounds the agents that were hit or are off the map, and respawns the dead. Never terminates."""
         self.respawn(self.wound(render))
 
-    @fused
+    @compilable
     def wound(self, render: Render) -> torch.Tensor:
         """Takes health from the agents that were hit or are off the map; returns the ``(E, A)`` dead."""
         self.health.sub_(self.wounds(centre_targets(self.world, render)))
@@ -101,7 +93,7 @@ class Deathmatch(Env):
 
     def wounds(self, targets: torch.Tensor) -> torch.Tensor:
         """``(E, A)``: the health each agent loses this step, given whom each agent hits (``(E, A)``, from
-        :func:`~megastep_envs.rewards.centre_targets`): ``damage`` per shooter aiming at it, and
+        :func:`~megastep_envs.tasks.common.centre_targets`): ``damage`` per shooter aiming at it, and
         ``outside_damage`` off the map. Read by :meth:`wound`, and by a reward that pays for deaths."""
         hits_taken = (targets[:, :, None] == self._agent_ids).sum(1)  # (E, A): shooters aiming at each agent
         wounds = torch.where(self.occupancy.free(self.world.agents.positions), 0.0, self.outside_damage)
@@ -126,3 +118,60 @@ class Deathmatch(Env):
     def task_state(self, e: int) -> dict[str, Any]:
         """``health`` ``(A,)`` and ``deaths`` ``(A,)`` this episode."""
         return {"health": self.health[e].cpu().numpy(), "deaths": self.deaths[e].cpu().numpy()}
+
+
+class Hits:
+    """Pays 1 to an agent for each step it holds another agent at the centre pixel of its first camera.
+
+    Options: ``scale`` (the payment per hit, default 1).
+    """
+
+    def __init__(self, options: Mapping[str, Any]):
+        self.scale = float_option(options, "scale", 1.0)
+
+    def reset(self, env, mask: torch.Tensor) -> None:
+        pass
+
+    @compilable
+    def __call__(self, env, render: Render) -> torch.Tensor:
+        return torch.where(centre_targets(env.world, render) >= 0, self.scale, 0.0)
+
+
+class ZeroSumHits:
+    """Deathmatch's zero-sum reward: a hit given pays ``hit``, a hit taken costs ``hit``, and a death costs
+    ``death``, paid to the agents whose hits killed it (shared equally).
+
+    What one agent earns another loses, so the agents of an env earn 0 between them on every step where nobody
+    dies off the map (the map's free space drains health too; a death by that pays nobody). Self-play with it
+    is a contest: one side's gain is the other's loss, as in a two-player game, rather than a cooperation in
+    which both sides are paid for facing each other (which the ``hits`` reward pays, since each hit pays the
+    shooter and costs the target nothing).
+
+    A death is counted on the step that takes the agent's health to 0, from the health the env holds before
+    its update and the same wounds its update will deal (``env.wounds``): the reward is paid before the
+    update, with the step's render.
+
+    Options: ``hit`` (default 1), ``death`` (default 5: at Deathmatch's default ``damage`` of 0.05 a kill
+    takes 20 hits, which have paid the killers 20 already; the death adds a quarter to that).
+    """
+
+    def __init__(self, options: Mapping[str, Any]):
+        self.hit = float_option(options, "hit", 1.0)
+        self.death = float_option(options, "death", 5.0)
+
+    def reset(self, env: CombatTask, mask: torch.Tensor) -> None:
+        require(env, CombatTask, "zero_sum_hits")
+
+    @compilable
+    def __call__(self, env: CombatTask, render: Render) -> torch.Tensor:
+        targets = centre_targets(env.world, render)  # (E, A): whom each agent hits, or -1
+        ids = torch.arange(env.n_agents, device=targets.device)
+        aims = targets[:, :, None] == ids  # (E, shooter, target)
+        given, taken = (targets >= 0).float(), aims.sum(1).float()
+        # alive before this step, dead after its wounds: what the env's update will find
+        dies = (env.health > 0) & (env.health - env.wounds(targets) <= 0)
+        cost = torch.where(dies, self.death, 0.0)
+        # each killer's share of the cost of each agent it hit that died
+        share = torch.where(taken > 0, cost / taken.clamp_min(1), 0.0)  # (E, target)
+        bounty = (aims.float() * share[:, None, :]).sum(-1)  # (E, shooter)
+        return self.hit * (given - taken) - cost + bounty

@@ -14,7 +14,7 @@ A module may also say what it reads, as ``reads``: ``"render"`` (RGB and
 Depth read the render alone) or ``"agents"`` (the IMU reads the agents as
 physics left them; it is called with ``None``, before the render exists).
 On a GPU an env observes those beside the rest of its step, on a second
-CUDA stream (:class:`~megastep_envs.graphs.Beside`): the agents' during the
+CUDA stream (:class:`~megastep_envs.step.graphs.SideStreams`): the agents' during the
 render, the render's during the task update and the resets. A module that
 does not say may read anything, the task's state included, and is observed
 after the task update.
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from megastep_core import Render, World
-from megastep_core.kernels import optional_kernels
+from megastep_core.kernels import load_kernels
 from megastep_core.spaces import Box
 
 
@@ -59,19 +59,19 @@ def downsample(values: torch.Tensor, subsample: int, dim: int) -> torch.Tensor:
     return values.reshape(shape).mean(dim + 1)
 
 
-def where_envs(mask: torch.Tensor, fresh: torch.Tensor, previous: torch.Tensor,
+def where_envs(mask: torch.Tensor, chosen: torch.Tensor, previous: torch.Tensor,
                out: torch.Tensor | None = None) -> torch.Tensor:
-    """``fresh`` in the envs where ``mask`` (``(E,)`` bool) is True, ``previous`` elsewhere (both ``(E, ...)``);
+    """``chosen`` in the envs where ``mask`` (``(E,)`` bool) is True, ``previous`` elsewhere (both ``(E, ...)``);
     written into ``out`` where given (which may be either of them)."""
-    rows = mask.view(-1, *[1] * (fresh.dim() - 1))
-    return torch.where(rows, fresh, previous) if out is None else torch.where(rows, fresh, previous, out=out)
+    rows = mask.view(-1, *[1] * (chosen.dim() - 1))
+    return torch.where(rows, chosen, previous) if out is None else torch.where(rows, chosen, previous, out=out)
 
 
 class PooledRays:
     """What :class:`RGB` and :class:`Depth` share: pixels pooling ``subsample`` rays each, computed two ways.
 
     The torch code (:meth:`pool`) is the reference and the CPU path. On a
-    GPU the fused kernels of ``megastep_envs/cuda/observations.cu`` compute
+    GPU the fused kernels of ``megastep_envs/modules/observations.cu`` compute
     the same in one pass over the render (``backend``: ``"auto"``, the
     default, uses them where the world is on CUDA and CuPy can run;
     ``"torch"`` or ``"cuda"`` choose).
@@ -88,8 +88,8 @@ class PooledRays:
     def __init__(self, world: World, subsample: int, backend: str):
         self.subsample = int(subsample)
         self.pixels = _pixels(world, subsample)
-        kernels = optional_kernels(backend, world.device, "megastep_envs.cuda", "observations.cu",
-                                   [self.kernel_name], "observation option backend")
+        kernels = load_kernels("megastep_envs.modules", "observations.cu", [self.kernel_name], device=world.device,
+                               implementation=backend, what="observation option backend").as_dict()
         self._kernel = None if kernels is None else kernels[self.kernel_name]
         self._finals: torch.Tensor | None = None
 
@@ -231,8 +231,8 @@ class IMU:
 
     def __init__(self, world: World, backend: str = "auto"):
         self.world = world
-        kernels = optional_kernels(backend, world.device, "megastep_envs.cuda", "observations.cu", ["observe_imu"],
-                                   "observation option backend")
+        kernels = load_kernels("megastep_envs.modules", "observations.cu", ["observe_imu"], device=world.device,
+                               implementation=backend, what="observation option backend").as_dict()
         self._kernel = None if kernels is None else kernels["observe_imu"]
 
     def __call__(self, render: Render | None = None) -> torch.Tensor:
@@ -246,7 +246,7 @@ class IMU:
         return out
 
 
-class Computed:
+class FunctionObservation:
     """An observation an env computes itself, like PointGoal's goal vector.
 
     :param space: its per-agent space.
@@ -259,3 +259,13 @@ class Computed:
 
     def __call__(self, render: Render) -> torch.Tensor:
         return self.compute(render)
+
+
+def __getattr__(name):
+    if name == "Computed":
+        import warnings
+
+        warnings.warn("megastep_envs.modules.observations.Computed is now FunctionObservation", DeprecationWarning,
+                      stacklevel=2)
+        return FunctionObservation
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,9 @@
 """Replaying an env's step from a CUDA graph, so that its hundred-odd small kernels cost one launch.
 
 An env step is a hundred-odd PyTorch operations. Launched one by one from
-Python they cost 3-5 ms of host time per step whatever the batch, which is
-more than the GPU work itself up to tens of thousands of envs. Captured once
+Python they cost milliseconds of host time per step whatever the batch, more
+than the GPU work itself up to tens of thousands of envs (the figures are in
+:doc:`/explanations/performance`). Captured once
 in a CUDA graph and replayed, they cost one launch. This works because every
 step of a megastep env is the same sequence of operations on the same
 tensors: it never asks the GPU a question it must wait for (resets and
@@ -14,10 +15,10 @@ tables); the second runs it eagerly again, checking with torch's sync debug
 mode that it never waits on the GPU; the third captures it and replays the
 capture; every later call hands the actions to the capture and replays. An
 env's action check, which clamps them, is captured too, and each replay points
-its kernel at the caller's actions (:mod:`~megastep_envs.graph_input`): the
-replay is then the only launch of a step, where a kernel that copied the
-actions into the captured input before it cost an Explorer step 2.5-4 µs of
-GPU time on an H100, with the gap before the graph's first kernel. A step
+its kernel at the caller's actions (:mod:`~megastep_envs.step.graph_input`): the
+replay is then the only launch of a step: a kernel that copied the actions
+into the captured input would add a launch and a gap before the graph's first
+kernel to every step. A step
 that does synchronise (a third-party plugin might) stays eager, with a
 warning that says why.
 
@@ -51,16 +52,16 @@ def cuda_generators(*owners: Any) -> list[torch.Generator]:
     return list(found.values())
 
 
-class Beside:
+class SideStreams:
     """Parts of a step that may run beside the rest of it on a GPU, on side CUDA streams.
 
-    A few thousand envs leave most of an H100 idle during each small kernel
-    of a step, and in a replayed graph each kernel in a chain costs about
-    1.2 µs however little it does. Work that no later kernel needs until much
+    A few thousand envs leave most of a large GPU idle during each small
+    kernel of a step, and in a replayed graph each kernel in a chain costs a
+    launch's worth of time however little it does. Work that no later kernel needs until much
     later (an observation of the render while the task updates and envs
     reset) need not wait in that chain: :meth:`fork` runs a block on a side
     stream, after everything the step's stream has enqueued so far, and the
-    step's stream waits for it only where it :meth:`~Branch.join` s it.
+    step's stream waits for it only where it :meth:`~SideBlock.join` s it.
     Captured in a CUDA graph, fork and join become edges between concurrent
     branches of the graph. On a CPU both do nothing and the work runs in order.
 
@@ -91,20 +92,20 @@ class Beside:
         return None if not self.streams else torch.cuda.current_stream(self.streams[0].device).record_event()
 
     @contextlib.contextmanager
-    def fork(self, after: torch.cuda.Event | None = None) -> Iterator[Branch]:
+    def fork(self, after: torch.cuda.Event | None = None) -> Iterator[SideBlock]:
         """Runs the block beside the step's stream, after what that stream has enqueued so far, or only after
-        the point ``after`` (a :meth:`mark`); the :class:`Branch` it yields joins it back.
+        the point ``after`` (a :meth:`mark`); the :class:`SideBlock` it yields joins it back.
 
         Forking from a mark lets the step enqueue its next kernel first: a graph seems to launch, of the
         kernels ready together, the one enqueued first, and a big observation launched first would hold the
         GPU's SMs while the step's next kernel, which everything after it waits for, queues behind it (RGB
-        did so for 22 µs at 16,384 Explorer envs on an H100, ahead of the reward).
+        did so ahead of the reward: :doc:`/explanations/performance`).
         """
         if not self.streams:
-            yield Branch(None)
+            yield SideBlock(None)
             return
         stream = self.streams[self._next]
-        branch = Branch(stream)
+        branch = SideBlock(stream)
         self._forked.add(self._next)
         self._next = (self._next + 1) % len(self.streams)
         if after is None:
@@ -124,8 +125,8 @@ class Beside:
         self._forked.clear()
 
 
-class Branch:
-    """A block run by :meth:`Beside.fork`."""
+class SideBlock:
+    """A block run by :meth:`SideStreams.fork`."""
 
     def __init__(self, stream: torch.cuda.Stream | None):
         self.stream = stream
@@ -147,7 +148,7 @@ class StepGraph:
         ``into`` (the captured input) when that is not None; by default the actions themselves, copied.
     :param input_kernel: the one kernel that ``prepare`` launches (with ``into`` None), reading
         ``kernel_input(actions)`` as its first argument. Given, ``prepare`` is captured too, and each replay points
-        that kernel at the caller's actions (:class:`~megastep_envs.graph_input.GraphInput`) instead of running
+        that kernel at the caller's actions (:class:`~megastep_envs.step.graph_input.GraphInput`) instead of running
         ``prepare`` before the replay: no kernel, and no gap, on the GPU before the graph's own.
     :param kernel_input: see ``input_kernel``.
     """
@@ -253,3 +254,16 @@ class StepGraph:
     def _give_up(self, reason: str) -> None:
         self.eager_reason = reason
         warnings.warn(f"megastep: running env steps eagerly, not from a CUDA graph: {reason}", stacklevel=5)
+
+
+_RENAMED = {"Beside": SideStreams, "Branch": SideBlock}
+
+
+def __getattr__(name):
+    if name in _RENAMED:
+        import warnings
+
+        warnings.warn(f"megastep_envs.step.graphs.{name} is now {_RENAMED[name].__name__}", DeprecationWarning,
+                      stacklevel=2)
+        return _RENAMED[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

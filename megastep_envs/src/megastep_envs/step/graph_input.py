@@ -3,8 +3,8 @@
 A replayed graph reads its input from the address it was captured with, so
 the usual way in is a copy into that tensor before each replay: one more
 kernel on the GPU, and the gap after it before the graph's first kernel
-starts (2.5-4 µs of an Explorer step on an H100, which is 70-170 µs at 1,024
-to 4,096 envs). When the graph's first reader of the input is one of our own
+starts (a noticeable share of a small step: :doc:`/explanations/performance`).
+When the graph's first reader of the input is one of our own
 kernels (the env's action check), CUDA can instead change that kernel's
 arguments in the instantiated graph (``cuGraphExecKernelNodeSetParams``): a
 host call of a few microseconds, and the replay reads the caller's tensor

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from megastep_core.kernels import optional_kernels
+from megastep_core.kernels import load_kernels
 
 from .lifespans import Lifespans
 
@@ -36,8 +36,8 @@ class Episodes:
         self.lifespans = lifespans
         self.lengths = torch.zeros(n_envs, dtype=torch.int64, device=device)
         self.returns = torch.zeros(n_envs, n_agents, device=device)
-        kernels = optional_kernels(backend, device, "megastep_envs.cuda", "episodes.cu", ["step_episodes"],
-                                   "episodes option backend")
+        kernels = load_kernels("megastep_envs.step", "episodes.cu", ["step_episodes"], device=device,
+                               implementation=backend, what="episodes option backend").as_dict()
         self._kernel = None if kernels is None else kernels["step_episodes"]
 
     def restart(self, mask: torch.Tensor) -> None:

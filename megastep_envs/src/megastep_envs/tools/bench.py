@@ -16,7 +16,7 @@ minimal-like       1       64      130  1,024  4,096  16,384  65,536
 statistics) of that env, built with its config's agents, pixels and fov, on
 the same layouts; its rows are named after the env (``explorer``), and
 ``explorer:one-render`` is the same env with ``final_observations=False``
-(see :mod:`megastep_envs.base`). On CUDA both kinds of step are replayed from
+(see :mod:`megastep_envs.step.env`). On CUDA both kinds of step are replayed from
 a CUDA graph unless ``--no-graph`` is given: the engine step by :func:`capture`,
 the env step by the env itself (``cuda_graph=True``). Each figure is envs x agents x steps over
 seconds, after warm-up steps, with the GPU synchronised before the clock
@@ -30,7 +30,6 @@ import gc
 import itertools
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -41,10 +40,11 @@ from megastep_core import Camera, Geometry, MegastepError, World, get_plugin_man
 from megastep_core.cli import device_argument, plain_text
 from megastep_core.world import resolve_device
 
-from .base import cycle_geometries
-from .movement import ACTIONS, MomentumMovement
-from .observations import RGB, Depth
-from .registry import ENVS, env_class
+from ..modules.movement import ACTIONS, MomentumMovement
+from ..modules.observations import RGB, Depth
+from ..registry import ENVS, env_class
+from ..step.env import cycle_geometries
+from .timing import capture, synchronize, time_step  # noqa: F401 (capture and time_step were bench's)
 
 SUBSAMPLE = 4
 """Rays averaged into one observed pixel."""
@@ -113,6 +113,7 @@ class EngineStep:
         actions = self.actions.index_select(0, self.counter).squeeze(0)
         self.counter.add_(1).remainder_(ACTION_POOL)
         self.movement(actions)
+        self.world.move()
         render = self.world.render()
         return self.rgb(render), self.depth(render)
 
@@ -134,64 +135,6 @@ class EnvStep:
         return self.env.graphed
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def capture(step: Callable[[], object], device: torch.device, warmup: int = 3) -> Callable[[], None] | None:
-    """``step`` captured in a CUDA graph, as a function that replays it; None if it cannot be captured.
-
-    A step whose backends never wait on the GPU from the host (the ``cuda``
-    backends) captures: replaying it costs one launch instead of dozens, which
-    is what keeps small batches from being bound by launch overhead. A step
-    that synchronises (a host read of a device value) cannot, and runs
-    eagerly. That is found out before capturing, with torch's sync debug
-    mode, because a capture that fails half-way can leave the CUDA context
-    unusable.
-    """
-    side = torch.cuda.Stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):  # warm-up off the default stream, as capture requires
-        for _ in range(warmup):
-            step()
-        previous = torch.cuda.get_sync_debug_mode()
-        torch.cuda.set_sync_debug_mode("error")
-        try:
-            step()
-        except RuntimeError as error:
-            reason = str(error).strip().splitlines()[0]
-            print(f"megastep bench: running eagerly, the step cannot be captured in a CUDA graph: {reason}",
-                  file=sys.stderr)
-            return None
-        finally:
-            torch.cuda.set_sync_debug_mode(previous)
-    torch.cuda.current_stream(device).wait_stream(side)
-    torch.cuda.synchronize(device)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph, stream=side):
-        step()
-    return graph.replay
-
-
-def time_step(step: Callable[[], object], device: torch.device, warmup: int = 3, seconds: float = 1.0,
-              max_steps: int = 2000) -> float:
-    """Seconds per call of ``step``: ``warmup`` untimed calls, then enough timed calls to fill about ``seconds``."""
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    start = time.perf_counter()
-    step()
-    _sync(device)
-    once = time.perf_counter() - start
-    count = int(min(max(seconds / max(once, 1e-9), 3), max_steps))
-    start = time.perf_counter()
-    for _ in range(count):
-        step()
-    _sync(device)
-    return (time.perf_counter() - start) / count
-
-
 def default_geometries(layouts: str | None, seed: int = 0) -> list[Geometry]:
     """The layouts of ``layouts`` (a layouts ``.npz``), or 64 procedural training homes."""
     if layouts is not None:
@@ -207,18 +150,19 @@ def backend_pairs(physics: Sequence[str] | None, renderers: Sequence[str] | None
                   device: torch.device) -> list[tuple[str, str]]:
     """The ``(physics, renderer)`` pairs to run.
 
-    With neither list given: ``torch`` with ``torch``, and ``cuda`` with ``cuda``
-    where the world is on CUDA and both ``cuda`` backends can run. Otherwise
-    every pairing of the given names, a missing list standing for those defaults.
+    With neither list given: ``stop:torch`` with ``raycast:torch``, and ``stop:cuda`` with ``raycast:cuda``
+    where the world is on CUDA and both ``cuda`` backends can run. Otherwise every pairing of the given
+    names, a missing list standing for those defaults.
     """
     manager = get_plugin_manager()
-    usable = lambda kind: any(i.name == "cuda" and i.unavailable is None for _, i in manager.backends(kind))
-    defaults = ["torch"]
-    if device.type == "cuda" and usable("physics") and usable("renderer"):
-        defaults.append("cuda")
+    usable = lambda kind, name: any(i.name == name and i.unavailable is None for _, i in manager.backends(kind))
+    physics_defaults, renderer_defaults = ["stop:torch"], ["raycast:torch"]
+    if device.type == "cuda" and usable("physics", "stop:cuda") and usable("renderer", "raycast:cuda"):
+        physics_defaults.append("stop:cuda")
+        renderer_defaults.append("raycast:cuda")
     if physics is None and renderers is None:
-        return [(name, name) for name in defaults]
-    return list(itertools.product(physics or defaults, renderers or defaults))
+        return list(zip(physics_defaults, renderer_defaults))
+    return list(itertools.product(physics or physics_defaults, renderers or renderer_defaults))
 
 
 def check_backends(kind: str, names: Sequence[str] | None) -> None:
@@ -339,7 +283,7 @@ def run_bench(configs: Sequence[str], envs: Sequence[int] | None, pairs: Sequenc
 
 HEADER = ("config", "envs", "agents", "pixels", "physics", "renderer", "device", "agent-steps/s", "ms/step",
           "peak GPU MiB", "graph", "of engine")
-WIDTHS = (20, 7, 6, 6, 8, 8, 7, 14, 9, 12, 5, 9)
+WIDTHS = (20, 7, 6, 6, 11, 13, 7, 14, 9, 12, 5, 9)
 
 
 def format_row(cells) -> str:

@@ -3,7 +3,7 @@
     megastep demo explorer --envs 64 --steps 300 --device auto --seed 0 --out out
 
 writes ``out/explorer.mp4`` (one frame per step: the plan of env 0 and its
-agents' observation strips, see :mod:`megastep_envs.plotting`) and
+agents' observation strips, see :mod:`megastep_envs.tools.plotting`) and
 ``out/explorer.png`` (the last frame), and prints the env's agent-steps per
 second, timed over the env steps alone (drawing the frames is not counted).
 The video is encoded by the ffmpeg binary that the ``imageio-ffmpeg`` wheel
@@ -21,7 +21,7 @@ import torch
 from megastep_core import MegastepError
 from megastep_core.cli import device_argument, plain_text
 
-from .registry import ENVS, make
+from ..registry import ENVS, make
 
 VIDEO_FPS = 10
 """Frames per second of the video: the envs' default simulated rate, so it plays in real time."""

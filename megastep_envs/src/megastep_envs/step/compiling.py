@@ -1,34 +1,33 @@
-"""Fusing an env's own PyTorch code into few GPU kernels, with ``torch.compile``.
+"""Compiling an env's own PyTorch code into few GPU kernels, with ``torch.compile``.
 
 An env's task is a handful of tensor operations per step (wound the agents
 that were hit, count the steps since new wall was seen, ...), each one a GPU
-kernel. Replayed from a CUDA graph, each kernel in the step's chain costs
-about 1.2-2.5 µs however little it does, so at a few thousand envs the task's
-arithmetic, not the physics or the render, can set the pace: Deathmatch's
-wounds were 30 kernels, 18 µs a step. :func:`fused` marks a function as pure
-PyTorch, and in an env step on a GPU it runs compiled by ``torch.compile``
-(Inductor), which fuses its elementwise work into one or two Triton kernels
-(1.3 µs for those wounds, on an H100). The env stays written in PyTorch alone.
+kernel. Replayed from a CUDA graph, each kernel in the step's chain costs a
+launch's worth of time however little it does, so at a few thousand envs the
+task's arithmetic, not the physics or the render, can set the pace
+(:doc:`/explanations/performance` has the figures). :func:`compilable` marks a
+function as pure PyTorch, and in an env step on a GPU it runs compiled by
+``torch.compile`` (Inductor), which fuses its elementwise work into one or two
+Triton kernels. The env stays written in PyTorch alone.
 
-Where it runs compiled: inside :func:`fusion` blocks, which
-:class:`~megastep_envs.base.Env` opens around its steps and resets when it
+Where it runs compiled: inside :func:`compiling` blocks, which
+:class:`~megastep_envs.step.env.Env` opens around its steps and resets when it
 was made with ``compile=True`` (the default) on a GPU where Triton can run.
-Everywhere else (on the CPU, in a user's own call, in tests) a fused function
-is the plain function.
+Everywhere else (on the CPU, in a user's own call, in tests) a compilable
+function is the plain function.
 
-A fused function must be one graph to the compiler (``fullgraph=True``): only
-tensor operations, no kernel of our own (CuPy), no read of a device value on
-the host. Split a task's update at such calls, as Deathmatch does around its
+A compilable function must be one graph to the compiler (``fullgraph=True``):
+only tensor operations, no kernel of our own (CuPy), no read of a device value
+on the host. Split a task's update at such calls, as Deathmatch does around its
 spawner. A function the compiler cannot take whole runs as written, with a
-warning that says why; so does every fused function where compiling fails (no
-C compiler for Triton's launcher, say). Compiled code may round differently
+warning that says why; so does every compilable function where compiling fails
+(no C compiler for Triton's launcher, say). Compiled code may round differently
 from eager code in the last bit of a float (fused multiply-adds), never in
 integer or boolean results.
 
-The first call of each fused function at each new shape compiles it: about
-1-3 s on a fresh process, less once Inductor's on-disk cache holds it. Shapes
-seen twice make the compiled code size-generic (``dynamic=None``), so many
-envs of different sizes in one process compile each function at most twice.
+The first call of each compilable function at each new shape compiles it.
+Shapes seen twice make the compiled code size-generic (``dynamic=None``), so
+many envs of different sizes in one process compile each function at most twice.
 """
 from __future__ import annotations
 
@@ -47,8 +46,8 @@ _backend: contextvars.ContextVar[str | None] = contextvars.ContextVar("megastep_
 
 
 @contextlib.contextmanager
-def fusion(enabled: bool, backend: str = "inductor") -> Iterator[None]:
-    """Runs the :func:`fused` functions called in the block compiled (``enabled``) or as written.
+def compiling(enabled: bool, backend: str = "inductor") -> Iterator[None]:
+    """Runs the :func:`compilable` functions called in the block compiled (``enabled``) or as written.
 
     :param backend: the ``torch.compile`` backend; ``"eager"`` traces the functions without generating
         kernels, which tests use on the CPU to check that each one compiles as one graph.
@@ -60,8 +59,8 @@ def fusion(enabled: bool, backend: str = "inductor") -> Iterator[None]:
         _backend.reset(token)
 
 
-def fused(function: F) -> F:
-    """Marks ``function`` (or method) as pure PyTorch, to be compiled into fused kernels in :func:`fusion` blocks.
+def compilable(function: F) -> F:
+    """Marks ``function`` (or method) as pure PyTorch, to be compiled into fused kernels in :func:`compiling` blocks.
 
     The plain function stays reachable as ``.eager``.
     """
@@ -90,7 +89,7 @@ def fused(function: F) -> F:
 
 
 def unavailable(device: torch.device) -> str | None:
-    """Why :func:`fused` functions cannot be compiled for ``device``, or None if they can."""
+    """Why :func:`compilable` functions cannot be compiled for ``device``, or None if they can."""
     if device.type != "cuda":
         return f"compiled kernels are for GPUs; the env is on {device.type}"
     try:
