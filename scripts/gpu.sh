@@ -21,12 +21,12 @@ if [[ $jobs == *tests* ]]; then
   done
 fi
 if [[ $jobs == *cuda* ]]; then
-  timeout 420 megastep bench --device cuda --layouts "$layouts" --physics cuda --renderer cuda \
+  timeout 420 megastep bench --device cuda --layouts "$layouts" --physics stop:cuda --renderer raycast:cuda \
     --env minimal explorer pointgoal deathmatch --config explorer-like deathmatch-like minimal-like \
     --json "$OUT/bench-cuda.json" 2>&1 | tee "$OUT/bench-cuda.log" || status=1
 fi
 if [[ $jobs == *torch* ]]; then
-  timeout 200 megastep bench --device cuda --layouts "$layouts" --physics torch --renderer torch \
+  timeout 200 megastep bench --device cuda --layouts "$layouts" --physics stop:torch --renderer raycast:torch \
     --config explorer-like --json "$OUT/bench-torch.json" 2>&1 | tee "$OUT/bench-torch.log" || status=1
 fi
 exit $status
