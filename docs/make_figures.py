@@ -116,7 +116,7 @@ def physics_stop_and_slide() -> None:
     velocity = torch.tensor([[1.2, -0.8], [-0.9, 1.0], [1.0, 0.9]])
     for ax, physics in zip(axes, ("torch", "slide")):
         world = World([toys.column(4.5, 3.2, 0.8)], n_agents=3, cameras=[Camera(8, 90)], physics=physics,
-                      renderer="torch", device="cpu")
+                      renderer="raycast:torch", device="cpu")
         world.agents.positions[0] = starts
         world.place()
         path = [world.agents.positions[0].clone()]

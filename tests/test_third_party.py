@@ -49,7 +49,7 @@ def test_cuda_backends_are_listed_unavailable_with_a_reason():
 
 
 def test_third_party_physics_is_selected_by_name():
-    world = World([toys.box(4, 3)], cameras=[Camera(16, 90)], physics="frozen", renderer="torch", device="cpu")
+    world = World([toys.box(4, 3)], cameras=[Camera(16, 90)], physics="frozen", renderer="raycast:torch", device="cpu")
     world.agents.positions[:] = torch.tensor([2.0, 1.5])
     world.agents.velocity[:] = torch.tensor([1.0, 0.0])
     progress = world.move()

@@ -9,8 +9,8 @@ from megastep_core import Camera, StateError, World
 def world():
     from megastep_geometry import toys
 
-    return World([toys.box(3.0, 3.0)] * 3, n_agents=2, cameras=[Camera(pixels=8, fov=90)], physics="torch",
-                 renderer="torch", device="cpu")
+    return World([toys.box(3.0, 3.0)] * 3, n_agents=2, cameras=[Camera(pixels=8, fov=90)], physics="stop:torch",
+                 renderer="raycast:torch", device="cpu")
 
 
 def place(world):
@@ -38,8 +38,8 @@ def test_the_check_can_be_switched_off_and_is_off_by_default_on_a_gpu(world):
     from megastep_geometry import toys
 
     assert world.check_finite
-    unchecked = World([toys.box(3.0, 3.0)], n_agents=2, cameras=[Camera(pixels=8, fov=90)], physics="torch",
-                      renderer="torch", device="cpu", check_finite=False)
+    unchecked = World([toys.box(3.0, 3.0)], n_agents=2, cameras=[Camera(pixels=8, fov=90)], physics="stop:torch",
+                      renderer="raycast:torch", device="cpu", check_finite=False)
     place(unchecked)
     unchecked.agents.angvelocity[0, 0] = float("nan")
     unchecked.move()  # spreads, unchecked, as asked

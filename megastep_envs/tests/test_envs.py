@@ -290,7 +290,7 @@ def test_bad_input_gets_a_clear_error(room):
 
 @pytest.mark.parametrize("env_class", [Minimal, Explorer, PointGoal, Deathmatch])
 def test_state_and_plot_state(env_class, pillar_room):
-    env = env_class(2, geometries=[pillar_room], physics="torch", renderer="torch")
+    env = env_class(2, geometries=[pillar_room], physics="stop:torch", renderer="raycast:torch")
     env.reset()
     env.step(env.sample_actions())
     state = env.state(1)
@@ -404,7 +404,7 @@ def test_observing_beside_the_step_changes_nothing(name, pillar_room):
 
 @pytest.mark.gpu
 def test_a_graphed_env_still_reports_bad_actions(room):
-    env = build("minimal", room, n_envs=2, device="cuda", physics="cuda", renderer="cuda", cuda_graph=True)
+    env = build("minimal", room, n_envs=2, device="cuda", physics="stop:cuda", renderer="raycast:cuda", cuda_graph=True)
     env.reset()
     for _ in range(3):
         env.step(env.sample_actions())

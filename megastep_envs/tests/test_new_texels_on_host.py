@@ -18,7 +18,7 @@ def library(tmp_path_factory):
 
 def run(name, agents, geometries):
     options = {"n_agents": agents} if agents > 1 else {}
-    env = make(name, 6, geometries=geometries, physics="torch", renderer="torch", lifespan=(3, 5), seed=2,
+    env = make(name, 6, geometries=geometries, physics="stop:torch", renderer="raycast:torch", lifespan=(3, 5), seed=2,
                reward="new_texels", **options)
     env.reset()
     return env, [env.step(env.sample_actions()).reward.clone() for _ in range(8)]

@@ -59,11 +59,11 @@ def cuda_pair(slide: bool):
 
 @pytest.mark.gpu
 def test_auto_picks_cuda_on_a_gpu():
-    assert get_plugin_manager().resolve_name("physics", "auto", torch.device("cuda")) == "cuda"
+    assert get_plugin_manager().resolve_name("physics", "auto", torch.device("cuda")) == "stop:cuda"
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("slide", [False, True], ids=["cuda", "cuda_slide"])
+@pytest.mark.parametrize("slide", [False, True], ids=["stop:cuda", "slide:cuda"])
 @pytest.mark.parametrize("n_agents", [1, 2, 4, 7])
 def test_random_rooms_match_the_reference(slide, n_agents):
     scenery, agents = random_scene(np.random.default_rng(n_agents), 512, n_agents, "cuda")
@@ -71,7 +71,7 @@ def test_random_rooms_match_the_reference(slide, n_agents):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("slide", [False, True], ids=["cuda", "cuda_slide"])
+@pytest.mark.parametrize("slide", [False, True], ids=["stop:cuda", "slide:cuda"])
 @pytest.mark.parametrize("n_envs, n_agents", [(4096, 1), (1024, 4)])
 def test_benchmark_homes_match_the_reference(homes, slide, n_envs, n_agents):
     scenery, agents = home_scene(homes, n_envs, n_agents, "cuda")
@@ -80,7 +80,7 @@ def test_benchmark_homes_match_the_reference(homes, slide, n_envs, n_agents):
 
 @pytest.mark.gpu
 @pytest.mark.slow
-@pytest.mark.parametrize("name, options", [("cuda", {}), ("cuda_slide", {"record_paths": True})])
+@pytest.mark.parametrize("name, options", [("stop:cuda", {}), ("slide:cuda", {"record_paths": True})])
 @pytest.mark.parametrize("n_envs, n_agents, n_steps", [(65536, 1, 153), (16384, 4, 153)])
 def test_gpu_soak_kernels(homes, name, options, n_envs, n_agents, n_steps):
     # 10,027,008 agent-steps each

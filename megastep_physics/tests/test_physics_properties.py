@@ -18,7 +18,7 @@ from megastep_core import Agents, build_scenery, make_backend
 RADIUS = 0.106
 MARGIN = 1e-3
 
-OPTIONS = {"torch": {}, "slide": {"record_paths": True}}
+OPTIONS = {"stop:torch": {}, "slide:torch": {"record_paths": True}}
 
 coordinate = st.floats(0.05, 3.95, allow_nan=False)
 point = st.tuples(coordinate, st.floats(0.05, 2.95, allow_nan=False))
@@ -60,7 +60,7 @@ def place(scenery_walls: np.ndarray, n_agents: int, rng: np.random.Generator) ->
     return None
 
 
-@pytest.mark.parametrize("name", ["torch", "slide"])
+@pytest.mark.parametrize("name", ["stop:torch", "slide:torch"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), geometry_walls=walls(), n_agents=st.integers(1, 4), seed=st.integers(0, 2**31))
 def test_no_tunnelling_in_random_scenes(name, data, geometry_walls, n_agents, seed):

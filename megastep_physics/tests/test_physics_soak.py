@@ -10,7 +10,7 @@ from soak_common import soak
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, options", [("torch", {}), ("slide", {"record_paths": True})])
+@pytest.mark.parametrize("name, options", [("stop:torch", {}), ("slide:torch", {"record_paths": True})])
 def test_cpu_soak(homes, name, options):
     n_envs, n_agents, n_steps = 64, 4, 800  # 204,800 agent-steps
     failures, seconds = soak(homes, name, n_envs, n_agents, n_steps, "cpu", options)
@@ -20,7 +20,7 @@ def test_cpu_soak(homes, name, options):
 
 @pytest.mark.gpu
 @pytest.mark.slow
-@pytest.mark.parametrize("name, options", [("torch", {}), ("slide", {"record_paths": True})])
+@pytest.mark.parametrize("name, options", [("stop:torch", {}), ("slide:torch", {"record_paths": True})])
 def test_gpu_soak_torch_backends(homes, name, options):
     n_envs, n_agents, n_steps = 16384, 4, 153  # 10,027,008 agent-steps
     failures, seconds = soak(homes, name, n_envs, n_agents, n_steps, "cuda", options)

@@ -133,7 +133,7 @@ def test_angles_wrap_into_minus_180_to_180():
 
 def test_plugin_makes_it():
     assert isinstance(make_backend("physics", "stop:torch"), StopPhysics)
-    assert make_backend("physics", "torch", margin=0.01).margin == 0.01
+    assert make_backend("physics", "stop:torch", margin=0.01).margin == 0.01
 
 
 @pytest.mark.parametrize(
@@ -158,4 +158,4 @@ def test_bad_dt_and_options_are_clear_errors():
     with pytest.raises(ValueError, match="margin must be in"):
         StopPhysics(margin=-1)
     with pytest.raises(ValueError, match="unknown options \\['bounce'\\]"):
-        make_backend("physics", "torch", bounce=True)
+        make_backend("physics", "stop:torch", bounce=True)

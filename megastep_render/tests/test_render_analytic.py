@@ -12,15 +12,15 @@ from megastep_core import Camera, make_backend
 from megastep_core.testing import devices
 from megastep_render.lighting import AMBIENT, GAIN
 
-RENDERERS = ["torch", pytest.param("cuda", marks=pytest.mark.gpu)]
+RENDERERS = ["raycast:torch", pytest.param("raycast:cuda", marks=pytest.mark.gpu)]
 AHEAD = Camera(pixels=1, fov=10)  # one ray, straight along the agent's heading
 
 
 def cases():
     """(renderer, device) pairs: torch on both devices, cuda on CUDA only."""
-    out = [pytest.param("torch", d) if isinstance(d, str) else pytest.param("torch", *d.values, marks=d.marks)
+    out = [pytest.param("raycast:torch", d) if isinstance(d, str) else pytest.param("raycast:torch", *d.values, marks=d.marks)
            for d in devices()]
-    return out + [pytest.param("cuda", "cuda", marks=pytest.mark.gpu)]
+    return out + [pytest.param("raycast:cuda", "cuda", marks=pytest.mark.gpu)]
 
 
 def render(renderer, device, geometries, cameras, n_agents=1, **placement):
