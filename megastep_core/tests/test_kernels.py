@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from megastep_core import KernelError
-from megastep_core.kernels import _argument, cupy_unavailable_reason, read_source, written_parameters
+from megastep_core.kernels import _argument, cupy_unavailable_reason, kernel_signatures, read_source, written_parameters
 
 
 def test_unavailable_reason_is_none_or_explains():
@@ -30,6 +30,18 @@ def test_the_parameters_a_kernel_may_write_are_its_non_const_pointers():
     assert written_parameters(source, "step") == (False, True, False, True, False, False)
     with pytest.raises(KernelError, match="no kernel 'other'"):
         written_parameters(source, "other")
+
+
+def test_kernels_may_share_a_parameter_list_through_a_macro():
+    source = r"""
+#define SHARED const float* __restrict__ x, \
+    float* __restrict__ y
+    extern "C" __global__ void first(SHARED, int n) {}
+    extern "C" __global__ void __launch_bounds__(256, 1) second(SHARED, bool* flags, float a) {}"""
+    assert kernel_signatures(source) == [
+        ("first", "const float* __restrict__ x, float* __restrict__ y, int n"),
+        ("second", "const float* __restrict__ x, float* __restrict__ y, bool* flags, float a")]
+    assert written_parameters(source, "second") == (False, True, True, False)
 
 
 @pytest.mark.gpu

@@ -1,4 +1,7 @@
 """The step's stage declarations: complete, in order, and the side blocks of the step where they allow them."""
+import contextlib
+import types
+
 from megastep_envs.step.stages import STAGES, beside
 
 ORDER = [stage.name for stage in STAGES]
@@ -16,16 +19,94 @@ def test_every_stage_reads_only_what_the_step_was_given_or_an_earlier_stage_wrot
         written |= set(stage.writes)
 
 
-def test_the_step_joins_each_side_block_no_later_than_its_declarations_allow():
-    """Env._advance forks the agents' observations after the move and joins them once the render is enqueued
-    (before the reward), and the render's observations after the render until the envs that reset are rendered
-    again; both within the span the declarations derive."""
-    joined_in_code = {"observe agents": ("move", "reward"), "observe render": ("render", "observe again")}
-    for name, (fork, join) in joined_in_code.items():
-        after, before = beside(name)
-        assert ORDER.index(fork) >= ORDER.index(after)
-        assert ORDER.index(join) <= ORDER.index(before)
-    assert [stage.name for stage in STAGES if stage.side] == list(joined_in_code)
+class Recorder:
+    """Stands in for the env's SideStreams and logs, beside the stages, where each side block forks and joins."""
+
+    def __init__(self, log):
+        self.log = log
+        self.blocks = 0
+
+    def mark(self):
+        return None
+
+    @contextlib.contextmanager
+    def fork(self, after=None):
+        self.blocks += 1
+        block = self.blocks
+        self.log.append(("fork", block))
+        yield types.SimpleNamespace(join=lambda: self.log.append(("join", block)))
+        self.log.append(("forked", block))
+
+    def join_all(self):
+        self.log.append(("join", "all"))
+
+
+class Logged:
+    """A module or a reward that logs each call, and is otherwise the one it wraps."""
+
+    def __init__(self, wrapped, log, event):
+        self.wrapped, self.log, self.event = wrapped, log, event
+
+    def __call__(self, *args):
+        self.log.append(self.event)
+        return self.wrapped(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.wrapped, name)
+
+
+def logged_function(function, log, event):
+    return lambda *args, **kwargs: log.append(event) or function(*args, **kwargs)
+
+
+def test_the_step_forks_and_joins_each_side_stage_where_the_declarations_allow(room):
+    """Runs Explorer's steps with every stage and every side block logged, and finds each side stage's block:
+    forked no earlier than after the stage that wrote its inputs, joined no later than the first stage that
+    writes what it reads or reads what it writes (:func:`beside`)."""
+    from megastep_envs import make
+
+    env = make("explorer", 4, geometries=[room], device="cpu", physics="stop:torch", renderer="raycast:torch",
+               lifespan=(2, 3), seed=1)
+    env.reset()
+    log = []
+    env._side_streams = Recorder(log)
+    world = env.world
+    world.move = logged_function(world.move, log, ("stage", "move"))
+    world.render = logged_function(world.render, log, ("stage", "render"))
+    world.rerender = logged_function(world.rerender, log, ("stage", "observe again"))
+    env.reward = Logged(env.reward, log, ("stage", "reward"))
+    env.update = logged_function(env.update, log, ("stage", "task update"))
+    env.episodes.step = logged_function(env.episodes.step, log, ("stage", "episodes"))
+    env.observations = {name: Logged(module, log, ("observe", getattr(module, "reads", "any")))
+                        for name, module in env.observations.items()}
+    checked = set()
+    for _ in range(6):
+        log.clear()
+        env.step(env.sample_actions())
+        if ("stage", "observe again") not in log:
+            continue  # no episode ended: the render's observations are joined at the end, as they may be
+        stages = [i for i, event in enumerate(log) if event[0] == "stage"]
+        first_look_until = log.index(("stage", "episodes"))
+        for i, event in enumerate(log[:first_look_until]):
+            if event[0] != "fork":
+                continue
+            forked = log.index(("forked", event[1]), i)
+            reads = {e[1] for e in log[i:forked] if e[0] == "observe"}
+            if not reads:
+                continue
+            assert len(reads) == 1, f"one block observed what {reads} read"
+            side = {"agents": "observe agents", "render": "observe render"}[reads.pop()]
+            joined = next(j for j, e in enumerate(log) if e in (("join", event[1]), ("join", "all")) and j > forked)
+            last_before = max((j for j in stages if j < i), default=None)
+            next_after = min((j for j in stages if j > joined), default=None)
+            fork_at = log[last_before][1] if last_before is not None else "start"
+            join_at = log[next_after][1] if next_after is not None else "end"
+            after, before = beside(side)
+            order = ["start", *ORDER, "end"]
+            assert order.index(fork_at) >= order.index(after), (side, "forked after", fork_at)
+            assert order.index(join_at) <= order.index(before), (side, "joined before", join_at)
+            checked.add(side)
+    assert checked == {stage.name for stage in STAGES if stage.side}
 
 
 def test_the_runtime_modules_and_tasks_import_no_tool():

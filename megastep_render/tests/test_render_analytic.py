@@ -18,7 +18,8 @@ AHEAD = Camera(pixels=1, fov=10)  # one ray, straight along the agent's heading
 
 def cases():
     """(renderer, device) pairs: torch on both devices, cuda on CUDA only."""
-    out = [pytest.param("raycast:torch", d) if isinstance(d, str) else pytest.param("raycast:torch", *d.values, marks=d.marks)
+    torch_name = "raycast:torch"
+    out = [pytest.param(torch_name, d) if isinstance(d, str) else pytest.param(torch_name, *d.values, marks=d.marks)
            for d in devices()]
     return out + [pytest.param("raycast:cuda", "cuda", marks=pytest.mark.gpu)]
 

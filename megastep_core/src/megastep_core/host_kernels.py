@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .kernels import KERNEL, expand_headers, read_source
+from .kernels import expand_headers, kernel_signatures, read_source
 
 SHARED_WORDS = 1 << 16
 """Four-byte words of dynamic shared memory the shim gives a block (``shared`` and ``memory``)."""
@@ -29,8 +29,7 @@ SHARED_WORDS = 1 << 16
 def launchers(source: str) -> str:
     """C++ functions ``launch_NAME(grid, block, ...)`` that run each kernel of ``source`` on the CPU."""
     out = []
-    for name, parameters in KERNEL.findall(source):
-        parameters = " ".join(parameters.split())
+    for name, parameters in kernel_signatures(source):
         names = [p.split()[-1].lstrip("*") for p in parameters.split(",")]
         out.append(
             f'extern "C" void launch_{name}(unsigned int grid, unsigned int block, {parameters}) {{\n'

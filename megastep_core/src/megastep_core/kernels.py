@@ -123,12 +123,21 @@ def _argument(value):
 
 KERNEL = re.compile(r'extern "C" __global__ void (?:__launch_bounds__\([^)]*\) )?(\w+)\((.*?)\)\s*\{', re.S)
 """A kernel's definition in a source: its name and its parameter list."""
+_MACRO = re.compile(r"^#define (\w+)[ \t]+((?:.*\\\n)*.*)$", re.M)
+
+
+def kernel_signatures(source: str) -> list[tuple[str, str]]:
+    """Each kernel of ``source``: its name and its parameter list on one line, with the object-like macros it
+    uses spelled out (so that kernels may share a list of parameters, as the renderer's do)."""
+    macros = {name: " ".join(body.replace("\\\n", " ").split()) for name, body in _MACRO.findall(source)}
+    expand = lambda match: macros.get(match.group(0), match.group(0))
+    return [(name, re.sub(r"\w+", expand, " ".join(parameters.split()))) for name, parameters in KERNEL.findall(source)]
 
 
 def written_parameters(source: str, name: str) -> tuple[bool, ...]:
     """For each parameter of kernel ``name`` in ``source``: whether it is a pointer to non-``const`` data, which
     the kernel may write."""
-    for found, parameters in KERNEL.findall(source):
+    for found, parameters in kernel_signatures(source):
         if found == name:
             return tuple("*" in p and not p.split()[0] == "const" for p in parameters.split(","))
     raise KernelError(f"no kernel {name!r} is defined in the source")

@@ -475,20 +475,24 @@ __device__ __forceinline__ bool nearer(const Hit& a, const Hit& b) {
                     lines, textures, bodies, walls, wall_texels, wall_bases, texels, line_starts,                 \
                     env_texel_starts, body_texels)
 
+// What both grid kernels read and write: the render's outputs, the agents, the scenery and the grids.
+#define GRID_PARAMETERS \
+    long long* __restrict__ indices, float* __restrict__ locations, float* __restrict__ dots, \
+    float* __restrict__ distances, float* __restrict__ screen, const float* __restrict__ positions, \
+    const float* __restrict__ angles, const float* __restrict__ ray_angles, const float4* __restrict__ lines, \
+    const float* __restrict__ textures, const float4* __restrict__ bodies, const float4* __restrict__ grids, \
+    const int4* __restrict__ grid_shapes, const int* __restrict__ cell_starts, \
+    const float4* __restrict__ entry_lines, const int* __restrict__ entry_ids, const float4* __restrict__ walls, \
+    const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases, const float4* __restrict__ texels, \
+    const int* __restrict__ env_layout, const long long* __restrict__ line_starts, \
+    const long long* __restrict__ env_texel_starts, const int* __restrict__ body_texels
+
 // The grid method. One thread per ray of every env: the nearest line beyond the near plane, then its colour.
 // As raycast.cast and shading.shade. Works for layouts of any size. Launched with 256 threads per block;
 // bounded to 6 such blocks per SM (at most 40 registers): more resident warps hide the walk's loads better
 // than the registers saved spills cost (see the performance docs).
 extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
-    long long* __restrict__ indices, float* __restrict__ locations, float* __restrict__ dots,
-    float* __restrict__ distances, float* __restrict__ screen, const float* __restrict__ positions,
-    const float* __restrict__ angles, const float* __restrict__ ray_angles, const float4* __restrict__ lines,
-    const float* __restrict__ textures, const float4* __restrict__ bodies, const float4* __restrict__ grids,
-    const int4* __restrict__ grid_shapes, const int* __restrict__ cell_starts,
-    const float4* __restrict__ entry_lines, const int* __restrict__ entry_ids, const float4* __restrict__ walls,
-    const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases, const float4* __restrict__ texels,
-    const int* __restrict__ env_layout, const long long* __restrict__ line_starts,
-    const long long* __restrict__ env_texel_starts, const int* __restrict__ body_texels,
+    GRID_PARAMETERS,
     int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines, float near, float texel_size) {
     // 32-bit index arithmetic: the caller checks that E * A * C * R < 2**31
     int per_env = n_agents * n_cameras * n_rays;
@@ -541,18 +545,8 @@ __device__ int list_in_block(const bool* __restrict__ mask, int n_envs, int* lis
 // The envs are listed either in env_list (its count, then env indices, as list_envs writes it; env_mask
 // null), or, for up to a few thousand envs, by every block from env_mask itself (env_list null): one launch
 // on a step's chain, not two. Launch with 4 * (n_envs + blockDim.x) bytes of shared memory for that.
-// Its parameters are render_grid's with the list's: spelled out again, as megastep_core.host_kernels reads
-// each kernel's parameter list as written (no macro), to build its launcher.
 extern "C" __global__ void __launch_bounds__(256, 1) render_grid_sparse(
-    long long* __restrict__ indices, float* __restrict__ locations, float* __restrict__ dots,
-    float* __restrict__ distances, float* __restrict__ screen, const float* __restrict__ positions,
-    const float* __restrict__ angles, const float* __restrict__ ray_angles, const float4* __restrict__ lines,
-    const float* __restrict__ textures, const float4* __restrict__ bodies, const float4* __restrict__ grids,
-    const int4* __restrict__ grid_shapes, const int* __restrict__ cell_starts,
-    const float4* __restrict__ entry_lines, const int* __restrict__ entry_ids, const float4* __restrict__ walls,
-    const int2* __restrict__ wall_texels, const int* __restrict__ wall_bases, const float4* __restrict__ texels,
-    const int* __restrict__ env_layout, const long long* __restrict__ line_starts,
-    const long long* __restrict__ env_texel_starts, const int* __restrict__ body_texels,
+    GRID_PARAMETERS,
     int* __restrict__ env_list, const bool* __restrict__ env_mask, int n_envs, int n_agents, int n_cameras,
     int n_rays, int body_lines, float near, float texel_size) {
     extern __shared__ unsigned int shared[];
