@@ -17,8 +17,8 @@ FORWARD, NOTHING = ACTIONS.index("forward"), ACTIONS.index("nothing")
 
 
 def build(name, geometry, n_envs=3, **options):
-    options.setdefault("physics", "torch")
-    options.setdefault("renderer", "torch")
+    options.setdefault("physics", "stop:torch")
+    options.setdefault("renderer", "raycast:torch")
     return make(name, n_envs, geometries=[geometry], **options)
 
 
@@ -178,8 +178,8 @@ def test_envs_reset_themselves_at_the_end_of_their_lifespan(room, final_observat
 @pytest.mark.parametrize("device", devices())
 @pytest.mark.parametrize("name", ["explorer", "deathmatch"])
 def test_only_the_envs_that_reset_show_a_new_first_observation(name, device, pillar_room):
-    backends = "cuda" if device == "cuda" else "torch"
-    options = dict(n_envs=6, lifespan=(2, 5), device=device, physics=backends, renderer=backends)
+    backend = "cuda" if device == "cuda" else "torch"
+    options = dict(n_envs=6, lifespan=(2, 5), device=device, physics=f"stop:{backend}", renderer=f"raycast:{backend}")
     env = build(name, pillar_room, **options)
     # the same envs seeing only their last frame of each episode: what final_obs must hold where done
     twin = build(name, pillar_room, final_observations=False, **options)
@@ -404,7 +404,8 @@ def test_observing_beside_the_step_changes_nothing(name, pillar_room):
 
 @pytest.mark.gpu
 def test_a_graphed_env_still_reports_bad_actions(room):
-    env = build("minimal", room, n_envs=2, device="cuda", physics="stop:cuda", renderer="raycast:cuda", cuda_graph=True)
+    env = build("minimal", room, n_envs=2, device="cuda", physics="stop:cuda", renderer="raycast:cuda",
+                cuda_graph=True)
     env.reset()
     for _ in range(3):
         env.step(env.sample_actions())

@@ -16,7 +16,7 @@ from megastep_envs.tools.bench import spawn
 
 
 def world_in(room, n_envs=2, pixels=64, fps=10.0):
-    world = World([room] * n_envs, 1, [Camera(pixels, 130)], "torch", "torch", "cpu", fps=fps)
+    world = World([room] * n_envs, 1, [Camera(pixels, 130)], "stop:torch", "raycast:torch", "cpu", fps=fps)
     world.agents.positions[:] = 1.5
     world.agents.angles[:] = 0.0
     world.place()
@@ -188,7 +188,7 @@ def test_occupancy_agrees_with_each_mask_cell_by_cell(room, pillar_room):
 @pytest.mark.gpu
 def test_the_observation_kernels_read_as_the_torch_reference_on_the_gpu(pillar_room):
     pytest.importorskip("cupy")
-    world = World([pillar_room] * 4, 2, [Camera(64, 120.0)], "cuda", "cuda", "cuda")
+    world = World([pillar_room] * 4, 2, [Camera(64, 120.0)], "stop:cuda", "raycast:cuda", "cuda")
     spawn(world, seed=4)
     world.agents.velocity.normal_()
     world.agents.angvelocity.normal_()

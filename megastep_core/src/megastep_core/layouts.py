@@ -39,7 +39,7 @@ from .state import Scenery
 class LayoutIndex:
     """How the ``E`` envs of one scenery map onto their ``G`` distinct layouts.
 
-    :ivar env_layout: ``(E,)`` int64, each env's layout in ``[0, G)``, numbered in order of first appearance.
+    :ivar env_layout: ``(E,)`` int64, each env's layout in ``[0, G)``, numbered in the order of their ``geometry_ids``.
     :ivar representatives: ``(G,)`` int64, the first env of each layout.
     :ivar env_order: ``(E,)`` int64, the envs sorted by layout (stably): kernels that walk envs in this order
         have the threads of a warp read the same walls at the same time.

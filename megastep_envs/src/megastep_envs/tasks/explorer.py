@@ -17,6 +17,7 @@ import torch
 
 from megastep_core import Camera, Geometry, Render, World
 from megastep_core.kernels import IMPLEMENTATIONS, load_kernels
+from megastep_core.layouts import layout_index
 from megastep_geometry.env_homes import MAX_HOMES, sample_homes  # noqa: F401 (MAX_HOMES was explorer's)
 
 from ..modules.movement import MomentumMovement
@@ -95,9 +96,8 @@ class NewTexels:
     def _prepare_layouts(self, scenery, cumulative: torch.Tensor) -> None:
         """The kernel's per-layout wall tables, read from the first env of each layout (see ``new_texels.cu``):
         envs built from one geometry have the same walls and textures."""
-        # layouts numbered 0, 1, ... (whatever the ids), each with the first env built from it
-        _, first_envs, layouts = np.unique(scenery.geometry_ids.cpu().numpy(), return_index=True,
-                                           return_inverse=True)
+        index = layout_index(scenery)
+        first_envs, layouts = index.representatives.tolist(), index.env_layout.cpu()
         starts, ends = scenery.lines.starts.cpu(), scenery.lines.ends.cpu()
         cumulative, along = cumulative.cpu(), self.texels_along.cpu()
         counts, firsts, lasts, alongs = [0], [], [], []
@@ -110,7 +110,7 @@ class NewTexels:
             counts.append(len(walls))
         device = scenery.device
         # (E,) int32: the entry of each env's first wall in the tables below
-        self.env_wall_base = torch.tensor(counts).cumsum(0)[torch.as_tensor(layouts)].int().to(device)
+        self.env_wall_base = torch.tensor(counts).cumsum(0)[layouts].int().to(device)
         self.wall_first = torch.cat(firsts).int().to(device)
         self.wall_last = torch.cat(lasts).int().to(device)
         self.wall_along = torch.cat(alongs).to(device)
