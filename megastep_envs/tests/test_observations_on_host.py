@@ -17,7 +17,8 @@ def library(tmp_path_factory):
 @pytest.fixture(scope="module")
 def render(pillar_room):
     """A render of 3 envs x 2 agents x 2 cameras, with misses (inf) and hits at every distance."""
-    world = World([pillar_room] * 3, 2, [Camera(32, 90.0), Camera(32, 120.0, offset=180.0)], "stop:torch", "raycast:torch", "cpu")
+    cameras = [Camera(32, 90.0), Camera(32, 120.0, offset=180.0)]
+    world = World([pillar_room] * 3, 2, cameras, "stop:torch", "raycast:torch", "cpu")
     spawn(world, seed=1)
     render = world.render()
     render.distances[0, 0, 0, :5] = float("inf")
