@@ -28,7 +28,7 @@ from megastep_core.errors import MegastepError
 from megastep_core.world import resolve_device
 
 from . import hyperparameters as hyperparameters_module
-from . import ppo
+from . import ppo, runs
 from .hyperparameters import Hyperparameters, defaults
 
 
@@ -162,11 +162,11 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--resume continues a run and --overwrite starts it over: give one of them")
         # a resume keeps the saved hyperparameters but for the flags given; a new run starts from the defaults
         config = given_hyperparameters(args) if resume is not None else hyperparameters(args)
-        fixed = sorted(set(config) - set(ppo.RESUMABLE)) if resume is not None else []
+        fixed = sorted(set(config) - set(runs.RESUMABLE)) if resume is not None else []
         if fixed:
             raise ValueError(
                 f"{', '.join(map(_flag, fixed))} cannot change when resuming: a run keeps the hyperparameters it "
-                f"started with (only {', '.join(map(_flag, ppo.RESUMABLE))} may change)"
+                f"started with (only {', '.join(map(_flag, runs.RESUMABLE))} may change)"
             )
         result = ppo.train(args.env, config, out=out, resume=resume, progress=not args.no_progress,
                            updates=args.updates, overwrite=args.overwrite, wandb=args.wandb,

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import signal
-import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -47,24 +45,21 @@ import torch
 from megastep_core.checks import synchronize
 from megastep_core.world import resolve_device
 
-from . import checkpoint, distributed
+from . import checkpoint, distributed, runs
 from .envstate import EnvState
-from .hyperparameters import Hyperparameters, TrainError, defaults
+from .hyperparameters import Hyperparameters, TrainError
 from .hyperparameters import env_options as options_for
 from .learner import LOSSES, Learner
 from .logger import Logger
 from .model import Agent
 from .rollout import METRIC_NAMES, STATISTICS, Collector
+from .runs import RESUMABLE, RUN_FILES, StopSignals, resumed_hyperparameters  # noqa: F401 (their old home)
 from .selfplay import SelfPlay
 
-__all__ = ["MAX_NONFINITE_UPDATES", "RESUMABLE", "RUN_FILES", "Parts", "Result", "StopSignals", "build", "make_env",
-           "resumed_hyperparameters", "train"]
+__all__ = ["MAX_NONFINITE_UPDATES", "Parts", "Result", "build", "make_env", "train"]
 
 MAX_NONFINITE_UPDATES = 3
 """Updates in a row with non-finite gradients after which a run stops (each one is undone and skipped)."""
-
-RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "hyperparameters.json")
-"""Files that mark a folder as holding a run; starting over deletes them and the TensorBoard events."""
 
 
 def make_env(env_name: str, config: Hyperparameters, seed: int, device: torch.device, options=None):
@@ -127,66 +122,6 @@ class Result:
     interrupted: str | None = None
 
 
-class StopSignals:
-    """Turns SIGINT and SIGTERM into a request to stop at the end of the update; a second one stops at once.
-
-    Only the main thread can install signal handlers: elsewhere (a thread of a notebook or a test) the
-    signals keep their own handlers.
-    """
-
-    def __init__(self):
-        self.requested: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                self._previous[number] = signal.signal(number, self._handle)
-        return self
-
-    def _handle(self, number, frame) -> None:
-        if self.requested is not None:  # the second: stop now, keeping the last checkpoint
-            self.__exit__()
-            raise KeyboardInterrupt
-        self.requested = signal.Signals(number).name
-        print(f"\n{self.requested}: stopping after this update, with a checkpoint (send it again to stop at once)",
-              flush=True)
-
-    def __exit__(self, *exc) -> None:
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-        self._previous.clear()
-
-
-def _resolve(env_name: str, config, resume) -> tuple[Hyperparameters, dict | None]:
-    """The run's hyperparameters and the checkpoint to resume from (loaded), after checking they fit."""
-    if resume is None:
-        if config is None or isinstance(config, dict):
-            device = resolve_device((config or {}).get("device", "auto")).type
-            config = dataclasses.replace(defaults(env_name, device), **(config or {}))
-        return config, None
-    state = checkpoint.load(resume)
-    if state["env"] != env_name:
-        raise TrainError(f"checkpoint {resume} trained {state['env']!r}, not {env_name!r}")
-    if "learner" not in state:
-        raise TrainError(f"checkpoint {resume} was written by an older megastep: it can be evaluated, not resumed")
-    return resumed_hyperparameters(state["hyperparameters"], config), state
-
-
-def _claim(out: Path | None, overwrite: bool, resuming: bool) -> None:
-    """Refuses to write a new run over another one, unless ``overwrite``, which deletes the old run's files."""
-    if out is None or resuming:
-        return
-    found = [name for name in RUN_FILES if (out / name).exists()]
-    if not found:
-        return
-    if not overwrite:
-        raise TrainError(f"{out} holds a run already ({', '.join(found)}): continue it with --resume, or start over "
-                         f"with --overwrite, which deletes it")
-    for path in [*(out / name for name in RUN_FILES), *out.glob("events.out.tfevents.*")]:
-        path.unlink(missing_ok=True)
-
-
 def train(
     env_name: str,
     config: Hyperparameters | dict[str, Any] | None = None,
@@ -202,7 +137,7 @@ def train(
 
     :param env_name: ``minimal``, ``explorer``, ``pointgoal`` or ``deathmatch``.
     :param config: the hyperparameters; or a dict of changes to the env's :func:`defaults`. When resuming,
-        the checkpoint's hyperparameters are kept, but for those of :data:`RESUMABLE` that ``config`` gives
+        the checkpoint's hyperparameters are kept, but for those of :data:`~megastep_envs.train.runs.RESUMABLE` that ``config`` gives
         (a dict gives only what it names; a :class:`Hyperparameters` gives all of them).
     :param out: the run's folder: ``checkpoint.pt``, ``metrics.jsonl`` and TensorBoard events.
         ``None`` writes nothing.
@@ -217,18 +152,18 @@ def train(
     :param wandb: also log to Weights & Biases (:class:`~megastep_envs.train.logger.Logger`).
     """
     started = time.perf_counter()
-    config, state = _resolve(env_name, config, resume)
+    config, state = runs.resolve(env_name, config, resume)
     env_options = state["env_options"] if state is not None else options_for(env_name, env_options)
     config.check()
-    if out is not None and not _plain(env_options or {}):
+    if out is not None and not runs.plain(env_options or {}):
         raise TrainError(f"env_options must hold only numbers, strings and lists of them, to be saved in the "
                          f"checkpoint, got {env_options!r}")
     out = Path(out) if out is not None else None
-    _claim(out, overwrite, state is not None)
+    runs.claim_folder(out, overwrite, state is not None)
     process = distributed.start(resolve_device(config.device))
     device = process.device
     completed, logger, written = False, None, None
-    with StopSignals() as signals:
+    with runs.StopSignals() as signals:
         try:
             parts = build(env_name, config, env_options, process)
             env, model, collector, learner = parts.env, parts.model, parts.collector, parts.learner
@@ -236,7 +171,7 @@ def train(
             env_state = EnvState(env)
             env_steps, update = 0, 0
             if state is not None:
-                env_steps, update = _restore(state, parts, env_state, process, resume)
+                env_steps, update = runs.restore(state, parts, env_state, process, resume)
             batch_env_steps = config.envs * config.steps * process.world_size
             total_updates = max(1, config.total_steps // batch_env_steps)
             stop_after = min(total_updates, update + updates if updates is not None else total_updates)
@@ -356,28 +291,6 @@ def train(
                   interrupted=signals.requested)
 
 
-def _restore(state: dict, parts: Parts, env_state: EnvState, process: distributed.Process, resume) -> tuple[int, int]:
-    """Loads a checkpoint into a run; returns its env steps and updates."""
-    if state["world_size"] != process.world_size:
-        raise TrainError(f"checkpoint {resume} was written by {state['world_size']} processes; resume it with as many")
-    device = process.device
-    parts.model.load_state_dict(state["model"])
-    parts.learner.load_state_dict(state["learner"])
-    same_device = state.get("device") == device.type
-    if process.world_size == 1 and same_device:
-        # a single process on the same kind of device continues exactly: the same envs, memory and draws
-        parts.collector.generator.set_state(state["generator"])
-        env_state.load_state_dict(state["env_state"])
-        parts.collector.load_state_dict(state["carry"])
-    if parts.selfplay is not None and state.get("selfplay") is not None:
-        parts.selfplay.load_state_dict(state["selfplay"])
-    elif not same_device:
-        warnings.warn(f"checkpoint {resume} was written on {state.get('device')}, and resumes on {device.type}: "
-                      f"the learner continues exactly, the envs start new episodes", stacklevel=3)
-    # several processes keep only the learner's state: each one's envs start new episodes
-    return state["env_steps"], state["update"]
-
-
 def schedule_progress(update: int, total_updates: int, elapsed: float, time_limit_minutes: float) -> float:
     """How far a run is through its budget, in [0, 1]: the share of its updates done, or of its time limit spent
     (``elapsed`` seconds since this process started), whichever is further, so that the learning rate reaches
@@ -409,36 +322,3 @@ def _metrics(env_name: str, figures: dict[str, float], learning_rate: float, sam
     if figures["unbootstrapped"]:
         metrics["charts/unbootstrapped"] = figures["unbootstrapped"]
     return metrics
-
-
-def _plain(value) -> bool:
-    """Whether ``value`` is made of what a checkpoint can hold and read back safely."""
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(_plain(v) for v in value)
-    return value is None or isinstance(value, (bool, int, float, str))
-
-
-RESUMABLE = ("total_steps", "checkpoint_minutes", "time_limit_minutes", "device", "eval_minutes", "eval_episodes",
-             "snapshot_minutes")
-"""Hyperparameters a resumed run may change: how long it goes on and where, not how it learns."""
-
-
-def resumed_hyperparameters(saved: dict[str, Any], asked: Hyperparameters | dict[str, Any] | None) -> Hyperparameters:
-    """The checkpoint's hyperparameters, with the :data:`RESUMABLE` ones that ``asked`` gives.
-
-    :param asked: a dict of the fields given (the command line's flags), or a whole :class:`Hyperparameters`,
-        which gives every resumable field.
-    :raises TrainError: if ``asked`` (a dict) changes a field that is not resumable.
-    """
-    known = {field.name for field in dataclasses.fields(Hyperparameters)}
-    config = Hyperparameters(**{k: v for k, v in saved.items() if k in known})
-    if isinstance(asked, Hyperparameters):
-        asked = {name: getattr(asked, name) for name in RESUMABLE}
-    asked = dict(asked or {})
-    fixed = sorted(name for name in asked if name not in RESUMABLE and asked[name] != getattr(config, name))
-    if fixed:
-        raise TrainError(f"{', '.join(fixed)} cannot change when resuming: a run keeps the hyperparameters it "
-                         f"started with (only {', '.join(RESUMABLE)} may change)")
-    return dataclasses.replace(config, **{name: value for name, value in asked.items() if name in RESUMABLE})
