@@ -137,8 +137,8 @@ def train(
 
     :param env_name: ``minimal``, ``explorer``, ``pointgoal`` or ``deathmatch``.
     :param config: the hyperparameters; or a dict of changes to the env's :func:`defaults`. When resuming,
-        the checkpoint's hyperparameters are kept, but for those of :data:`~megastep_envs.train.runs.RESUMABLE` that ``config`` gives
-        (a dict gives only what it names; a :class:`Hyperparameters` gives all of them).
+        the checkpoint's hyperparameters are kept, but for those of :data:`~megastep_envs.train.runs.RESUMABLE`
+        that ``config`` gives (a dict gives only what it names; a :class:`Hyperparameters` gives all of them).
     :param out: the run's folder: ``checkpoint.pt``, ``metrics.jsonl`` and TensorBoard events.
         ``None`` writes nothing.
     :param resume: a checkpoint to continue from, exactly where it stopped.
