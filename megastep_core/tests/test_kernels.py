@@ -72,12 +72,12 @@ def test_a_kernel_runs_on_torch_tensors_on_torch_stream(tmp_path, monkeypatch):
 def test_load_kernels_runs_the_torch_references_off_cuda_and_checks_they_exist():
     import types
 
-    from megastep_core.kernels import KernelError, load_kernels
+    from megastep_core.kernels import load_kernels
 
     references = types.SimpleNamespace(draw_bodies=lambda: None)
     kernels = load_kernels("megastep_core.cuda", "bodies.cu", ["draw_bodies"], device="cpu", references=references)
     assert (kernels.implementation, bool(kernels), kernels.as_dict()) == ("torch", False, None)
-    with pytest.raises(KernelError, match="runs as their torch references|were not compiled|was not compiled"):
+    with pytest.raises(KernelError, match="was not compiled: these kernels run as their torch references"):
         kernels["draw_bodies"]
     with pytest.raises(KernelError, match="no torch reference of the same name"):
         load_kernels("megastep_core.cuda", "bodies.cu", ["draw_bodies"], device="cpu",
@@ -94,4 +94,3 @@ def test_the_old_kernel_names_warn_where_they_are_imported():
     assert optional("auto", "cpu", "megastep_core.cuda", "bodies.cu", ["draw_bodies"], "backend") is None
     with pytest.warns(DeprecationWarning, match="BACKENDS is deprecated: use IMPLEMENTATIONS"):
         assert kernels.BACKENDS == ("auto", "torch", "cuda")
-

@@ -112,6 +112,22 @@ def test_an_old_name_still_works_and_warns_with_the_new_one():
         assert manager.resolve_name("physics", "cuda", torch.device("cpu")) == "stop:cuda"
 
 
+def test_an_old_name_warns_at_the_line_that_asked_for_it():
+    manager = PluginManager()
+    manager.register(implementations_plugin(), name="implementations")
+    with pytest.warns(DeprecationWarning) as caught:
+        manager.resolve_name("physics", "cuda", torch.device("cpu"))
+        manager.choose("physics", "torch", torch.device("cpu"))
+    assert [warning.filename for warning in caught] == [__file__, __file__]
+
+
+def test_auto_is_offered_only_for_kinds_with_a_default(manager):
+    with pytest.raises(UnknownBackendError, match=r"installed: 'toy'\.$"):
+        manager.make("spawner", "nope")
+    with pytest.raises(UnknownBackendError, match=r"installed: 'cuda', 'toy' \(or 'auto'\)\.$"):
+        manager.make("physics", "nope")
+
+
 def test_an_unlisted_name_is_passed_to_the_hooks_as_it_is(manager):
     assert manager.resolve_name("physics", "toy", torch.device("cpu")) == "toy"
     # nothing implements the default behaviour here, so auto names it and the hooks answer

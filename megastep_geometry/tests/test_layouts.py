@@ -53,6 +53,13 @@ def test_files_without_masks_get_them_from_walls(tmp_path):
 
 
 @pytest.mark.skipif(BENCH is None, reason="the benchmark layouts are not checked out here")
+def test_a_file_of_no_layouts_holds_no_geometries(tmp_path):
+    path = tmp_path / "empty.npz"
+    np.savez(path, walls=np.zeros((0, 2, 2), np.float32), wall_counts=np.zeros(0, np.int32),
+             lights=np.zeros((0, 3), np.float32), light_counts=np.zeros(0, np.int32))
+    assert load_layouts(path) == []
+
+
 def test_benchmark_layouts_load():
     loaded = load_layouts(BENCH)
     assert len(loaded) == 64

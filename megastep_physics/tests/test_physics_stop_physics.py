@@ -159,3 +159,10 @@ def test_bad_dt_and_options_are_clear_errors():
         StopPhysics(margin=-1)
     with pytest.raises(ValueError, match="unknown options \\['bounce'\\]"):
         make_backend("physics", "stop:torch", bounce=True)
+
+
+def test_the_old_class_name_warns_at_the_line_that_imports_it():
+    with pytest.warns(DeprecationWarning, match="TorchPhysics is deprecated") as caught:
+        from megastep_physics import TorchPhysics
+    assert TorchPhysics is StopPhysics
+    assert {warning.filename for warning in caught} == {__file__}

@@ -137,7 +137,9 @@ class Layouts:
 
 
 def _split(values: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
-    return np.split(values, np.cumsum(counts)[:-1])
+    """``values`` cut into ``len(counts)`` runs of ``counts`` rows (none for no counts, where ``np.split`` gives
+    one)."""
+    return np.split(values, np.cumsum(counts)[:-1]) if len(counts) else []
 
 
 def read_layouts(path) -> Layouts:

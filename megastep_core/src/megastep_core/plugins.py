@@ -104,10 +104,10 @@ class PluginManager(pluggy.PluginManager):
                         found += [(impl.plugin_name, deprecated_alias(info, old)) for old in info.replaces]
         if aliases:  # each behaviour by its own name, as its best implementation that can run here
             best: dict[tuple[str, str], tuple[str, BackendInfo]] = {}
+            rank = lambda i: (i.unavailable is not None, -i.preference)
             for plugin, info in found:
                 if ":" in info.name and not info.name.startswith(":"):
                     key = (info.kind, info.behaviour)
-                    rank = lambda i: (i.unavailable is not None, -i.preference)
                     if key not in best or rank(info) < rank(best[key][1]):
                         best[key] = (plugin, info)
             found += [(plugin, attrs.evolve(info, name=info.behaviour, replaces=(),
@@ -119,13 +119,16 @@ class PluginManager(pluggy.PluginManager):
         """The names of the ``kind`` backends, old names left out."""
         return sorted({info.name for _, info in self.backends(kind, aliases=False)})
 
-    def choose(self, kind: BackendKind, name: str, device) -> tuple[str, BackendInfo | None]:
+    def choose(self, kind: BackendKind, name: str, device, stacklevel: int = 1) -> tuple[str, BackendInfo | None]:
         """The backend ``name`` selects on ``device``, and its listing (None for a name no plugin lists).
 
         ``"auto"`` is the kind's default behaviour (:data:`DEFAULT_BEHAVIOUR`); a behaviour (``"stop"``)
         is its implementation of highest ``preference`` that runs on ``device``; a full name
         (``"stop:cuda"``) is itself; an old name that a backend ``replaces`` is that backend, with a
         DeprecationWarning naming it.
+
+        :param stacklevel: whose line that warning names, as :func:`warnings.warn` counts from the caller of this
+            method: 1 is the caller, 2 the caller's caller (a World passes 2, to name the line that made it).
         """
         listed = [info for _, info in self.backends(kind, aliases=False)]
         for info in listed:
@@ -136,7 +139,7 @@ class PluginManager(pluggy.PluginManager):
                 warnings.warn(
                     f"the {kind} backend name {name!r} is deprecated: use {info.name!r} "
                     f"(or {info.behaviour!r} to choose its implementation by device)",
-                    DeprecationWarning, stacklevel=4,
+                    DeprecationWarning, stacklevel=stacklevel + 1,
                 )
                 return info.name, info
         behaviour = DEFAULT_BEHAVIOUR.get(kind, name) if name == "auto" else name
@@ -149,7 +152,7 @@ class PluginManager(pluggy.PluginManager):
 
     def resolve_name(self, kind: BackendKind, name: str, device: torch.device) -> str:
         """The full name :meth:`choose` picks for ``name`` on ``device``."""
-        return self.choose(kind, name, device)[0]
+        return self.choose(kind, name, device, stacklevel=2)[0]
 
     def make(self, kind: BackendKind, name: str, options: Mapping[str, Any] | None = None):
         """Asks the plugins for the ``kind`` backend called ``name``.
@@ -163,7 +166,7 @@ class PluginManager(pluggy.PluginManager):
             raise ValueError(f"kind must be one of {BACKEND_KINDS}, got {kind!r}")
         options = dict(options or {})
         options.setdefault("device", torch.device("cpu"))
-        name, info = self.choose(kind, name, options["device"])
+        name, info = self.choose(kind, name, options["device"], stacklevel=3)  # the caller of make_backend
         if info is not None and info.unavailable is not None:
             raise BackendUnavailableError(f"the {kind} backend {name!r} cannot run here: {info.unavailable}")
         hook = getattr(self.hook, f"megastep_{kind}")
@@ -171,8 +174,9 @@ class PluginManager(pluggy.PluginManager):
         if backend is None:
             installed = ", ".join(repr(n) for n in self.backend_names(kind)) or "none"
             behaviours = sorted({n.partition(":")[0] for n in self.backend_names(kind) if ":" in n})
-            also = ", ".join(repr(b) for b in [*behaviours, "auto"])
-            message = f"no {kind} backend is called {name!r}; installed: {installed} (or {also})."
+            also = [*behaviours, "auto"] if kind in DEFAULT_BEHAVIOUR else behaviours  # auto means nothing else
+            message = f"no {kind} backend is called {name!r}; installed: {installed}"
+            message += f" (or {', '.join(repr(b) for b in also)})." if also else "."
             if self.broken:
                 failed = "; ".join(f"{r.name} from {r.distribution}: {r.error}" for r in self.broken)
                 message += f" Plugins that failed to load: {failed}."

@@ -26,8 +26,7 @@ import attrs
 import torch
 
 if TYPE_CHECKING:
-    from megastep_core.spaces import Space
-
+    from .spaces import Space
     from .state import Agents, Camera, Render, Scenery
     from .world import World
 
@@ -53,7 +52,7 @@ class BackendInfo:
     :ivar name: the name users select it by, ``behaviour:implementation`` or a plain name.
     :ivar unavailable: ``None`` if it can run here, else why not.
     :ivar description: one line for the listing.
-    :ivar implementation: what runs it, as ``"torch"`` or ``"cuda"``; for a plain name, the name.
+    :ivar implementation: what runs it, as ``"torch"`` or ``"cuda"``; empty where the plugin does not say.
     :ivar devices: the device types it runs on (``("cuda",)``); empty for any.
     :ivar preference: among implementations of one behaviour that can run, the highest is chosen.
     :ivar replaces: old names that still select it, with a DeprecationWarning naming ``name``.

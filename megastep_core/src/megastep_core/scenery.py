@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import weakref
 from collections.abc import Sequence
 
@@ -184,8 +185,6 @@ BODY_KERNELS = ("draw_bodies",)
 def body_kernels(implementation: str, device: torch.device) -> Kernels:
     """The kernels that draw bodies on ``device`` as ``implementation`` (``"auto"``, ``"torch"`` or ``"cuda"``),
     chosen by :func:`~megastep_core.kernels.load_kernels`; cached, as bodies are drawn every step."""
-    import sys
-
     return load_kernels("megastep_core.cuda", "bodies.cu", BODY_KERNELS, device=device, implementation=implementation,
                         references=sys.modules[__name__], what="draw_bodies backend")
 

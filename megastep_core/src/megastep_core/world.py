@@ -85,8 +85,9 @@ class World:
         self.agents = Agents.zeros(len(self.geometries), n_agents, self.device)
 
         manager = get_plugin_manager()
-        physics_name, physics_info = manager.choose("physics", physics, self.device)
-        renderer_name = manager.resolve_name("renderer", renderer, self.device)
+        # stacklevel 2: an old name's DeprecationWarning names the line that made this World
+        physics_name, physics_info = manager.choose("physics", physics, self.device, stacklevel=2)
+        renderer_name, _ = manager.choose("renderer", renderer, self.device, stacklevel=2)
         self.backends = {"physics": physics_name, "renderer": renderer_name}
         self.physics = manager.make("physics", physics_name, {"device": self.device, **(physics_options or {})})
         self.renderer = manager.make("renderer", renderer_name, {"device": self.device, **(renderer_options or {})})

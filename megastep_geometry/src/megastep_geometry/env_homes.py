@@ -9,7 +9,8 @@ MAX_HOMES = 1024
 
 
 def sample_homes(n_envs: int, split: str, seed: int) -> list[Geometry]:
-    """``min(n_envs, MAX_HOMES)`` procedural homes of a split (``"train"``, ``"test"``, ...), drawn from ``seed``."""
+    """``min(n_envs, MAX_HOMES)`` procedural homes of a split (``"training"``, ``"test"`` or ``"all"``), drawn
+    from ``seed``."""
     from . import homes
 
     if isinstance(n_envs, bool) or int(n_envs) != n_envs or n_envs < 1:

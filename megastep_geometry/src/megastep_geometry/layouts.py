@@ -51,7 +51,7 @@ def load_layouts(path, resolution: float = DEFAULT_RESOLUTION) -> list[Geometry]
             mask, origin = free_mask(walls, resolution)
             masks.append(mask)
             origins.append(origin)
-        layouts.masks, layouts.origins = masks, np.stack(origins)
+        layouts.masks, layouts.origins = masks, np.asarray(origins, dtype=np.float64).reshape(-1, 2)
         layouts.resolutions = np.full(len(layouts), resolution)
     return [geometry.validate() for geometry in layouts.geometries()]
 

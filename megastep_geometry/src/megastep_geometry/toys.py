@@ -21,9 +21,6 @@ LIGHT_SPACING = 4.0
 """Metres between neighbouring lights of a toy's grid of lights."""
 
 
-_positive = positive
-
-
 def _frame(width: float, height: float) -> np.ndarray:
     """``(4, 2, 2)`` centre lines of the four walls around the floor ``[0, width] x [0, height]``."""
     h = WALL_THICKNESS / 2
@@ -47,7 +44,7 @@ def _geometry(walls: np.ndarray, lights: np.ndarray, name: str, resolution: floa
 
 def box(width: float = 5.0, height: float = 5.0, resolution: float = DEFAULT_RESOLUTION) -> Geometry:
     """An empty room with ``width x height`` metres of floor, lit by a grid of lights."""
-    width, height = _positive("width", width), _positive("height", height)
+    width, height = positive("width", width), positive("height", height)
     walls, lights = outline(_frame(width, height)), _light_grid(width, height)
     return _geometry(walls, lights, f"box({width:g}x{height:g})", resolution)
 
@@ -59,7 +56,7 @@ def column(
 
     Four lights, one in each quarter of the room, so the column casts shadows.
     """
-    width, height, side = _positive("width", width), _positive("height", height), _positive("side", side)
+    width, height, side = positive("width", width), positive("height", height), positive("side", side)
     if side > min(width, height) - 4 * WALL_THICKNESS:
         raise ValueError(f"side must leave room around the column: {side} m in a {width} x {height} m room")
     cx, cy, h = width / 2, height / 2, side / 2
@@ -73,7 +70,7 @@ def column(
 
 def corridor(length: float = 10.0, width: float = 1.2, resolution: float = DEFAULT_RESOLUTION) -> Geometry:
     """A straight corridor along x, ``length`` metres long and ``width`` wide, lit every few metres."""
-    length, width = _positive("length", length), _positive("width", width)
+    length, width = positive("length", length), positive("width", width)
     count = max(1, math.ceil(length / (LIGHT_SPACING / 2)))
     xs = (np.arange(count) + 0.5) * length / count
     lights = np.stack([xs, np.full(count, width / 2), np.full(count, 0.6)], -1)
@@ -93,7 +90,7 @@ def maze(
     """
     if int(rows) != rows or int(cols) != cols or rows < 1 or cols < 1 or rows * cols < 2:
         raise ValueError(f"rows and cols must be positive integers with at least two cells, got {rows} x {cols}")
-    rows, cols, cell = int(rows), int(cols), _positive("cell", cell)
+    rows, cols, cell = int(rows), int(cols), positive("cell", cell)
     if cell < 2 * WALL_THICKNESS + 0.3:
         raise ValueError(f"cell must be at least {2 * WALL_THICKNESS + 0.3:.1f} m so passages fit an agent, got {cell}")
     rng = np.random.default_rng(seed)

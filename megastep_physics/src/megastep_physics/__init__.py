@@ -27,6 +27,6 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "TorchPhysics":  # deprecated, with its warning
-        return backends.TorchPhysics
+    if name == "TorchPhysics":  # deprecated: warned at the line that imports it, not in megastep_physics.backends
+        return backends.deprecated_torch_physics()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

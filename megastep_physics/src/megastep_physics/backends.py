@@ -9,9 +9,9 @@ from typing import Any
 import torch
 
 from megastep_core import Agents, Scenery
+from megastep_core.walls import WallCache
 
 from .steps import slide_step, stop_step, wrap_degrees
-from .walls import WallCache
 
 DEFAULT_MARGIN = 1e-3
 """Metres left between an agent and the wall or agent that stopped it."""
@@ -136,9 +136,16 @@ class SlidePhysics:
         return f"SlidePhysics(margin={self.margin}, sub_contacts={self.sub_contacts})"
 
 
+def deprecated_torch_physics(stacklevel: int = 2) -> type[StopPhysics]:
+    """:class:`StopPhysics`, under its old name ``TorchPhysics``, with a DeprecationWarning; ``stacklevel`` as
+    :func:`warnings.warn`'s, counted from the module ``__getattr__`` that calls this (2: the line that imported
+    the old name)."""
+    warnings.warn("megastep_physics.TorchPhysics is deprecated: it is the stop physics, StopPhysics",
+                  DeprecationWarning, stacklevel=stacklevel + 1)
+    return StopPhysics
+
+
 def __getattr__(name: str):
     if name == "TorchPhysics":
-        warnings.warn("megastep_physics.TorchPhysics is deprecated: it is the stop physics, StopPhysics",
-                      DeprecationWarning, stacklevel=2)
-        return StopPhysics
+        return deprecated_torch_physics()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

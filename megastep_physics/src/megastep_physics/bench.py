@@ -157,7 +157,7 @@ def main(argv=None) -> int:
                 records.append(record)
                 graph = "-" if record["graph_ms"] is None else f"{record['graph_ms']:.4f}"
                 print(
-                    f"{label:15s} {n_envs:6d} envs {name:10s} device {record['device_ms']:8.4f} ms  "
+                    f"{label:15s} {n_envs:6d} envs {name:11s} device {record['device_ms']:8.4f} ms  "
                     f"host {record['host_ms']:8.4f} ms  graph {graph:>8s} ms  "
                     f"{record['agent_steps_per_s'] / 1e6:9.1f} M agent-steps/s  "
                     f"peak {record['peak_memory_bytes'] / 2**20:7.1f} MiB",

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import torch
 
-from .candidates import candidate_walls, first_wall_contact
+from megastep_core.walls import WallTable, walls_near
+
+from .candidates import first_wall_contact
 from .paths import position_at, resolve_agent_contacts
 from .sweep import nearest_on_wall
-from .walls import WallTable
 
 HALF_TURN, TURN = torch.tensor(180.0), torch.tensor(360.0)  # zero-dimensional: see sweep.ZERO
 
@@ -42,7 +43,7 @@ def _wall_groups(walls: WallTable, positions: torch.Tensor, moves: torch.Tensor,
     n_envs, n_agents = positions.shape[:2]
     geometry = walls.env_geometry[:, None].expand(n_envs, n_agents).reshape(-1)
     reach = torch.linalg.vector_norm(moves, dim=-1).reshape(-1) + stop_radius
-    return candidate_walls(walls, positions.reshape(-1, 2), geometry, reach)
+    return walls_near(walls, positions.reshape(-1, 2), geometry, reach)
 
 
 def contact_radii(agent_radius: float, margin: float) -> tuple[float, float, float, float]:

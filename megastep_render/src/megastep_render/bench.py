@@ -4,7 +4,7 @@ For each configuration (the benchmark's explorer-, deathmatch- and
 minimal-like cameras) and number of envs it builds the scenery from the
 layouts (env ``i`` gets layout ``i % N``), spawns agents at the layouts'
 spawn points, bakes, and times ``render`` with CUDA events: eager calls, and
-(for the ``cuda`` renderer) replays of a captured graph. Agents turn a little
+(for the ``raycast:cuda`` renderer) replays of a captured graph. Agents turn a little
 before every frame, so no two frames are alike. Prints one line per case and
 writes them all as JSON.
 """
@@ -120,7 +120,7 @@ def run(args) -> list[dict]:
                     bake_s=baked, build_s=built, device=torch.cuda.get_device_name(device),
                 )
                 records.append(record)
-                print(f"{config:10s} {n_envs:6d} envs {name:5s} {method or '-':4s} cell {cell_size or '-':>4} "
+                print(f"{config:10s} {n_envs:6d} envs {name:13s} {method or '-':4s} cell {cell_size or '-':>4} "
                       f"eager {eager:8.3f} ms  graph {graphed or float('nan'):8.3f} ms  host {host:6.3f} ms  "
                       f"{record['agent_renders_per_s'] / 1e6:8.2f} M agent-renders/s  "
                       f"{record['rays_per_s'] / 1e9:6.2f} G rays/s  peak {record['peak_memory_bytes'] / 2**30:5.2f}"
@@ -133,7 +133,8 @@ def main(argv=None) -> int:
     parser.add_argument("--layouts", required=True, help="a layouts .npz file")
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--envs", nargs="+", type=int, default=[1024, 16384, 65536])
-    parser.add_argument("--renderers", nargs="+", default=["cuda"])
+    parser.add_argument("--renderers", nargs="+", default=["cuda"], choices=["torch", "cuda"],
+                        help="implementations of the raycast renderer: raycast:torch, raycast:cuda")
     parser.add_argument("--methods", nargs="+", default=["grid"], choices=["grid"])
     parser.add_argument("--cell-sizes", nargs="+", type=float, default=[1.0], help="for the grid method")
     parser.add_argument("--device", default="cuda")

@@ -11,11 +11,10 @@ import torch
 
 from megastep_core import Agents, KernelError, Scenery
 from megastep_core.kernels import kernel
+from megastep_core.walls import REACH_SLACK, WallCache, WallTable
 
 from ..backends import DEFAULT_MARGIN, DEFAULT_SUB_CONTACTS, check_margin, check_state, check_sub_contacts
-from ..candidates import REACH_SLACK
 from ..steps import contact_radii
-from ..walls import WallCache, WallTable
 
 KERNEL_OPTIONS = ("-std=c++17", "--fmad=false")
 """No fast math and no fused multiply-adds: the kernels round as the torch reference does."""

@@ -475,7 +475,8 @@ __device__ __forceinline__ bool nearer(const Hit& a, const Hit& b) {
                     lines, textures, bodies, walls, wall_texels, wall_bases, texels, line_starts,                 \
                     env_texel_starts, body_texels)
 
-// What both grid kernels read and write: the render's outputs, the agents, the scenery and the grids.
+// What both grid kernels read and write: the render's outputs, the agents, the scenery and the grids. An
+// object-like macro, which megastep_core.kernels.kernel_signatures spells out when it reads the parameters.
 #define GRID_PARAMETERS \
     long long* __restrict__ indices, float* __restrict__ locations, float* __restrict__ dots, \
     float* __restrict__ distances, float* __restrict__ screen, const float* __restrict__ positions, \
@@ -489,8 +490,8 @@ __device__ __forceinline__ bool nearer(const Hit& a, const Hit& b) {
 
 // The grid method. One thread per ray of every env: the nearest line beyond the near plane, then its colour.
 // As raycast.cast and shading.shade. Works for layouts of any size. Launched with 256 threads per block;
-// bounded to 6 such blocks per SM (at most 40 registers): more resident warps hide the walk's loads better
-// than the registers saved spills cost (see the performance docs).
+// bounded to 6 such blocks per SM (at most 40 registers): the resident warps this adds hide the walk's loads,
+// which gains more than the spills that fewer registers cause cost (see the performance docs).
 extern "C" __global__ void __launch_bounds__(256, 6) render_grid(
     GRID_PARAMETERS,
     int n_envs, int n_agents, int n_cameras, int n_rays, int body_lines, float near, float texel_size) {
@@ -540,8 +541,9 @@ __device__ int list_in_block(const bool* __restrict__ mask, int n_envs, int* lis
 // The grid method for a few envs (those that reset, rendered again): a warp per ray of the listed envs,
 // striding over them; other pixels keep what they hold. Rendering a few envs takes as long as their longest
 // walk, which a thread per ray would take cell after cell; so each of a warp's 32 lanes walks a 32nd of the
-// ray's span over the grid, and the warp keeps the nearest hit any lane found. That is the hit a walk from the start finds: the
-// nearest hit lies in some cell of the ray, which some lane walks. Launched with blocks of 256 threads.
+// ray's span over the grid, and the warp keeps the nearest hit any lane found. That is the hit a walk from the
+// start finds: the nearest hit lies in some cell of the ray, which some lane walks. Launched with blocks of 256
+// threads.
 // The envs are listed either in env_list (its count, then env indices, as list_envs writes it; env_mask
 // null), or, for up to a few thousand envs, by every block from env_mask itself (env_list null): one launch
 // on a step's chain, not two. Launch with 4 * (n_envs + blockDim.x) bytes of shared memory for that.

@@ -89,14 +89,14 @@ class CudaRenderer:
     def __init__(self, device=None, cell_size: float = CELL_SIZE, method: str = "auto"):
         reason = cupy_unavailable_reason()
         if reason is not None:
-            raise BackendUnavailableError(f"the cuda renderer cannot run here: {reason}")
+            raise BackendUnavailableError(f"the raycast:cuda renderer cannot run here: {reason}")
         if device is not None and torch.device(device).type != "cuda":
-            raise BackendUnavailableError(f"the cuda renderer needs a CUDA device, got device={device}")
+            raise BackendUnavailableError(f"the raycast:cuda renderer needs a CUDA device, got device={device}")
         if not float(cell_size) > 0:
             raise ValueError(f"cell_size must be a positive number of metres, got {cell_size}")
         if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r} (the 'fan' method is gone: "
-                             f"'grid' was faster in every benchmark configuration)")
+            raise ValueError(f"method must be one of {METHODS}, got {method!r} (the 'fan' method was removed: "
+                             f"pass 'grid' or 'auto')")
         self.cell_size = float(cell_size)
         self.method = method
         self.kernels = compile_kernels()
@@ -108,7 +108,7 @@ class CudaRenderer:
 
     def _check(self, scenery: Scenery) -> None:
         if scenery.device.type != "cuda":
-            raise ValueError(f"the cuda renderer needs the scenery on a CUDA device, got {scenery.device}")
+            raise ValueError(f"the raycast:cuda renderer needs the scenery on a CUDA device, got {scenery.device}")
 
     @torch.no_grad()
     def bake(self, scenery: Scenery) -> None:
