@@ -38,8 +38,8 @@ def one_thread():
 
 @pytest.fixture
 def traced_alike(monkeypatch):
-    """``run(build, trace) -> (got, expected)``: ``trace(build())`` with an env's fused methods run plain, then
-    with a new ``build()`` whose fused methods the compiler traces (its ``eager`` backend, which runs on a CPU),
+    """``run(build, trace) -> (got, expected)``: ``trace(build())`` with an env's compilable methods run plain, then
+    with a new ``build()`` whose compilable methods the compiler traces (its ``eager`` backend, which runs on a CPU),
     where a method that falls back to running uncompiled (it warns) is an error."""
     from torch._dynamo.utils import counters
 

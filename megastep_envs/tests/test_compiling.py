@@ -53,9 +53,9 @@ def trace(env, steps=8):
 
 
 @pytest.mark.parametrize("name, graphs", [("minimal", 2), ("explorer", 2), ("pointgoal", 3), ("deathmatch", 2)])
-def test_every_fused_method_of_an_env_compiles_whole_and_changes_nothing(name, graphs, pillar_room, traced_alike):
+def test_every_compilable_method_of_an_env_compiles_whole_and_changes_nothing(name, graphs, pillar_room, traced_alike):
     """With the compiler's tracing but no code generation (the ``eager`` backend, which runs on a CPU), every
-    fused method of each env and its reward is one graph, and the steps are those of the plain methods."""
+    compilable method of each env and its reward is one graph, and the steps are those of the plain methods."""
     options = dict(geometries=[pillar_room], physics="stop:torch", renderer="raycast:torch", lifespan=(3, 5), seed=4)
     got, expected = traced_alike(lambda: make(name, 3, **options), trace)
     for step, (a_step, b_step) in enumerate(zip(got, expected)):

@@ -16,6 +16,7 @@ def test_an_old_module_path_imports_the_new_module_and_names_it(old, new):
     expected = importlib.import_module(f"megastep_envs.{new}")
     assert module is expected or module.__dict__.items() >= {k: v for k, v in vars(expected).items()
                                                               if not k.startswith("__")}.items()
+    assert expected.__spec__.name == f"megastep_envs.{new}"  # the new module still names its own path
 
 
 def test_the_old_fusion_names_are_the_compiling_ones():
@@ -41,7 +42,8 @@ def test_old_names_of_classes_warn_naming_the_new_ones():
         assert graphs.Beside is graphs.SideStreams
     with pytest.warns(DeprecationWarning, match="SideBlock"):
         assert graphs.Branch is graphs.SideBlock
-    with pytest.warns(DeprecationWarning, match="megastep_envs.tasks.common"):
+    with pytest.warns(DeprecationWarning, match="centre_targets moved from megastep_envs.tasks.rewards to "
+                                                "megastep_envs.tasks.common"):
         assert rewards.centre_targets is importlib.import_module("megastep_envs.tasks.common").centre_targets
 
 

@@ -361,7 +361,7 @@ def test_steps_replayed_from_a_cuda_graph_match_eager_steps(name, pillar_room):
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ["minimal", "explorer", "pointgoal", "deathmatch"])
 def test_compiled_task_code_steps_as_the_plain_code(name, pillar_room):
-    """``compile=True`` runs the fused methods compiled by Inductor: the same steps, floats to rounding."""
+    """``compile=True`` runs the compilable methods compiled by Inductor: the same steps, floats to rounding."""
     def run(compile):
         env = make(name, 8, geometries=[pillar_room], device="cuda", lifespan=(2, 4), seed=3, cuda_graph=True,
                    compile=compile)

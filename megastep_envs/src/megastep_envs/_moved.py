@@ -48,10 +48,16 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         old = spec.name.partition(".")[2]
         new = f"megastep_envs.{MOVED[old]}"
         warnings.warn(f"{spec.name} moved to {new}; import it from there", DeprecationWarning, stacklevel=2)
-        return _with_old_names(importlib.import_module(new), old)
+        module = _with_old_names(importlib.import_module(new), old)
+        spec.loader_state = module.__spec__  # None for a shim of old names, which keeps the old path's spec
+        return module
 
     def exec_module(self, module):
-        pass
+        # the import system sets the old path's spec on whatever create_module returned: a module handed back
+        # whole gets its own again, or it would claim to be the old path (and this loader) from then on
+        own = module.__spec__.loader_state
+        if own is not None:
+            module.__spec__ = own
 
 
 def install() -> None:

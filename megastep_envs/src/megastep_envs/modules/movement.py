@@ -90,9 +90,9 @@ class MomentumMovement:
     ):
         self.world = world
         self.acceleration = positive("acceleration", acceleration, "metres per second squared")
-        self.decay = positive("decay", decay, "per second")
+        self.decay = positive("decay", decay, "reciprocal seconds")
         self.turn_acceleration = positive("turn_acceleration", turn_acceleration, "degrees per second squared")
-        self.turn_decay = positive("turn_decay", turn_decay, "per second")
+        self.turn_decay = positive("turn_decay", turn_decay, "reciprocal seconds")
         self._table = _direction_table(world.device)
         dt = world.dt
         # v(t + dt) = v(t) * keep + (a / k) * (1 - keep), with keep = exp(-k dt)

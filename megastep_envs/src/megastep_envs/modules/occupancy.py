@@ -46,7 +46,7 @@ CHECK_EVERY = 8
 FIELD_CHUNK_CELLS = {"cpu": 2**17, "cuda": 2**26}
 """Most cells (fields times cells per field) relaxed together by :meth:`OccupancyGrid.geodesic_fields`, by
 device type. On a GPU, a bound on memory (about 20 bytes a cell: 1.3 GiB). On a CPU, about what its caches
-hold: 64 fields of procedural homes take 1.0 s in chunks of 4 fields (2**17 cells), 2.7 s in one chunk."""
+hold: chunks that fit them relax faster than one chunk of every field."""
 
 # the 3 x 3 block of cells around a point's own, as (row, column) offsets, its own cell first
 _OFFSETS = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]

@@ -5,7 +5,7 @@ episodes that terminated or reached their lifespan, reports their length and
 return, and starts the count anew. That is a dozen tiny tensor operations,
 and inside a CUDA-graph-captured step every one is a launch replayed on every
 step whatever the batch: at a thousand envs each costs about as much as the
-work itself. On a GPU the fused kernel of ``cuda/episodes.cu`` does it all in
+work itself. On a GPU the fused kernel of ``episodes.cu`` does it all in
 one launch, new lifespans drawn in it; the torch code here is the
 reference and the CPU path, and both give the same numbers.
 """

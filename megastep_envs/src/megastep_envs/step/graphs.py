@@ -261,8 +261,6 @@ _RENAMED = {"Beside": SideStreams, "Branch": SideBlock}
 
 def __getattr__(name):
     if name in _RENAMED:
-        import warnings
-
         warnings.warn(f"megastep_envs.step.graphs.{name} is now {_RENAMED[name].__name__}", DeprecationWarning,
                       stacklevel=2)
         return _RENAMED[name]

@@ -1,5 +1,6 @@
-"""What tasks share: reading a reward's options, who each agent aims at, and the typed views rewards take of
-the env they pay for (a reward says what it needs of its env as a protocol, not as an env class)."""
+"""What tasks share: reading a reward's options, the homes an env is built in when given none, the observations
+most envs give, who each agent aims at, and the typed views rewards take of the env they pay for (a reward says
+what it needs of its env as a protocol, not as an env class)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -14,6 +15,7 @@ from ..modules.observations import IMU, RGB, Depth
 
 
 def float_option(options: Mapping[str, Any], key: str, default: float) -> float:
+    """The reward option ``key`` (``default`` where not given) as a finite float, or a ValueError naming it."""
     value = options.get(key, default)
     try:
         value = float(value)
@@ -81,14 +83,17 @@ class CombatTask(Protocol):
         """``(E, A)`` health each agent loses to the ``(E, A)`` targets of a step (see :func:`centre_targets`)."""
 
 
-_NEEDS = {GoalTask: ("world", "goals", "success_radius"),
-          GeodesicGoalTask: ("world", "goals", "success_radius", "geodesic_to_goal"),
-          CombatTask: ("world", "n_agents", "health", "wounds")}
+_NEEDS = {GoalTask: (("world", "goals", "success_radius"), "PointGoal"),
+          GeodesicGoalTask: (("world", "goals", "success_radius", "geodesic_to_goal"), "PointGoal"),
+          CombatTask: (("world", "n_agents", "health", "wounds"), "Deathmatch")}
+"""Each protocol's members, and the env that has them."""
 
 
 def require(env: Any, protocol: type, reward: str) -> None:
     """Refuses an env that lacks what ``reward`` reads (the members of ``protocol``), naming what it lacks."""
-    missing = [name for name in _NEEDS[protocol] if not hasattr(env, name)]
+    members, made_for = _NEEDS[protocol]
+    missing = [name for name in members if not hasattr(env, name)]
     if missing:
         raise TypeError(f"the {reward} reward reads a {protocol.__name__}, and {type(env).__name__} has no "
-                        f"{', '.join(missing)}")
+                        f"{', '.join(missing)}: use it with {made_for} (or an env with those members), or give "
+                        f"{type(env).__name__} a reward of its own task")

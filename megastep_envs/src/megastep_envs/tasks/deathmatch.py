@@ -3,7 +3,7 @@
 Every step, an agent that holds another agent at the centre pixel of its
 camera hits it: the target loses ``damage`` health and the shooter earns the
 ``hits`` reward (or, with ``reward="zero_sum_hits"``, the shooter earns what
-the target loses: :class:`~megastep_envs.tasks.rewards.ZeroSumHits`). Health also
+the target loses: :class:`ZeroSumHits`). Health also
 drains while an agent is outside the map's free space. An agent whose health
 reaches zero respawns at a random free point, away from the others, with full
 health; the env itself goes on until its lifespan truncates it. Observations are per agent: ``(E, A, ...)``.

@@ -18,7 +18,7 @@ import torch
 from megastep_core import Camera, Geometry, Render, World
 from megastep_core.kernels import IMPLEMENTATIONS, load_kernels
 from megastep_core.layouts import layout_index
-from megastep_geometry.env_homes import MAX_HOMES, sample_homes  # noqa: F401 (MAX_HOMES was explorer's)
+from megastep_geometry.env_homes import MAX_HOMES, sample_homes  # noqa: F401 (both were explorer's)
 
 from ..modules.movement import MomentumMovement
 from ..step.compiling import compilable

@@ -14,7 +14,7 @@ Two goal sensors, the two settings of the PointNav literature (``goal_sensor``):
 Reaching within ``success_radius`` (0.15 m) of the goal ends the episode. The
 default reward, ``goal_reached``, pays 1 then; ``goal_progress`` also pays
 every step for the decrease in the walking distance to the goal (see
-:class:`~megastep_envs.tasks.rewards.GoalProgress`), which needs the goal's
+:class:`GoalProgress`), which needs the goal's
 *geodesic* distance field: where a reward asks for it (``needs_geodesic``),
 or ``goals_per_home`` is given, each home gets a table of ``K`` goal points
 with their distance fields, computed once when the env is built

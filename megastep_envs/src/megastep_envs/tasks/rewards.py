@@ -36,14 +36,13 @@ REWARDS = {
 }
 
 
-
 def __getattr__(name):
     if name == "centre_targets":  # it was here before tasks had a module of their own for what they share
         import warnings
 
         from .common import centre_targets
 
-        warnings.warn("megastep_envs.tasks.common.centre_targets moved to megastep_envs.tasks.common",
+        warnings.warn(f"centre_targets moved from {__name__} to megastep_envs.tasks.common; import it from there",
                       DeprecationWarning, stacklevel=2)
         return centre_targets
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

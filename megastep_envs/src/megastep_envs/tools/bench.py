@@ -1,6 +1,6 @@
 """``megastep bench``: how many agent-steps per second the engine and the envs run.
 
-The benchmark step (``DESIGN.md``) is: random actions, momentum movement,
+The benchmark step is: random actions, momentum movement,
 physics, rendering, and the RGB and depth observations averaged over 4 rays
 per pixel. It runs for three configurations:
 
@@ -44,7 +44,7 @@ from ..modules.movement import ACTIONS, MomentumMovement
 from ..modules.observations import RGB, Depth
 from ..registry import ENVS, env_class
 from ..step.env import cycle_geometries
-from .timing import capture, synchronize, time_step  # noqa: F401 (capture and time_step were bench's)
+from .timing import capture, time_step
 
 SUBSAMPLE = 4
 """Rays averaged into one observed pixel."""
