@@ -1,8 +1,7 @@
 """The benchmark configurations of the project's protocol (``DESIGN.md``), one table for every benchmark.
 
-``python -m megastep_physics.bench`` times the physics alone in them and ``python -m megastep_render.bench`` the
-render alone; both read this table. ``megastep bench`` (the whole step) still keeps its own copy of these values in
-``megastep_envs.tools.bench.CONFIGS``.
+``megastep bench`` times the whole step in them, ``python -m megastep_physics.bench`` the physics alone and
+``python -m megastep_render.bench`` the render alone; all three read this table.
 """
 from __future__ import annotations
 

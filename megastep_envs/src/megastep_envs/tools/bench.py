@@ -33,10 +33,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import attrs
 import torch
 
-from megastep_core import Camera, Geometry, MegastepError, World, get_plugin_manager
+from megastep_core import Geometry, MegastepError, World, get_plugin_manager
+from megastep_core.benchmark import CONFIGS, Config
 from megastep_core.cli import device_argument, plain_text
 from megastep_core.world import resolve_device
 
@@ -55,22 +55,6 @@ KEYS = ("config", "envs", "agents", "pixels", "physics", "renderer", "device", "
 and ``of_engine``, for an env's full step, its agent-steps/s as a fraction of its config's benchmark step of the same
 size and backends in the same run (None where that was not run, or for a benchmark step itself)."""
 
-
-@attrs.define(frozen=True)
-class Config:
-    """One benchmark configuration: ``agents`` per env, each with one camera of ``pixels`` rays over ``fov`` degrees."""
-
-    agents: int
-    pixels: int
-    fov: float
-    sizes: tuple[int, ...]
-
-
-CONFIGS = {
-    "explorer-like": Config(1, 256, 130.0, (1024, 4096, 16384, 65536)),
-    "deathmatch-like": Config(4, 512, 70.0, (256, 1024, 4096, 16384)),
-    "minimal-like": Config(1, 64, 130.0, (1024, 4096, 16384, 65536)),
-}
 
 ENV_CONFIGS = {"minimal": "minimal-like", "explorer": "explorer-like", "pointgoal": "explorer-like",
                "deathmatch": "deathmatch-like"}
@@ -212,7 +196,7 @@ def measure(build: Callable[[], Callable[[], object]], device: torch.device,
 
 def engine_builder(config: Config, geometries, envs: int, physics: str, renderer: str, device, seed: int):
     def build():
-        cameras = [Camera(config.pixels, config.fov)]
+        cameras = [config.camera]
         world = World(cycle_geometries(geometries, envs), config.agents, cameras, physics, renderer, device, seed=seed)
         spawn(world, seed)
         return EngineStep(world, seed)
@@ -226,7 +210,7 @@ def env_builder(name: str, config: Config, geometries, envs: int, physics: str, 
         options = {"n_agents": config.agents} if ENVS[name].multi_agent else {}
         env = env_class(name)(envs, geometries=geometries, pixels=config.pixels, fov=config.fov, device=device,
                               physics=physics, renderer=renderer, seed=seed,
-                              final_observations=final_observations, cuda_graph=graph, **options)
+                              final_observations=final_observations, cuda_graph=graph and torch.device(device).type == "cuda", **options)
         env.reset()
         return EnvStep(env)
 
