@@ -210,7 +210,8 @@ def env_builder(name: str, config: Config, geometries, envs: int, physics: str, 
         options = {"n_agents": config.agents} if ENVS[name].multi_agent else {}
         env = env_class(name)(envs, geometries=geometries, pixels=config.pixels, fov=config.fov, device=device,
                               physics=physics, renderer=renderer, seed=seed,
-                              final_observations=final_observations, cuda_graph=graph and torch.device(device).type == "cuda", **options)
+                              final_observations=final_observations,
+                              cuda_graph=graph and torch.device(device).type == "cuda", **options)
         env.reset()
         return EnvStep(env)
 
