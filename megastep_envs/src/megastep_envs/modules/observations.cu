@@ -1,4 +1,4 @@
-// The RGB and Depth observations (megastep_envs.observations) in one pass over the render each, one thread
+// The RGB and Depth observations (megastep_envs.modules.observations) in one pass over the render each, one thread
 // per observed pixel: torch's reshape-mean-map chain reads and writes the full-width image several times.
 // A view is one camera of one agent (V = E * A * C of them, V / E per env); an observed pixel averages
 // `subsample` neighbouring rays, as the torch reference does (sum, then divide by the count).

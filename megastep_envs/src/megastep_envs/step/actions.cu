@@ -1,4 +1,4 @@
-// Discrete actions checked and clamped in one launch (megastep_envs.checks.ActionCheck.sanitize): as the
+// Discrete actions checked and clamped in one launch (megastep_envs.step.checks.ActionCheck.sanitize): as the
 // torch reference, an action outside [0, n_actions) is clamped into it and raises the device-side flag that
 // DeferredFlag reads back a few steps later. Four small kernels in torch, each replayed on every step.
 extern "C" __global__ void clamp_actions(

@@ -1,9 +1,9 @@
-// The episode bookkeeping of an env step (megastep_envs.episodes.Episodes.step) in one launch, one thread
+// The episode bookkeeping of an env step (megastep_envs.step.episodes.Episodes.step) in one launch, one thread
 // per env, instead of a dozen small torch kernels, each a launch a CUDA graph replays on every step.
 // As the torch reference: count the step and its reward; the episode is truncated where it reached its
 // lifespan and did not terminate; report the length and return of every episode; restart the count of the
 // envs that are done, with a new lifespan in [low, high] from the env's counter of lifespans drawn (as
-// megastep_envs.lifespans.Lifespans.reset draws it), advancing that counter. A task that never terminates
+// megastep_envs.step.lifespans.Lifespans.reset draws it), advancing that counter. A task that never terminates
 // passes task_terminates 0, and terminated is then written (all false) rather than read: a task update that
 // would return a tensor of zeros costs the step a fill kernel.
 #include "megastep_core/counter_random.cuh"

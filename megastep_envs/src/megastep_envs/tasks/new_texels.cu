@@ -1,4 +1,4 @@
-// The new_texels reward (megastep_envs.rewards.NewTexels) in one launch: one block per env.
+// The new_texels reward (megastep_envs.tasks.explorer.NewTexels) in one launch: one block per env.
 // As the reference, a pixel showing a wall texel whose stamp is not its env's episode claims the texel,
 // and the first pixel to claim it (the lowest) pays and stamps it with the episode. A texel belongs to one
 // env, so claims race only between pixels of one env: a block holds them all, and settles them in a hash
