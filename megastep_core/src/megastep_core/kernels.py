@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .deprecation import old_names
 from .errors import KernelError
 
 DEFAULT_OPTIONS = ("--use_fast_math", "-std=c++17")
@@ -300,10 +301,6 @@ _DEPRECATED = {
 }
 
 
-def __getattr__(name: str):
-    # warned where the old name is imported, not where it is called: a call may run inside a step being traced
-    if name in _DEPRECATED:
-        value, instead = _DEPRECATED[name]
-        warnings.warn(f"megastep_core.kernels.{name} is deprecated: use {instead}", DeprecationWarning, stacklevel=2)
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# warned where the old name is imported, not where it is called: a call may run inside a step being traced
+__getattr__ = old_names(__name__, {name: (value, f"megastep_core.kernels.{name} is deprecated: use {instead}")
+                                   for name, (value, instead) in _DEPRECATED.items()})

@@ -5,6 +5,8 @@ The package is laid out as the step reads: ``step/`` the runtime, ``modules/`` t
 """
 import warnings
 
+from megastep_core.deprecation import old_names
+
 from . import _moved
 from .modules.movement import ACTIONS, MomentumMovement, SimpleMovement
 from .modules.observations import IMU, RGB, Depth, FunctionObservation
@@ -20,9 +22,6 @@ _moved.install()
 
 __version__ = "0.1.0"
 
-_RENAMED = {"Computed": ("FunctionObservation", FunctionObservation)}
-
-
 def plot_state(state, fig=None):
     """Deprecated: use :func:`megastep_envs.tools.plotting.plot_state`."""
     warnings.warn("megastep_envs.plot_state is deprecated; use megastep_envs.tools.plotting.plot_state",
@@ -32,12 +31,8 @@ def plot_state(state, fig=None):
     return plot(state, fig)
 
 
-def __getattr__(name):
-    if name in _RENAMED:
-        new, value = _RENAMED[name]
-        warnings.warn(f"megastep_envs.{name} is now megastep_envs.{new}", DeprecationWarning, stacklevel=2)
-        return value
-    raise AttributeError(f"module 'megastep_envs' has no attribute {name!r}")
+__getattr__ = old_names(__name__, {
+    "Computed": (FunctionObservation, "megastep_envs.Computed is now megastep_envs.FunctionObservation")})
 
 
 __all__ = [

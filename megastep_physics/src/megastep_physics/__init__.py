@@ -16,6 +16,8 @@ All of them take the options ``margin`` (metres left between an agent and what
 stopped it, default 1 mm); the sliding ones also ``sub_contacts`` (walls met
 per step, default 4).
 """
+from megastep_core.deprecation import old_names
+
 from . import backends
 from .backends import DEFAULT_MARGIN, DEFAULT_SUB_CONTACTS, SlidePhysics, StopPhysics
 from .steps import slide_step, stop_step
@@ -26,7 +28,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name == "TorchPhysics":  # deprecated: warned at the line that imports it, not in megastep_physics.backends
-        return backends.deprecated_torch_physics()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = old_names(__name__, backends.OLD_NAMES)

@@ -2,13 +2,13 @@
 World's state."""
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from megastep_core import Agents, Scenery
+from megastep_core.deprecation import old_names
 from megastep_core.walls import WallCache
 
 from .steps import slide_step, stop_step, wrap_degrees
@@ -136,16 +136,8 @@ class SlidePhysics:
         return f"SlidePhysics(margin={self.margin}, sub_contacts={self.sub_contacts})"
 
 
-def deprecated_torch_physics(stacklevel: int = 2) -> type[StopPhysics]:
-    """:class:`StopPhysics`, under its old name ``TorchPhysics``, with a DeprecationWarning; ``stacklevel`` as
-    :func:`warnings.warn`'s, counted from the module ``__getattr__`` that calls this (2: the line that imported
-    the old name)."""
-    warnings.warn("megastep_physics.TorchPhysics is deprecated: it is the stop physics, StopPhysics",
-                  DeprecationWarning, stacklevel=stacklevel + 1)
-    return StopPhysics
+OLD_NAMES = {"TorchPhysics": (StopPhysics, "megastep_physics.TorchPhysics is deprecated: it is the stop physics, "
+                                           "StopPhysics")}
+"""This module's and the package's old names (:func:`megastep_core.deprecation.old_names`)."""
 
-
-def __getattr__(name: str):
-    if name == "TorchPhysics":
-        return deprecated_torch_physics()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = old_names(__name__, OLD_NAMES)

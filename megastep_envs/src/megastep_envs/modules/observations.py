@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from megastep_core import Render, World
+from megastep_core.deprecation import old_names
 from megastep_core.kernels import load_kernels
 from megastep_core.spaces import Box
 
@@ -261,11 +262,5 @@ class FunctionObservation:
         return self.compute(render)
 
 
-def __getattr__(name):
-    if name == "Computed":
-        import warnings
-
-        warnings.warn("megastep_envs.modules.observations.Computed is now FunctionObservation", DeprecationWarning,
-                      stacklevel=2)
-        return FunctionObservation
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = old_names(__name__, {
+    "Computed": (FunctionObservation, "megastep_envs.modules.observations.Computed is now FunctionObservation")})

@@ -34,6 +34,8 @@ from typing import Any
 
 import torch
 
+from megastep_core.deprecation import old_names
+
 from .graph_input import GraphInput
 
 
@@ -256,12 +258,5 @@ class StepGraph:
         warnings.warn(f"megastep: running env steps eagerly, not from a CUDA graph: {reason}", stacklevel=5)
 
 
-_RENAMED = {"Beside": SideStreams, "Branch": SideBlock}
-
-
-def __getattr__(name):
-    if name in _RENAMED:
-        warnings.warn(f"megastep_envs.step.graphs.{name} is now {_RENAMED[name].__name__}", DeprecationWarning,
-                      stacklevel=2)
-        return _RENAMED[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = old_names(__name__, {old: (new, f"megastep_envs.step.graphs.{old} is now {new.__name__}")
+                                   for old, new in {"Beside": SideStreams, "Branch": SideBlock}.items()})

@@ -21,6 +21,9 @@ name                      env          pays
 """
 from __future__ import annotations
 
+from megastep_core.deprecation import old_names
+
+from . import common
 from .deathmatch import Hits, ZeroSumHits
 from .explorer import NewTexels
 from .minimal import ForwardProgress
@@ -36,16 +39,10 @@ REWARDS = {
 }
 
 
-def __getattr__(name):
-    if name == "centre_targets":  # it was here before tasks had a module of their own for what they share
-        import warnings
-
-        from .common import centre_targets
-
-        warnings.warn(f"centre_targets moved from {__name__} to megastep_envs.tasks.common; import it from there",
-                      DeprecationWarning, stacklevel=2)
-        return centre_targets
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# centre_targets was here before tasks had a module of their own for what they share
+__getattr__ = old_names(__name__, {"centre_targets": (
+    common.centre_targets,
+    f"centre_targets moved from {__name__} to megastep_envs.tasks.common; import it from there")})
 
 
 __all__ = ["REWARDS", "ForwardProgress", "GoalProgress", "GoalReached", "Hits", "NewTexels", "ZeroSumHits"]
