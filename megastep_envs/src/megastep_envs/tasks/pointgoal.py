@@ -26,7 +26,6 @@ Scripted baselines that read the true goal are in :mod:`megastep_envs.evaluation
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 
 from megastep_core import Camera, Geometry, Render
+from megastep_core.checks import positive
 from megastep_core.random import CounterRandom
 from megastep_core.spaces import Box
 
@@ -92,9 +92,7 @@ class PointGoal(Env):
         turn_speed: float = 90.0,
         **options,
     ):
-        success_radius = float(success_radius)
-        if not (math.isfinite(success_radius) and success_radius > 0):
-            raise ValueError(f"success_radius must be positive metres, got {success_radius}")
+        success_radius = positive("success_radius", success_radius)
         if goal_sensor not in GOAL_SENSORS:
             raise ValueError(f"goal_sensor must be one of {GOAL_SENSORS}, got {goal_sensor!r}")
         if goals_per_home is not None and (isinstance(goals_per_home, bool) or int(goals_per_home) != goals_per_home
