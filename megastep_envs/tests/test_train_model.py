@@ -1,9 +1,12 @@
 """The agent's network: shapes for every kind of observation, and the LSTM memory's resets."""
+import functools
+
 import pytest
 import torch
 
 from megastep_core.spaces import Box, Dict, Discrete
 from megastep_envs.train.model import Agent, ModelError
+from megastep_envs.train.sequences import SegmentSlots
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -89,6 +92,31 @@ def test_the_whole_sequence_core_equals_the_stepwise_reference(start_rate):
         logits, values, _ = run(obs, state, starts)
         (logits.square().sum() + values.sum()).backward()
         grads.append([p.grad.clone() for p in model.lstm.parameters()])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("start_rate", [0.0, 0.1, 0.5, 1.0])
+def test_segments_in_fixed_slots_equal_the_stepwise_reference(start_rate):
+    """The captured update's layout: every segment in a slot of T steps, the slots in one LSTM call of a fixed shape.
+    Its outputs and gradients are the stepwise reference's, and segments that do not fit are refused."""
+    torch.manual_seed(0)
+    model = Agent(SPACE, Discrete(7), hidden=16, lstm=True).double()
+    steps, rows = 13, 11
+    obs = {k: v.double() for k, v in observations(steps, rows, torch.Generator().manual_seed(4)).items()}
+    starts = torch.rand(steps, rows, generator=torch.Generator().manual_seed(5)) < start_rate
+    state = tuple(torch.randn(1, rows, 16, dtype=torch.float64) for _ in range(2))
+    needed = int(starts[1:].sum()) + rows  # a segment per column, and one more per episode begun after step 0
+    if needed > rows:
+        assert not SegmentSlots(steps, rows, needed - 1).fill(starts.numpy())
+    slots = SegmentSlots(steps, rows, needed + 3)  # with unused slots
+    assert slots.fill(starts.numpy())
+    grads = []
+    for run in (functools.partial(model.forward, segments=slots), model.forward_stepwise):
+        model.zero_grad()
+        logits, values, _ = run(obs, state, starts)
+        (logits.square().sum() + values.sum()).backward()
+        grads.append([logits, values, *[p.grad.clone() for p in model.parameters()]])
     for a, b in zip(*grads):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
 

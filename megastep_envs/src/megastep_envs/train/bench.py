@@ -57,7 +57,7 @@ def benchmark(env_name: str, config: Hyperparameters, updates: int = 5, warmup: 
     return {
         "env": env_name, "envs": config.envs, "agents": parts.env.n_agents, "steps": config.steps,
         "updates": updates, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "graphed": collector.graphed, "hyperparameters": dataclasses.asdict(config),
+        "graphed": collector.graphed, "learner_graphed": learner.graphed, "hyperparameters": dataclasses.asdict(config),
         "agent_steps_per_s": samples / total,
         "env_share": env_seconds / total, "acting_share": act_seconds / total, "learning_share": learn_seconds / total,
         "other_share": max(0.0, rollout_seconds - env_seconds - act_seconds) / total,
@@ -69,7 +69,8 @@ def benchmark(env_name: str, config: Hyperparameters, updates: int = 5, warmup: 
 
 HEADER = (f"{'env':<11} {'envs':>7} {'x A':>4} {'T':>4} {'agent-steps/s':>14} {'env':>6} {'acting':>7} "
           f"{'learning':>9} {'other':>6} {'learner samples/s':>18} {'graphed':>8}")
-"""The columns :func:`run` prints; throughputs are per second, shares of the timed wall time."""
+"""The columns :func:`run` prints; throughputs are per second, shares of the timed wall time; *graphed*: whether
+acting (then learning) replayed CUDA graphs."""
 
 
 def row(figures: dict) -> str:
@@ -78,7 +79,11 @@ def row(figures: dict) -> str:
     return (f"{figures['env']:<11} {figures['envs']:>7,} {figures['agents']:>4} {figures['steps']:>4} "
             f"{figures['agent_steps_per_s']:>14,.0f} {share('env_share'):>6} {share('acting_share'):>7} "
             f"{share('learning_share'):>9} {share('other_share'):>6} {figures['learner_samples_per_s']:>18,.0f} "
-            f"{'yes' if figures['graphed'] else 'no':>8}")
+            f"{_yes(figures['graphed']) + '/' + _yes(figures.get('learner_graphed')):>8}")
+
+
+def _yes(flag) -> str:
+    return "yes" if flag else "no"
 
 
 def run(env_name: str, configs: list[Hyperparameters], updates: int, json_path: str | None,

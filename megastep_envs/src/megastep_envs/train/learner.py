@@ -14,18 +14,26 @@ would leave NaN weights, which then act (and would be checkpointed). So the
 learner keeps a copy of the weights and of Adam's state from before each
 update, and :meth:`Learner.restore` puts it back when the caller, having read
 the update's figures, finds it was not finite (``losses[-1] > 0``).
+
+**Captured steps.** On a GPU (``graph_update``, the default), each minibatch
+step is replayed from a CUDA graph (:mod:`.captured`), captured at the first
+update that finds Adam's state made; the first update, and any minibatch that
+does not fit the graph, runs eagerly. Under data-parallel training the steps
+run eagerly: DDP's gradient averaging is not captured.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 
 import numpy as np
 import torch
 
 from .advantages import gae
+from .captured import CapturedStep
 from .rollout import Rollout
-from .sequences import Segments
+from .sequences import Segments, SegmentSlots
 
 LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "nonfinite")
 """What :meth:`Learner.update` returns, in order: the means over its minibatches of the first five, and the
@@ -58,52 +66,93 @@ class Learner:
         self.model, self.config, self.device = model, config, device
         self.columns = learned.nonzero().squeeze(-1) if learned is not None else None
         self.parameters = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(self.parameters, lr=config.learning_rate, eps=1e-5,
-                                          fused=device.type == "cuda")
+        self.eager_reason: str | None = None
+        """Why minibatch steps are not replayed from a CUDA graph, where they are not."""
+        if device.type != "cuda":
+            self.eager_reason = "not on a GPU"
+        elif not getattr(config, "graph_update", True):
+            self.eager_reason = "graph_update is off"
+        elif isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            self.eager_reason = "data-parallel training (DDP's gradient averaging is not captured)"
+        capturable = self.eager_reason is None
+        # a captured Adam reads its learning rate from the GPU, where the schedule changes it in place
+        rate = torch.tensor(config.learning_rate, device=device) if capturable else config.learning_rate
+        self.optimizer = torch.optim.Adam(self.parameters, lr=rate, eps=1e-5, fused=device.type == "cuda",
+                                          capturable=capturable)
+        self._learning_rate = float(config.learning_rate)
         self.generator = torch.Generator().manual_seed(seed)
         self.autocast = config.bf16 and device.type == "cuda"
         self._saved: list[torch.Tensor] | None = None
+        self._captured: CapturedStep | None = None
+
+    @property
+    def graphed(self) -> bool:
+        """Whether the last update's minibatch steps were replayed from a CUDA graph."""
+        return self._captured is not None and self._captured.graph is not None
 
     # the optimizer's state, for checkpoints --------------------------------------------------------------
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
+        optimizer = self.optimizer.state_dict()
+        # a plain learning rate and no device-bound options: the checkpoint may resume on another device
+        optimizer["param_groups"] = [{**group, "lr": self._learning_rate, "fused": None, "capturable": False}
+                                     for group in optimizer["param_groups"]]
+        return {"optimizer": optimizer, "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        optimizer = state["optimizer"]
+        mine = self.optimizer.param_groups
+        optimizer = {**optimizer, "param_groups": [
+            {**group, "fused": own["fused"], "capturable": own["capturable"]}
+            for group, own in zip(optimizer["param_groups"], mine)]}
+        rate = float(optimizer["param_groups"][0]["lr"])
+        self.optimizer.load_state_dict(optimizer)
+        self._captured = None  # Adam's state tensors are new: a graph would read the old ones
+        self.learning_rate = rate
         self.generator.set_state(state["generator"])
 
     @property
     def learning_rate(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
+        return self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
+        self._learning_rate = float(value)
         for group in self.optimizer.param_groups:
-            group["lr"] = value
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(value)
+            elif self.eager_reason is None:  # load_state_dict put a number where the graph reads a tensor
+                group["lr"] = torch.tensor(float(value), device=self.device)
+            else:
+                group["lr"] = float(value)
 
     # an update -------------------------------------------------------------------------------------
 
     def _network(self):
-        return torch.autocast("cuda", torch.bfloat16) if self.autocast else contextlib.nullcontext()
+        # no cache of the weights' casts: a captured step would keep stale ones
+        if not self.autocast:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", torch.bfloat16, cache_enabled=False)
 
-    def _minibatches(self, steps: int, rows: int, starts: np.ndarray | None):
-        """Index sets of one epoch: whole columns with an LSTM (with their segments), else single samples."""
+    def _minibatches(self, steps: int, rows: int, starts: np.ndarray | None, shuffle: bool = True):
+        """Index sets of one epoch on the CPU: whole columns with an LSTM (with their ``(T, B)`` episode starts),
+        else single samples (flat ``t * N + n``, and None); in order where not ``shuffle``, which draws nothing."""
         config = self.config
         columns = self.columns if self.columns is not None else torch.arange(rows)
+        permutation = (lambda n: torch.randperm(n, generator=self.generator)) if shuffle else torch.arange
         if config.lstm:
-            order = columns[torch.randperm(len(columns), generator=self.generator)]
+            order = columns[permutation(len(columns))]
             size = max(1, len(columns) // config.minibatches)
             for i in range(0, len(columns) - size + 1, size):
                 chosen = order[i:i + size]
-                yield chosen.to(self.device, non_blocking=True), Segments.of(starts[:, chosen.numpy()], self.device)
+                yield chosen, starts[:, chosen.numpy()]
         else:
             count = steps * len(columns)
-            order = torch.randperm(count, generator=self.generator)
+            order = permutation(count)
             order = order // len(columns) * rows + columns[order % len(columns)]  # flat (t, n) of learned rows
             size = max(1, count // config.minibatches)
             for i in range(0, count - size + 1, size):
-                yield order[i:i + size].to(self.device, non_blocking=True), None
+                yield order[i:i + size], None
 
     def update(self, rollout: Rollout) -> torch.Tensor:
         """``epochs`` passes of minibatch steps over ``rollout``.
@@ -117,13 +166,17 @@ class Learner:
         advantages, targets = gae(rollout.rewards, rollout.values, rollout.dones, rollout.next_value,
                                   config.gamma, config.gae_lambda)
         starts = rollout.starts.cpu().numpy() if config.lstm else None  # the update's one wait
+        captured = self._captured_step(rollout, advantages, targets, steps, rows, starts)
         losses = torch.zeros(len(LOSSES), device=self.device)
         count = 0
         for _ in range(config.epochs):
-            for indices, segments in self._minibatches(steps, rows, starts):
-                take = functools.partial(_columns if segments is not None else _samples, indices=indices)
-                memory = tuple(take(m) for m in rollout.initial_memory) if segments is not None else ()
-                losses += self._step(rollout, take, memory, segments, take(advantages), take(targets))
+            for chosen, chosen_starts in self._minibatches(steps, rows, starts):
+                if captured is not None and captured.load(chosen, chosen_starts):
+                    losses += captured.replay()
+                else:
+                    indices = chosen.to(self.device, non_blocking=True)
+                    segments = Segments.of(chosen_starts, self.device) if chosen_starts is not None else None
+                    losses += self._step(rollout, advantages, targets, indices, segments)
                 count += 1
         values = rollout.values.flatten()
         explained = 1 - (targets.flatten() - values).var() / targets.flatten().var().clamp_min(1e-8)
@@ -131,8 +184,40 @@ class Learner:
         scale[:-1] = 1 / count
         return torch.cat([losses * scale, explained[None]])
 
-    def _step(self, rollout, take, memory, segments, advantage, target) -> torch.Tensor:
+    def _captured_step(self, rollout, advantages, targets, steps, rows, starts) -> CapturedStep | None:
+        """The graph to replay this update's minibatch steps from, captured if need be; None to step eagerly."""
+        if self.eager_reason is not None:
+            return None
+        captured = self._captured
+        if captured is None or captured.rollout is not rollout:
+            if any(p not in self.optimizer.state for p in self.parameters):
+                return None  # Adam makes its state at its first step: the graph must read that state
+            # a minibatch in order, so that the draws of the minibatches that follow are those of an eager run
+            chosen, chosen_starts = next(self._minibatches(steps, rows, starts, shuffle=False))
+            captured = CapturedStep(rollout, len(chosen), self.config.lstm)
+            captured.load_update(advantages, targets)
+            if not captured.load(chosen, chosen_starts):
+                return None  # an update of short episodes; the next one may fit
+            try:
+                captured.capture(functools.partial(self._step, rollout), self.optimizer)
+            except RuntimeError as error:
+                self.eager_reason = f"capture failed: {error}"
+                warnings.warn(f"PPO's minibatch steps run eagerly: {self.eager_reason}", RuntimeWarning,
+                              stacklevel=3)
+                captured = None
+            self._restore_saved()  # the warm-ups stepped the weights
+            self._captured = captured
+            return captured
+        captured.load_update(advantages, targets)
+        return captured
+
+    def _step(self, rollout: Rollout, advantages: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor,
+              segments: Segments | SegmentSlots | None) -> torch.Tensor:
+        """One minibatch step on the columns (with ``segments``) or flat samples ``indices``; the step's losses."""
         config = self.config
+        take = functools.partial(_columns if segments is not None else _samples, indices=indices)
+        memory = tuple(take(m) for m in rollout.initial_memory) if segments is not None else ()
+        advantage, target = take(advantages), take(targets)
         observations = {key: take(tensor) for key, tensor in rollout.obs.items()}
         with self._network():
             logits, value, _ = self.model(observations, memory, take(rollout.starts), segments=segments)
@@ -171,6 +256,9 @@ class Learner:
         """Puts back the weights and Adam's state from before the last :meth:`update`."""
         if self._saved is None:
             raise RuntimeError("restore() undoes an update: call update() first")
+        self._restore_saved()
+
+    def _restore_saved(self) -> None:
         current = self._tensors()
         if len(current) == len(self._saved):
             with torch.no_grad():

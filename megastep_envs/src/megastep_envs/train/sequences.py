@@ -14,6 +14,14 @@ Every ``(t, n)`` belongs to exactly one segment, so the packing is a
 permutation of the rollout's rows, computed once on the host from the
 ``starts`` flags (which the learner copies there once per update, not once per
 minibatch).
+
+A CUDA graph replays fixed shapes, and a packed batch's shape follows its
+episodes. So :class:`SegmentSlots` lays the segments out differently for a
+captured update: each in a slot of its own, all ``T`` steps long, its steps
+from row 0 on and zeros after its end, in a fixed number of slots. cuDNN then
+runs ``T`` steps of every slot, wasting the rows past each segment's end (the
+outputs read back skip them), and only the slots' index tensors change from one
+minibatch to the next.
 """
 from __future__ import annotations
 
@@ -101,3 +109,78 @@ class Segments:
         packed, (h, c) = lstm(PackedSequence(data, self.batch_sizes), initial)
         outputs = packed.data.index_select(0, self.inverse).reshape(steps, columns, -1)
         return outputs, (h.index_select(1, self.last), c.index_select(1, self.last))
+
+
+class SegmentSlots:
+    """The episodes' segments of ``B`` sequences of ``T`` steps, each in one of ``S`` slots of ``T`` steps:
+    :meth:`Segments.run`'s cut in a shape that does not depend on where episodes begin.
+
+    The index tensors are allocated once and refilled by :meth:`fill`, so that a CUDA graph that read them at
+    capture reads each minibatch's segments when replayed.
+
+    :ivar steps: ``T``. :ivar columns: ``B``. :ivar slots: ``S``, at least ``B``.
+    :ivar gather: ``(T, S)`` int64, for each step of each slot, its row ``t * B + b`` of the sequences, or
+        ``T * B`` (a row of zeros) past the segment's end and in unused slots.
+    :ivar scatter: ``(T * B,)`` int64, for each row ``t * B + b``, where it lies among the slots' ``T * S`` rows.
+    :ivar column: ``(S,)`` int64, each slot's column (0 in unused slots).
+    :ivar keep: ``(S,)`` float, 1 where the slot continues the memory given to :meth:`run`, 0 where it starts from
+        zero (and in unused slots).
+    """
+
+    def __init__(self, steps: int, columns: int, slots: int, device=None):
+        if slots < columns:
+            raise ValueError(f"{columns} sequences need at least {columns} slots, got {slots}")
+        self.steps, self.columns, self.slots = steps, columns, slots
+        self.gather = torch.full((steps, slots), steps * columns, dtype=torch.int64, device=device)
+        self.scatter = torch.zeros(steps * columns, dtype=torch.int64, device=device)
+        self.column = torch.zeros(slots, dtype=torch.int64, device=device)
+        self.keep = torch.zeros(slots, device=device)
+
+    def fill(self, starts: np.ndarray) -> bool:
+        """Lays out the segments of ``starts``, ``(T, B)`` bool, True where an episode begins at that step.
+
+        :returns: whether they fit in the slots; where they do not, the index tensors are left as they were.
+        """
+        steps, columns = starts.shape
+        if (steps, columns) != (self.steps, self.columns):
+            raise ValueError(f"slots for {self.steps} x {self.columns} sequences cannot hold starts of shape "
+                             f"{starts.shape}")
+        boundary = starts.copy()
+        boundary[0] = True
+        column, first = np.nonzero(boundary.T)  # by column, then step
+        if len(column) > self.slots:
+            return False
+        # each row's slot: the number of boundaries in the rows before it (flat, by column then step), less one
+        slot_of = np.cumsum(boundary.T.reshape(-1)).reshape(columns, steps).T - 1  # (T, B)
+        offset = np.arange(steps)[:, None] - first[slot_of]  # (T, B): the row's step within its segment
+        scatter = offset * self.slots + slot_of
+        gather = np.full((steps, self.slots), steps * columns, dtype=np.int64)
+        gather[offset, slot_of] = np.arange(steps)[:, None] * columns + np.arange(columns)[None, :]
+        used = np.zeros(self.slots, dtype=np.int64)
+        used[:len(column)] = column
+        keep = np.zeros(self.slots, dtype=np.float32)
+        keep[:len(column)] = ~starts[first, column]  # only a segment at step 0 can continue
+        for tensor, values in ((self.gather, gather), (self.scatter, scatter.reshape(-1)), (self.column, used),
+                               (self.keep, keep)):
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(values)), non_blocking=True)
+        return True
+
+    def run(self, lstm: nn.LSTM, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+            ) -> tuple[torch.Tensor, None]:
+        """``lstm`` over ``inputs`` ``(T, B, H_in)`` from ``state`` (``(h, c)``, each ``(1, B, H)``), in one call of
+        a fixed shape.
+
+        :returns: outputs ``(T, B, H)``, and None: the memory after step ``T - 1`` is not kept (a slot runs past
+            its segment's end), which learning does not need.
+        """
+        steps, columns, width = inputs.shape
+        if (steps, columns) != (self.steps, self.columns):
+            raise ValueError(f"slots for {self.steps} x {self.columns} sequences cannot take inputs of "
+                             f"{steps} x {columns}")
+        rows = torch.cat([inputs.reshape(steps * columns, width), inputs.new_zeros(1, width)])
+        data = rows.index_select(0, self.gather.view(-1)).view(steps, self.slots, width)
+        keep = self.keep.view(1, -1, 1)
+        initial = tuple(s.index_select(1, self.column) * keep.to(s.dtype) for s in state)
+        outputs, _ = lstm(data, initial)
+        outputs = outputs.reshape(steps * self.slots, -1).index_select(0, self.scatter)
+        return outputs.view(steps, columns, -1), None

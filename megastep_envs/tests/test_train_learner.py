@@ -1,0 +1,90 @@
+"""PPO's update: the captured minibatch step computes what the eager one does, and its checkpoints move between
+devices."""
+import dataclasses
+
+import pytest
+import torch
+
+from megastep_envs.train import distributed
+from megastep_envs.train.advantages import gae
+from megastep_envs.train.hyperparameters import defaults
+from megastep_envs.train.learner import Learner
+from megastep_envs.train.ppo import build
+from megastep_envs.train.sequences import Segments, SegmentSlots
+
+SHORT = {"lifespan": (3, 6)}  # several episodes begin inside every column of a rollout
+
+
+def parts_of(device: str, lstm: bool, **changes):
+    config = dataclasses.replace(defaults("minimal", device), envs=8, steps=12, hidden=16, channels=4, lstm=lstm,
+                                 minibatches=2, epochs=2, device=device, seed=0, **changes)
+    return build("minimal", config, SHORT, distributed.Process(device=torch.device(device)))
+
+
+def weights(learner: Learner) -> list[torch.Tensor]:
+    return [t.detach().clone() for t in learner._tensors()]
+
+
+def test_a_step_on_segments_in_slots_is_a_step_on_packed_segments(one_thread):
+    """The captured step's body, run eagerly: an LSTM minibatch step on fixed slots moves the weights and Adam's
+    state as one on packed segments does."""
+    parts = parts_of("cpu", lstm=True)
+    learner, rollout = parts.learner, parts.collector.collect()[0]
+    learner.update(rollout)  # Adam's state made, as at capture
+    rollout = parts.collector.collect()[0]
+    advantages, targets = gae(rollout.rewards, rollout.values, rollout.dones, rollout.next_value, 0.99, 0.95)
+    starts = rollout.starts.numpy()
+    chosen = torch.tensor([1, 6, 3, 4])
+    assert starts[1:, chosen.numpy()].any(), "the test needs episodes that begin inside the rollout"
+    before = weights(learner)
+    packed = learner._step(rollout, advantages, targets, chosen, Segments.of(starts[:, chosen.numpy()]))
+    after_packed = weights(learner)
+    for tensor, saved in zip(learner._tensors(), before):
+        tensor.data.copy_(saved)
+    slots = SegmentSlots(12, 4, 12 * 4)  # room for an episode beginning at every step
+    assert slots.fill(starts[:, chosen.numpy()])
+    in_slots = learner._step(rollout, advantages, targets, chosen, slots)
+    assert torch.allclose(packed, in_slots, atol=1e-5)
+    for a, b in zip(after_packed, weights(learner)):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_a_checkpoint_of_a_captured_learner_resumes_anywhere(one_thread):
+    """A GPU learner's optimizer holds its learning rate as a tensor and device options (fused, capturable); its
+    checkpoint holds a plain number and neither, and a learner on the CPU takes it even where an older checkpoint
+    still names them."""
+    parts = parts_of("cpu", lstm=False)
+    learner = parts.learner
+    learner.update(parts.collector.collect()[0])
+    learner.learning_rate = 1e-4
+    state = learner.state_dict()
+    group = state["optimizer"]["param_groups"][0]
+    assert group["lr"] == 1e-4 and not group["capturable"] and group["fused"] is None
+    # as a GPU learner of before wrote them
+    group.update(lr=torch.tensor(2e-4), fused=True, capturable=True)
+    other = parts_of("cpu", lstm=False).learner
+    other.load_state_dict(state)
+    assert other.learning_rate == pytest.approx(2e-4)
+    other.update(parts.collector.collect()[0])  # steps on the CPU
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("lstm", [False, True])
+def test_a_captured_update_learns_as_an_eager_one(lstm):
+    """Two learners from the same weights and the same rollouts, one replaying its minibatch steps from a CUDA
+    graph: after three updates (the first eager, the graph captured at the second) their weights and Adam's state
+    agree, and a new learning rate reaches the graph."""
+    results = []
+    for graph_update in (False, True):
+        parts = parts_of("cuda", lstm=lstm, graph_update=graph_update)
+        losses = []
+        for update in range(3):
+            if update == 2:
+                parts.learner.learning_rate = 1e-3
+            losses.append(parts.learner.update(parts.collector.collect()[0]))
+        assert parts.learner.graphed == graph_update, parts.learner.eager_reason
+        results.append((weights(parts.learner), torch.stack(losses)))
+    (eager, eager_losses), (graphed, graphed_losses) = results
+    assert torch.allclose(eager_losses, graphed_losses, atol=1e-4, rtol=1e-3)
+    for a, b in zip(eager, graphed):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)
