@@ -87,7 +87,7 @@ class Learner:
 
     @property
     def graphed(self) -> bool:
-        """Whether the last update's minibatch steps were replayed from a CUDA graph."""
+        """Whether minibatch steps replay from a captured CUDA graph (from the second update on)."""
         return self._captured is not None and self._captured.graph is not None
 
     # the optimizer's state, for checkpoints --------------------------------------------------------------
