@@ -33,6 +33,15 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 
+def _boundaries(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the segments of ``starts`` ``(T, N)`` begin: their columns and first steps, by column then step, and
+    the ``(T, N)`` flags of those beginnings (an episode's start, or step 0)."""
+    boundary = starts.copy()
+    boundary[0] = True
+    column, first = np.nonzero(boundary.T)
+    return column, first, boundary
+
+
 @dataclass(frozen=True)
 class Segments:
     """The episodes' segments of ``N`` sequences of ``T`` steps, packed longest first.
@@ -68,9 +77,7 @@ class Segments:
             device = starts.device if isinstance(starts, torch.Tensor) else "cpu"
         starts = starts.cpu().numpy() if isinstance(starts, torch.Tensor) else np.asarray(starts)
         steps, columns = starts.shape
-        boundary = starts.copy()
-        boundary[0] = True
-        column, first = np.nonzero(boundary.T)  # by column, then step
+        column, first, _ = _boundaries(starts)
         same_column_next = np.zeros(len(column), dtype=bool)
         same_column_next[:-1] = column[1:] == column[:-1]
         following = np.empty_like(first)
@@ -145,9 +152,7 @@ class SegmentSlots:
         if (steps, columns) != (self.steps, self.columns):
             raise ValueError(f"slots for {self.steps} x {self.columns} sequences cannot hold starts of shape "
                              f"{starts.shape}")
-        boundary = starts.copy()
-        boundary[0] = True
-        column, first = np.nonzero(boundary.T)  # by column, then step
+        column, first, boundary = _boundaries(starts)
         if len(column) > self.slots:
             return False
         # each row's slot: the number of boundaries in the rows before it (flat, by column then step), less one
