@@ -2,8 +2,8 @@
 
 Eagerly, a minibatch step is a few hundred kernels, each launched from Python;
 at the sizes that learn best (minibatches of about 16 k samples) each has
-little to do, and the GPU waits on the launches. A CUDA graph launches the
-whole step at once. It replays fixed shapes and fixed addresses, so the step reads
+little to do, so launching them one by one may take longer than running
+them. A CUDA graph launches the whole step at once. It replays fixed shapes and fixed addresses, so the step reads
 everything from tensors that stay put:
 
 - the rollout, which the collector refills in place;

@@ -56,9 +56,10 @@ class Hyperparameters:
     bf16: bool = False
     """On a GPU, run the network under bfloat16 autocast (its heads and the loss stay float32). Off by default:
     its effect on learning is not yet measured against float32 (BENCHMARKS.md, "Training at engine speed")."""
-    graph_update: bool = True
+    graph_update: bool = False
     """On a GPU, replay each minibatch step of an update (forward, backward, clipping, Adam) from a CUDA graph rather
-    than launch its kernels one by one (:mod:`megastep_envs.train.captured`)."""
+    than launch its kernels one by one (:mod:`megastep_envs.train.captured`). Off by default until a GPU has run the
+    ``gpu`` test that compares it with the eager update and measured what it gains (BENCHMARKS.md)."""
     seed: int = 0
     """Seeds the network, the envs (process ``r`` uses ``seed + 1000 r``) and the action draws."""
     device: str = "auto"

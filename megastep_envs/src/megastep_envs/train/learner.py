@@ -15,7 +15,7 @@ learner keeps a copy of the weights and of Adam's state from before each
 update, and :meth:`Learner.restore` puts it back when the caller, having read
 the update's figures, finds it was not finite (``losses[-1] > 0``).
 
-**Captured steps.** On a GPU (``graph_update``, the default), each minibatch
+**Captured steps.** On a GPU with ``graph_update`` on, each minibatch
 step is replayed from a CUDA graph (:mod:`.captured`), captured at the first
 update that finds Adam's state made; the first update, and any minibatch that
 does not fit the graph, runs eagerly. Under data-parallel training the steps
@@ -70,7 +70,7 @@ class Learner:
         """Why minibatch steps are not replayed from a CUDA graph, where they are not."""
         if device.type != "cuda":
             self.eager_reason = "not on a GPU"
-        elif not getattr(config, "graph_update", True):
+        elif not getattr(config, "graph_update", False):
             self.eager_reason = "graph_update is off"
         elif isinstance(model, torch.nn.parallel.DistributedDataParallel):
             self.eager_reason = "data-parallel training (DDP's gradient averaging is not captured)"
