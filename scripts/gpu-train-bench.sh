@@ -10,7 +10,8 @@ ENVS=${ENVS:-"explorer pointgoal minimal"}
 SIZES=${SIZES:-"1024 4096 16384"}
 status=0
 if [ "${TESTS:-1}" = 1 ]; then
-  timeout 300 python3 -m pytest -q -m gpu -p no:cacheprovider megastep_envs/tests/test_train_gpu.py megastep_envs/tests/test_train_learner.py 2>&1 \
+  timeout 300 python3 -m pytest -q -m gpu -p no:cacheprovider megastep_envs/tests/test_train_gpu.py \
+    megastep_envs/tests/test_train_learner.py 2>&1 \
     | tee "$OUT/train-gpu-tests.log" || status=1
 fi
 for env in $ENVS; do

@@ -106,7 +106,10 @@ class Learner:
             {**group, "fused": own["fused"], "capturable": own["capturable"]}
             for group, own in zip(optimizer["param_groups"], mine)]}
         rate = float(optimizer["param_groups"][0]["lr"])
+        own_rates = [group["lr"] for group in mine]  # a tensor where a captured step reads it: keep that one
         self.optimizer.load_state_dict(optimizer)
+        for group, own_rate in zip(self.optimizer.param_groups, own_rates):
+            group["lr"] = own_rate
         self._captured = None  # Adam's state tensors are new: a graph would read the old ones
         self.learning_rate = rate
         self.generator.set_state(state["generator"])
@@ -121,8 +124,6 @@ class Learner:
         for group in self.optimizer.param_groups:
             if isinstance(group["lr"], torch.Tensor):
                 group["lr"].fill_(value)
-            elif self.eager_reason is None:  # load_state_dict put a number where the graph reads a tensor
-                group["lr"] = torch.tensor(float(value), device=self.device)
             else:
                 group["lr"] = float(value)
 
@@ -188,27 +189,25 @@ class Learner:
         """The graph to replay this update's minibatch steps from, captured if need be; None to step eagerly."""
         if self.eager_reason is not None:
             return None
-        captured = self._captured
-        if captured is None or captured.rollout is not rollout:
-            if any(p not in self.optimizer.state for p in self.parameters):
-                return None  # Adam makes its state at its first step: the graph must read that state
-            # a minibatch in order, so that the draws of the minibatches that follow are those of an eager run
-            chosen, chosen_starts = next(self._minibatches(steps, rows, starts, shuffle=False))
-            captured = CapturedStep(rollout, len(chosen), self.config.lstm)
-            captured.load_update(advantages, targets)
-            if not captured.load(chosen, chosen_starts):
-                return None  # an update of short episodes; the next one may fit
-            try:
-                captured.capture(functools.partial(self._step, rollout), self.optimizer)
-            except RuntimeError as error:
-                self.eager_reason = f"capture failed: {error}"
-                warnings.warn(f"PPO's minibatch steps run eagerly: {self.eager_reason}", RuntimeWarning,
-                              stacklevel=3)
-                captured = None
-            self._restore_saved()  # the warm-ups stepped the weights
-            self._captured = captured
-            return captured
+        if self._captured is not None and self._captured.rollout is rollout:
+            self._captured.load_update(advantages, targets)
+            return self._captured
+        if any(p not in self.optimizer.state for p in self.parameters):
+            return None  # Adam makes its state at its first step: the graph must read that state
+        # a minibatch in order, so that the draws of the minibatches that follow are those of an eager run
+        chosen, chosen_starts = next(self._minibatches(steps, rows, starts, shuffle=False))
+        captured = CapturedStep(rollout, len(chosen), self.config.lstm)
         captured.load_update(advantages, targets)
+        if not captured.load(chosen, chosen_starts):
+            return None  # an update of short episodes; the next one may fit
+        try:
+            captured.capture(functools.partial(self._step, rollout), self.optimizer)
+        except RuntimeError as error:
+            self.eager_reason = f"capture failed: {error}"
+            warnings.warn(f"PPO's minibatch steps run eagerly: {self.eager_reason}", RuntimeWarning, stacklevel=3)
+            captured = None
+        self._restore_saved()  # the warm-ups stepped the weights
+        self._captured = captured
         return captured
 
     def _step(self, rollout: Rollout, advantages: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor,
