@@ -30,9 +30,17 @@ TEST_PLUGINS = ["tests/plugins/frozen", "tests/plugins/broken", "tests/plugins/c
 ALL = PACKAGES["envs"]
 
 
+def pip_install(session: nox.Session, *requirements: str) -> None:
+    """pip install under the torch pin. pip would byte-compile all of torch, about 30 s of each session on
+    two cores; instead Python compiles what the tests import, once, which some machines forbid
+    (PYTHONDONTWRITEBYTECODE) and the sessions allow."""
+    session.env["PYTHONDONTWRITEBYTECODE"] = ""
+    session.install("--no-compile", *CONSTRAINTS, *requirements)
+
+
 def install(session: nox.Session, folders: list[str], extras: str = "test") -> None:
     requirements = [f"./{folder}" for folder in folders[:-1]] + [f"./{folders[-1]}[{extras}]"]
-    session.install(*CONSTRAINTS, *requirements)
+    pip_install(session, *requirements)
 
 
 def pytest(session: nox.Session, *paths: str) -> None:
@@ -59,7 +67,7 @@ for _name in PACKAGES:
 def integration(session: nox.Session) -> None:
     """All five packages and the test plugins installed together; the cross-package tests."""
     install(session, ALL, extras="test,gymnasium,pettingzoo,torchrl,train,wandb")
-    session.install(*CONSTRAINTS, *TEST_PLUGINS)
+    pip_install(session, *TEST_PLUGINS)
     pytest(session, "tests")
 
 
@@ -73,5 +81,5 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def docs(session: nox.Session) -> None:
     """The Sphinx site, warnings as errors, into docs/_build/html."""
-    session.install(*CONSTRAINTS, *[f"./{folder}" for folder in ALL], "-r", "docs/requirements.txt")
+    pip_install(session, *[f"./{folder}" for folder in ALL], "-r", "docs/requirements.txt")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
