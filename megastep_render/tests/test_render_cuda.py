@@ -89,7 +89,7 @@ def test_baking_matches_the_reference_bit_for_bit():
     (cpu, _), (gpu, _) = cuda_scene(geometries, 2, seed=0)
     TorchRenderer().bake(cpu)
     gpu.baked.vals.fill_(float("nan"))  # poison: every texel must be written
-    make_backend("renderer", "cuda", device=torch.device("cuda")).bake(gpu)
+    make_backend("renderer", "raycast:cuda", device=torch.device("cuda")).bake(gpu)
     assert torch.equal(gpu.baked.vals.cpu(), cpu.baked.vals)
 
 
@@ -114,7 +114,7 @@ def test_rendering_matches_the_reference_in_homes_and_random_rooms(method, n_age
     (cpu, cpu_agents), (gpu, gpu_agents) = cuda_scene(geometries, n_agents, seed)
     reference = TorchRenderer()
     reference.bake(cpu)
-    renderer = make_backend("renderer", "cuda", device=torch.device("cuda"), method=method)
+    renderer = make_backend("renderer", "raycast:cuda", device=torch.device("cuda"), method=method)
     renderer.bake(gpu)
     out = poisoned(gpu, cameras)
     renderer.render_into(out, gpu, gpu_agents, cameras)
@@ -132,7 +132,7 @@ def test_any_cell_size_gives_the_same_hits(cell_size):
     (cpu, cpu_agents), (gpu, gpu_agents) = cuda_scene(bench_homes(8), 2, seed=3)
     reference = TorchRenderer()
     reference.bake(cpu)
-    renderer = make_backend("renderer", "cuda", device=torch.device("cuda"), cell_size=cell_size)
+    renderer = make_backend("renderer", "raycast:cuda", device=torch.device("cuda"), cell_size=cell_size)
     renderer.bake(gpu)
     assert_renders_match(to_cpu(renderer.render(gpu, gpu_agents, TWO_CAMERAS)),
                          reference.render(cpu, cpu_agents, TWO_CAMERAS))
@@ -144,7 +144,7 @@ def test_a_captured_graph_follows_the_agents(method):
     from megastep_core import draw_bodies
 
     scenery, agents = scene(bench_homes(4), 2, "cuda", seed=4)
-    renderer = make_backend("renderer", "cuda", device=torch.device("cuda"), method=method)
+    renderer = make_backend("renderer", "raycast:cuda", device=torch.device("cuda"), method=method)
     renderer.bake(scenery)
     replay = renderer.capture(scenery, agents, TWO_CAMERAS)
     for step in range(3):
@@ -164,7 +164,7 @@ def test_a_masked_render_redraws_only_the_masked_envs(method, n_agents):
     from megastep_core import draw_bodies
 
     scenery, agents = scene(bench_homes(4), n_agents, "cuda", seed=5)
-    renderer = make_backend("renderer", "cuda", device=torch.device("cuda"), method=method)
+    renderer = make_backend("renderer", "raycast:cuda", device=torch.device("cuda"), method=method)
     renderer.bake(scenery)
     out = renderer.render(scenery, agents, TWO_CAMERAS)
     before = to_cpu(out)
@@ -206,10 +206,10 @@ def test_the_torch_renderer_stays_within_memory_for_4096_envs_of_400_lines():
 @pytest.mark.gpu
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="method"):
-        make_backend("renderer", "cuda", device=torch.device("cuda"), method="bvh")
+        make_backend("renderer", "raycast:cuda", device=torch.device("cuda"), method="bvh")
     with pytest.raises(ValueError, match="cell_size"):
-        make_backend("renderer", "cuda", device=torch.device("cuda"), cell_size=0)
+        make_backend("renderer", "raycast:cuda", device=torch.device("cuda"), cell_size=0)
     scenery, agents = scene([box()], 1, "cpu")
-    renderer = make_backend("renderer", "cuda", device=torch.device("cuda"))
+    renderer = make_backend("renderer", "raycast:cuda", device=torch.device("cuda"))
     with pytest.raises(ValueError, match="CUDA"):
         renderer.bake(scenery)
