@@ -31,9 +31,9 @@ ALL = PACKAGES["envs"]
 
 
 def pip_install(session: nox.Session, *requirements: str) -> None:
-    """pip install under the torch pin. pip would byte-compile all of torch, about 30 s of each session on
-    two cores; instead Python compiles what the tests import, once, which some machines forbid
-    (PYTHONDONTWRITEBYTECODE) and the sessions allow."""
+    """pip install under the torch pin, without byte-compiling: pip would compile all of torch in every session,
+    most of which no test imports. Python compiles what the tests do import, once, if allowed: some machines set
+    PYTHONDONTWRITEBYTECODE, which the sessions clear, so each test process reads what the first one compiled."""
     session.env["PYTHONDONTWRITEBYTECODE"] = ""
     session.install("--no-compile", *CONSTRAINTS, *requirements)
 

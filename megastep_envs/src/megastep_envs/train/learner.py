@@ -70,7 +70,7 @@ class Learner:
         """Why minibatch steps are not replayed from a CUDA graph, where they are not."""
         if device.type != "cuda":
             self.eager_reason = "not on a GPU"
-        elif not getattr(config, "graph_update", False):
+        elif not config.graph_update:
             self.eager_reason = "graph_update is off"
         elif isinstance(model, torch.nn.parallel.DistributedDataParallel):
             self.eager_reason = "data-parallel training (DDP's gradient averaging is not captured)"
