@@ -2,11 +2,13 @@
 devices."""
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from megastep_envs.train import distributed
 from megastep_envs.train.advantages import gae
+from megastep_envs.train.captured import SLOTS_PER_COLUMN, slots_for
 from megastep_envs.train.hyperparameters import defaults
 from megastep_envs.train.learner import Learner
 from megastep_envs.train.ppo import build
@@ -47,6 +49,22 @@ def test_a_step_on_segments_in_slots_is_a_step_on_packed_segments(one_thread):
     assert torch.allclose(packed, in_slots, atol=1e-5)
     for a, b in zip(after_packed, weights(learner)):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_the_slots_of_a_capture_hold_every_minibatch_of_its_rollout(one_thread):
+    """Episodes of 3-6 steps in rollouts of 12 begin 2-4 times in each column, more than the floor of slots: the
+    slots sized from the rollout hold each of its minibatches, so the captured step is the one that runs."""
+    parts = parts_of("cpu", lstm=True)
+    rollout = parts.collector.collect()[0]
+    starts = rollout.starts.numpy()
+    batch = 4
+    slots = slots_for(starts, batch)
+    assert slots > SLOTS_PER_COLUMN * batch, "the test needs columns of more segments than the floor"
+    holder = SegmentSlots(12, batch, slots)
+    for _ in range(20):
+        chosen = torch.randperm(8)[:batch].numpy()
+        assert holder.fill(starts[:, chosen])
+    assert slots_for(np.zeros((12, 8), dtype=bool), batch) == SLOTS_PER_COLUMN * batch  # no episode begins
 
 
 def test_a_checkpoint_of_a_captured_learner_resumes_anywhere(one_thread):

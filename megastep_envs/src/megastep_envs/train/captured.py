@@ -13,7 +13,9 @@ everything from tensors that stay put:
   each replay;
 - the learning rate, a tensor on the GPU that Adam reads (``capturable``).
 
-A minibatch whose segments outnumber the slots is stepped eagerly instead.
+The slots are sized at capture so that any minibatch of that rollout fits
+(:func:`slots_for`); a later minibatch whose segments outnumber them is
+stepped eagerly instead.
 Capturing needs a few warm-up steps, which move the weights; the learner puts
 them back from the copy it keeps of each update's start.
 """
@@ -28,12 +30,21 @@ from .rollout import Rollout
 from .sequences import SegmentSlots
 
 SLOTS_PER_COLUMN = 2
-"""Segment slots per column of a minibatch: room for as many episodes beginning inside the rollout as there are
-columns. More would cost LSTM work on empty slots; fewer, eager steps where episodes are short."""
+"""The fewest segment slots per column of a minibatch: room for as many episodes beginning inside the rollout as
+there are columns. More would cost LSTM work on empty slots; fewer, eager steps where episodes are short."""
 
 WARM_UPS = 2
 """Steps run on a side stream before capture, as CUDA graphs need: they make cuDNN choose its algorithms and the
 allocator settle."""
+
+
+def slots_for(starts: np.ndarray, batch: int) -> int:
+    """Segment slots that hold any minibatch of ``batch`` columns of a rollout whose episodes begin at ``starts``
+    (``(T, N)`` bool): the segments of its ``batch`` columns with the most, and at least :data:`SLOTS_PER_COLUMN`
+    a column. Episodes much shorter than a rollout need more slots than the floor, or every step would be eager."""
+    segments = 1 + starts[1:].sum(0)  # a column's segments: the one at step 0 and one at each start after it
+    most = int(np.sort(segments)[-batch:].sum())
+    return max(SLOTS_PER_COLUMN * batch, most)
 
 
 class CapturedStep:
@@ -41,21 +52,21 @@ class CapturedStep:
 
     :param rollout: the rollout the step learns from (its tensors are read in place).
     :param batch: columns of a minibatch with an LSTM, samples without.
-    :param lstm: whether the network has an LSTM (whose segments then need slots).
+    :param slots: with an LSTM, the segment slots of a minibatch (:func:`slots_for`); None without one.
     :ivar advantages: ``(T, N)``. :ivar targets: ``(T, N)``: the update's, copied in by :meth:`load_update`.
     :ivar indices: ``(batch,)`` int64, the minibatch's columns or flat samples, copied in by :meth:`load`.
     :ivar slots: the minibatch's segments, with an LSTM; else None.
     :ivar losses: ``(6,)``, what the last replay's step returned (:data:`~.learner.LOSSES`).
     """
 
-    def __init__(self, rollout: Rollout, batch: int, lstm: bool):
+    def __init__(self, rollout: Rollout, batch: int, slots: int | None):
         steps, rows = rollout.values.shape
         device = rollout.values.device
         self.rollout = rollout
         self.advantages = torch.zeros(steps, rows, device=device)
         self.targets = torch.zeros(steps, rows, device=device)
         self.indices = torch.zeros(batch, dtype=torch.int64, device=device)
-        self.slots = SegmentSlots(steps, batch, SLOTS_PER_COLUMN * batch, device) if lstm else None
+        self.slots = SegmentSlots(steps, batch, slots, device) if slots is not None else None
         self.graph: torch.cuda.CUDAGraph | None = None
         self.losses: torch.Tensor | None = None
 

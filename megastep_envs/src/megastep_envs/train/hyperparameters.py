@@ -58,8 +58,9 @@ class Hyperparameters:
     its effect on learning is not yet measured against float32 (BENCHMARKS.md, "Training at engine speed")."""
     graph_update: bool = False
     """On a GPU, replay each minibatch step of an update (forward, backward, clipping, Adam) from a CUDA graph rather
-    than launch its kernels one by one (:mod:`megastep_envs.train.captured`). Off by default until a GPU has run the
-    ``gpu`` test that compares it with the eager update and measured what it gains (BENCHMARKS.md)."""
+    than launch its kernels one by one (:mod:`megastep_envs.train.captured`). On in Minimal's preset, whose
+    feed-forward captured update a GPU has checked against the eager one and measured faster; off for the LSTM
+    until a GPU has run that check on its segment slots (BENCHMARKS.md, "Training at engine speed")."""
     seed: int = 0
     """Seeds the network, the envs (process ``r`` uses ``seed + 1000 r``) and the action draws."""
     device: str = "auto"
@@ -113,7 +114,8 @@ class Hyperparameters:
 _SMALL = {"hidden": 128, "channels": 16, "lstm": True, "learning_rate": 5e-4}
 DEFAULTS: dict[str, Hyperparameters] = {
     # one agent running laps of a box: a small feed-forward network, so the batch can fill the GPU
-    "minimal": Hyperparameters(envs=16384, steps=32, total_steps=100_000_000, learning_rate=1e-3, hidden=64),
+    "minimal": Hyperparameters(envs=16384, steps=32, total_steps=100_000_000, learning_rate=1e-3, hidden=64,
+                               graph_update=True),
     # the goal is told every step (env options below): the LSTM integrates what it has seen of the home
     "pointgoal": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
     "explorer": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),

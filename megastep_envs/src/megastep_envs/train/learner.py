@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .advantages import gae
-from .captured import CapturedStep
+from .captured import CapturedStep, slots_for
 from .rollout import Rollout
 from .sequences import Segments, SegmentSlots
 
@@ -196,10 +196,10 @@ class Learner:
             return None  # Adam makes its state at its first step: the graph must read that state
         # a minibatch in order, so that the draws of the minibatches that follow are those of an eager run
         chosen, chosen_starts = next(self._minibatches(steps, rows, starts, shuffle=False))
-        captured = CapturedStep(rollout, len(chosen), self.config.lstm)
+        slots = slots_for(starts, len(chosen)) if starts is not None else None
+        captured = CapturedStep(rollout, len(chosen), slots)
         captured.load_update(advantages, targets)
-        if not captured.load(chosen, chosen_starts):
-            return None  # an update of short episodes; the next one may fit
+        captured.load(chosen, chosen_starts)  # the slots hold any minibatch of this rollout
         try:
             captured.capture(functools.partial(self._step, rollout), self.optimizer)
         except RuntimeError as error:
