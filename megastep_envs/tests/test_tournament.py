@@ -1,10 +1,11 @@
-"""Bradley-Terry ratings from constructed round-robin results."""
+"""Bradley-Terry ratings from constructed round-robin results, and the pairings that play them."""
 import math
 
 import numpy as np
 import pytest
+import torch
 
-from megastep_envs.evaluation.tournament import fit_ratings
+from megastep_envs.evaluation.tournament import Pairings, fit_ratings
 
 
 def results(probabilities: dict[tuple[int, int], float], players: int, games: int = 10_000) -> np.ndarray:
@@ -39,3 +40,21 @@ def test_equal_results_give_equal_ratings_and_bad_input_is_refused():
     assert fit_ratings(results({(0, 1): 0.5, (0, 2): 0.5, (1, 2): 0.5}, 3)) == pytest.approx([0, 0, 0], abs=1e-9)
     with pytest.raises(ValueError, match="square matrix"):
         fit_ratings(np.zeros((2, 3)))
+
+
+def test_each_player_of_a_pair_takes_each_side_in_half_its_games():
+    """Three players, 3 pairs of 4 games of 4 agents: in each pair's first two envs its first player has the even
+    agents, in the last two the odd ones, so a side's edge does not follow the order the players were listed in."""
+    players = [lambda env: None] * 3
+    pairings = Pairings(players, games=4, n_agents=4, device="cpu")
+    assert pairings.sides.shape == (12, 4)
+    even_first = torch.tensor([0, 1, 0, 1])
+    for env in range(12):
+        expected = even_first if env % 4 < 2 else 1 - even_first
+        assert pairings.sides[env].tolist() == expected.tolist()
+    first, second = zip(*pairings.pairs)
+    for env in range(12):
+        pair = env // 4
+        owners = torch.where(pairings.sides[env] == 0, first[pair], second[pair])
+        assert pairings.owners[env].tolist() == owners.tolist()
+    assert Pairings(players, games=3, n_agents=2, device="cpu").sides[:3].tolist() == [[0, 1], [0, 1], [1, 0]]

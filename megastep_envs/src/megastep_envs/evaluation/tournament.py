@@ -5,7 +5,8 @@ training) depend on the order of the games and on a policy that moved while
 they were played. To tell whether the later snapshots are the stronger ones,
 :func:`round_robin` has every pair of players play the same number of games
 under the same conditions: all pairs at once, each in its own group of envs of
-one Deathmatch env (the even agents for one player, the odd for the other),
+one Deathmatch env (the even agents for one player, the odd for the other, and
+the other way round in half of the group's envs),
 every env one game that the side giving more hits wins. :func:`fit_ratings`
 then finds the Bradley-Terry ratings most likely to give all the results at
 once, on Elo's scale (400 points apart is odds of 10 to 1), with the first
@@ -41,7 +42,9 @@ class Player:
 
 class Pairings:
     """Every pair of players sharing one env: pair ``k`` plays in envs ``[k g, (k + 1) g)``, its first player with
-    the even agents and its second with the odd ones.
+    the even agents and its second with the odd ones in the first half of them, and the other way round in the
+    rest. The sides then cancel out of the results: where one of them had an edge (the spawns, say), each player of
+    the pair has it equally often, rather than the player listed first in every one of its pairs.
 
     :param players: ``P`` policies, each asked for every agent's action every step (only its own are kept).
     :param games: ``g``, envs per pair.
@@ -52,7 +55,8 @@ class Pairings:
         self.pairs = list(itertools.combinations(range(len(self.players)), 2))
         first = torch.tensor([i for i, _ in self.pairs], device=device).repeat_interleave(games)
         second = torch.tensor([j for _, j in self.pairs], device=device).repeat_interleave(games)
-        self.sides = (torch.arange(n_agents, device=device) % 2).expand(len(first), -1).contiguous()
+        swapped = (torch.arange(games, device=device) >= (games + 1) // 2).repeat(len(self.pairs))
+        self.sides = (torch.arange(n_agents, device=device) % 2) ^ swapped[:, None].long()
         """``(E, A)`` int64: 0 for the pair's first player, 1 for its second."""
         self.owners = torch.where(self.sides == 0, first[:, None], second[:, None])
         """``(E, A)`` int64: which player acts for each agent."""

@@ -3,8 +3,10 @@
     python -m megastep_envs.train.report runs/pointgoal runs/explorer --out report/
 
 writes ``report/training-ENV.png`` for each run (the episodic return, and the
-task's success rate or coverage where it has one, and the Elo rating of a
-self-play run, against env steps and against wall-clock time) and ``report/training.json``: for each run, the env
+task's success rate or coverage where it has one, and a self-play run's win
+rate against its opponents and Elo rating, against env steps and against
+wall-clock time; a return that is 0 at every update, as a zero-sum reward's
+mean over all agents is, is left out) and ``report/training.json``: for each run, the env
 steps done, the wall time, the final figures (means over the last tenth of
 the updates, so that one noisy update does not decide them) and the
 end-to-end training throughput in agent-steps per second.
@@ -18,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-TASK_METRICS = ("charts/success_rate", "charts/coverage", "selfplay/elo")
+TASK_METRICS = ("charts/success_rate", "charts/coverage", "selfplay/win_rate", "selfplay/elo")
 """Curves drawn beside the return where a run logs them."""
 
 
@@ -74,7 +76,11 @@ def plot(run: Path, path: Path, title: str | None = None) -> Path:
     from matplotlib.figure import Figure
 
     records = read_metrics(run)
-    keys = ["charts/episodic_return"] + [k for k in TASK_METRICS if any(k in r for r in records)]
+    returns = [r["charts/episodic_return"] for r in records if "charts/episodic_return" in r]
+    keys = ["charts/episodic_return"] if any(abs(value) > 1e-6 for value in returns) else []
+    keys += [k for k in TASK_METRICS if any(k in r for r in records)]
+    if not keys:
+        raise ValueError(f"{run}: no update logged a return or a task metric to draw")
     figure = Figure(figsize=(10, 3.2 * len(keys)), dpi=100, layout="constrained")
     axes = figure.subplots(len(keys), 2, squeeze=False)
     for row, key in enumerate(keys):
@@ -109,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     (args.out / "training.json").write_text(json.dumps(summaries, indent=2) + "\n")
     for summary in summaries:
-        extras = "".join(f", {k} {summary[k]:.3g}" for k in ("final_success_rate", "final_coverage") if k in summary)
+        extras = "".join(f", {k} {summary[k]:.3g}" for k in [f"final_{m.split('/')[-1]}" for m in TASK_METRICS]
+                         if k in summary)
         print(f"{summary['run']}: {summary['env_steps']:,} env steps in {summary['wall_seconds'] / 60:.1f} min, "
               f"{summary['agent_steps_per_s']:,.0f} agent-steps/s end to end; return "
               f"{summary['first_episodic_return']} -> {summary['final_episodic_return']}{extras}")

@@ -1,0 +1,51 @@
+"""The curves and figures of finished runs (``python -m megastep_envs.train.report``)."""
+import json
+
+import pytest
+
+from megastep_envs.train import report
+
+
+def write_run(folder, records):
+    folder.mkdir()
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (folder / "hyperparameters.json").write_text(json.dumps({"total_steps": 1000}))
+    return folder
+
+
+def record(update, **metrics):
+    return {"env_steps": 100 * update, "agent_steps": 400 * update, "seconds": 2.0 * update, **metrics}
+
+
+def drawn_panels(monkeypatch, run):
+    """The metrics :func:`report.plot` draws for ``run``, read from the axes it labels."""
+    labels = []
+    from matplotlib.axes import Axes
+
+    monkeypatch.setattr(Axes, "set_ylabel", lambda self, label, *a, **k: labels.append(label))
+    report.plot(run, run.parent / "out.png")
+    assert (run.parent / "out.png").is_file()
+    return labels[::2]  # each metric is drawn twice: against env steps and against wall time
+
+
+def test_a_zero_sum_self_play_run_draws_its_win_rate_and_rating_not_its_return(tmp_path, monkeypatch, capsys):
+    """Deathmatch's zero-sum reward sums to 0 over its agents, so its logged return is 0 at every update."""
+    records = [record(u, **{"charts/episodic_return": 0.0, "selfplay/win_rate": 0.5 + u / 40, "selfplay/elo": 1000 + u})
+               for u in range(1, 11)]
+    run = write_run(tmp_path / "deathmatch", records)
+    assert drawn_panels(monkeypatch, run) == ["win rate", "elo"]
+    assert report.main([str(run), "--out", str(tmp_path / "report")]) == 0
+    summary = json.loads((tmp_path / "report" / "training.json").read_text())[0]
+    assert summary["final_win_rate"] == pytest.approx(0.75) and summary["final_elo"] == pytest.approx(1010)
+    assert "win_rate 0.75" in capsys.readouterr().out
+
+
+def test_a_run_with_a_return_draws_it_beside_its_task_metric(tmp_path, monkeypatch):
+    records = [record(u, **{"charts/episodic_return": float(u), "charts/success_rate": u / 10}) for u in range(1, 6)]
+    run = write_run(tmp_path / "pointgoal", records)
+    assert drawn_panels(monkeypatch, run) == ["episodic return", "success rate"]
+
+
+def test_a_folder_that_is_not_a_run_is_an_error_naming_it(tmp_path, capsys):
+    assert report.main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "report")]) == 2
+    assert "nowhere/metrics.jsonl does not exist" in capsys.readouterr().err
