@@ -49,3 +49,8 @@ def test_a_run_with_a_return_draws_it_beside_its_task_metric(tmp_path, monkeypat
 def test_a_folder_that_is_not_a_run_is_an_error_naming_it(tmp_path, capsys):
     assert report.main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "report")]) == 2
     assert "nowhere/metrics.jsonl does not exist" in capsys.readouterr().err
+
+
+def test_a_run_where_no_episode_ended_still_gets_its_figure(tmp_path, monkeypatch):
+    run = write_run(tmp_path / "minimal", [record(u) for u in range(1, 4)])
+    assert drawn_panels(monkeypatch, run) == ["episodic return"]
