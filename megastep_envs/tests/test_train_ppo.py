@@ -5,10 +5,12 @@ import pytest
 import torch
 
 from megastep_envs.registry import make
-from megastep_envs.train import ppo
+from megastep_envs.train import distributed, ppo
 from megastep_envs.train.advantages import gae
 from megastep_envs.train.hyperparameters import DEFAULTS, Hyperparameters, TrainError, defaults
-from megastep_envs.train.rollout import observe, sample, unsqueeze
+from megastep_envs.train.learner import LOSSES
+from megastep_envs.train.model import Agent, ModelError
+from megastep_envs.train.rollout import GOAL_TARGET, observe, sample, unsqueeze
 
 # short lifespans so that episodes end (and envs reset) within the few steps of a test
 SHORT = {"lifespan": (8, 16)}
@@ -193,3 +195,24 @@ def test_the_schedule_ends_with_whichever_budget_ends_first():
     assert schedule_progress(25, 100, elapsed=30.0, time_limit_minutes=1.0) == 0.5  # the time limit is nearer
     assert schedule_progress(75, 100, elapsed=30.0, time_limit_minutes=1.0) == 0.75
     assert schedule_progress(10, 100, elapsed=90.0, time_limit_minutes=1.0) == 1.0  # past the limit: zero rate
+
+
+def test_goal_prediction_learns_from_the_goal_the_env_knows(open_room, one_thread):
+    """The goal target a rollout stores is the goal in the agent's current frame: with the goal re-told every
+    step it is what the agent observed. The network's goal head learns it; envs without goals refuse the option."""
+    options = {"geometries": [open_room], "goal_sensor": "every_step", "lifespan": (16, 24)}
+    config = dataclasses.replace(defaults("pointgoal", "cpu"), envs=8, steps=16, hidden=32, channels=4, lstm=True,
+                                 minibatches=2, goal_prediction=1.0, learning_rate=3e-3, device="cpu")
+    parts = ppo.build("pointgoal", config, options, distributed.Process(device=torch.device("cpu")))
+    rollout = parts.collector.collect()[0]
+    assert torch.equal(rollout.obs[GOAL_TARGET], rollout.obs["goal"].reshape(16, 8, 2))
+    first = parts.learner.update(rollout)[LOSSES.index("goal_loss")]
+    for _ in range(15):
+        last = parts.learner.update(parts.collector.collect()[0])[LOSSES.index("goal_loss")]
+    assert 0 < last < 0.5 * first, f"goal loss {float(first):.3f} -> {float(last):.3f}"
+    minimal = dataclasses.replace(tiny(), goal_prediction=1.0)
+    with pytest.raises(TrainError, match="goal_prediction .* minimal gives none"):
+        ppo.build("minimal", minimal, {}, distributed.Process(device=torch.device("cpu")))
+    with pytest.raises(ModelError, match="goal_head=True"):
+        Agent(parts.env.observation_space, parts.env.action_space, hidden=8)(
+            {k: v[:1] for k, v in rollout.obs.items()}, (), rollout.starts[:1], with_goal=True)

@@ -201,8 +201,13 @@ class PointGoal(Env):
         relative = to_agent_frame(self.goals - agents.positions, agents.angles)
         self.goal_at_spawn.copy_(torch.where(mask[:, None, None], relative, self.goal_at_spawn))
 
+    def goal_now(self) -> torch.Tensor:
+        """``(E, 1, 2)`` metres: each agent's goal in its current frame, forward and leftward: what the
+        ``"every_step"`` sensor tells, and what training's ``goal_prediction`` teaches an ``"at_spawn"`` agent."""
+        return self._goal_now(None)
+
     @compilable
-    def _goal_now(self, render: Render) -> torch.Tensor:
+    def _goal_now(self, render: Render | None) -> torch.Tensor:
         """``(E, 1, 2)``: the goal in the agent's current frame (the ``"every_step"`` sensor), a new tensor."""
         agents = self.world.agents
         return to_agent_frame(self.goals - agents.positions, agents.angles)

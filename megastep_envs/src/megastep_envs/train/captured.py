@@ -56,7 +56,7 @@ class CapturedStep:
     :ivar advantages: ``(T, N)``. :ivar targets: ``(T, N)``: the update's, copied in by :meth:`load_update`.
     :ivar indices: ``(batch,)`` int64, the minibatch's columns or flat samples, copied in by :meth:`load`.
     :ivar slots: the minibatch's segments, with an LSTM; else None.
-    :ivar losses: ``(6,)``, what the last replay's step returned (:data:`~.learner.LOSSES`).
+    :ivar losses: what the last replay's step returned (:data:`~.learner.LOSSES`).
     """
 
     def __init__(self, rollout: Rollout, batch: int, slots: int | None):

@@ -61,6 +61,11 @@ class Hyperparameters:
     than launch its kernels one by one (:mod:`megastep_envs.train.captured`). On in Minimal's preset, whose
     feed-forward captured update a GPU has checked against the eager one and measured faster; off for the LSTM
     until a GPU has run that check on its segment slots (BENCHMARKS.md, "Training at engine speed")."""
+    goal_prediction: float = 0.0
+    """Weight of an auxiliary loss in an env that gives each agent a goal (PointGoal): the network also predicts,
+    from what it observes and remembers, where its goal lies now in its own frame, against the env's true value
+    (read from the env in training only: the policy never observes it). With the goal told only at spawn, it
+    teaches the memory to keep track of the goal as the agent moves. 0 for none."""
     seed: int = 0
     """Seeds the network, the envs (process ``r`` uses ``seed + 1000 r``) and the action draws."""
     device: str = "auto"
@@ -102,7 +107,8 @@ class Hyperparameters:
             raise TrainError(f"opponents must be a share of the envs in [0, 1], got {self.opponents!r}")
         if self.opponents and not (math.isfinite(self.snapshot_minutes) and self.snapshot_minutes > 0):
             raise TrainError(f"snapshot_minutes must be a positive number, got {self.snapshot_minutes!r}")
-        for name in ["entropy", "value_weight", "checkpoint_minutes", "time_limit_minutes", "eval_minutes"]:
+        for name in ["entropy", "value_weight", "goal_prediction", "checkpoint_minutes", "time_limit_minutes",
+                     "eval_minutes"]:
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise TrainError(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
 

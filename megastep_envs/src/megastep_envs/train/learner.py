@@ -13,7 +13,7 @@ once per update, for the LSTM's segments.
 would leave NaN weights, which then act (and would be checkpointed). So the
 learner keeps a copy of the weights and of Adam's state from before each
 update, and :meth:`Learner.restore` puts it back when the caller, having read
-the update's figures, finds it was not finite (``losses[-1] > 0``).
+the update's figures, finds it was not finite (its ``nonfinite`` count above 0).
 
 **Captured steps.** On a GPU with ``graph_update`` on, each minibatch
 step is replayed from a CUDA graph (:mod:`.captured`), captured at the first
@@ -32,12 +32,13 @@ import torch
 
 from .advantages import gae
 from .captured import CapturedStep, slots_for
-from .rollout import Rollout
+from .rollout import GOAL_TARGET, Rollout
 from .sequences import Segments, SegmentSlots
 
-LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "nonfinite")
-"""What :meth:`Learner.update` returns, in order: the means over its minibatches of the first five, and the
-count of minibatches whose gradient norm was not finite."""
+LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "goal_loss", "nonfinite")
+"""What :meth:`Learner.update` returns, in order: the means over its minibatches of all but the last (the goal
+prediction's loss 0 without ``goal_prediction``), and the count of minibatches whose gradient norm was not
+finite."""
 
 
 def _columns(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -158,8 +159,8 @@ class Learner:
     def update(self, rollout: Rollout) -> torch.Tensor:
         """``epochs`` passes of minibatch steps over ``rollout``.
 
-        :returns: ``(6,)`` on the device: :data:`LOSSES`, and after it the explained variance of the rollout's
-            values, ``(7,)`` in all.
+        :returns: ``(8,)`` on the device: :data:`LOSSES`, and after it the explained variance of the rollout's
+            values.
         """
         config = self.config
         self._saved = [t.detach().clone() for t in self._tensors()]
@@ -219,7 +220,8 @@ class Learner:
         advantage, target = take(advantages), take(targets)
         observations = {key: take(tensor) for key, tensor in rollout.obs.items()}
         with self._network():
-            logits, value, _ = self.model(observations, memory, take(rollout.starts), segments=segments)
+            logits, value, _, *goal = self.model(observations, memory, take(rollout.starts), segments=segments,
+                                                 with_goal=bool(config.goal_prediction))
         logprobs = torch.log_softmax(logits, -1)
         new_logprob = logprobs.gather(-1, take(rollout.actions)[..., None]).squeeze(-1)
         log_ratio = new_logprob - take(rollout.logprobs)
@@ -232,6 +234,10 @@ class Learner:
         value_loss = 0.5 * torch.max((value - target) ** 2, (clipped - target) ** 2).mean()
         entropy = -(logprobs.exp() * logprobs).sum(-1).mean()
         loss = policy_loss + config.value_weight * value_loss - config.entropy * entropy
+        # Huber, not squared: a far goal (metres off) should not outweigh learning to keep track of near ones
+        goal_loss = (torch.nn.functional.smooth_l1_loss(goal[0], observations[GOAL_TARGET]) if goal
+                     else torch.zeros((), device=loss.device))
+        loss = loss + config.goal_prediction * goal_loss
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -240,7 +246,7 @@ class Learner:
         with torch.no_grad():
             approx_kl = ((ratio - 1) - log_ratio).mean()
             clipfrac = ((ratio - 1).abs() > config.clip).float().mean()
-            return torch.stack([policy_loss, value_loss, entropy, approx_kl, clipfrac,
+            return torch.stack([policy_loss, value_loss, entropy, approx_kl, clipfrac, goal_loss,
                                 (~torch.isfinite(norm)).float()]).detach()
 
     # non-finite updates ----------------------------------------------------------------------------------

@@ -112,9 +112,11 @@ class Agent(nn.Module):
     :param lstm: whether to carry memory across steps (PointGoal needs it: the goal is only
         given at spawn, and the agent must integrate its own motion).
     :param channels: of each strip encoder's first convolution (:class:`StripEncoder`).
+    :param goal_head: also predict where the agent's goal lies in its own frame (``goal_prediction``).
     """
 
-    def __init__(self, observation_space, action_space, hidden: int = 256, lstm: bool = False, channels: int = 32):
+    def __init__(self, observation_space, action_space, hidden: int = 256, lstm: bool = False, channels: int = 32,
+                 goal_head: bool = False):
         super().__init__()
         if not isinstance(action_space, spaces.Discrete):
             raise ModelError(f"action_space must be megastep_core.spaces.Discrete, got {action_space!r}")
@@ -136,13 +138,15 @@ class Agent(nn.Module):
         # a nearly uniform first policy explores; a small-gain value head starts near zero
         self.policy = _layer(nn.Linear(hidden, action_space.n), gain=0.01)
         self.value = _layer(nn.Linear(hidden, 1), gain=1.0)
+        self.goal = _layer(nn.Linear(hidden, 2), gain=1.0) if goal_head else None
 
     @classmethod
     def of(cls, hyperparameters: dict, observation_space, action_space) -> Agent:
         """The network that hyperparameters (a checkpoint's ``"hyperparameters"`` dict) describe; sizes a
         checkpoint of an older version does not name take their defaults of then."""
         return cls(observation_space, action_space, int(hyperparameters.get("hidden", 256)),
-                   bool(hyperparameters.get("lstm", False)), int(hyperparameters.get("channels", 32)))
+                   bool(hyperparameters.get("lstm", False)), int(hyperparameters.get("channels", 32)),
+                   float(hyperparameters.get("goal_prediction", 0.0)) > 0)
 
     def initial_state(self, n: int, device) -> tuple[torch.Tensor, ...]:
         """The memory of ``n`` agents at the start of an episode: ``(h, c)`` each ``(1, n, hidden)``,
@@ -179,7 +183,8 @@ class Agent(nn.Module):
         state: tuple[torch.Tensor, ...],
         starts: torch.Tensor,
         segments: Segments | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        with_goal: bool = False,
+    ) -> tuple[torch.Tensor, ...]:
         """Action logits and values for ``T`` steps of ``N`` agents.
 
         :param observations: each ``(T, N, *shape)``.
@@ -188,7 +193,9 @@ class Agent(nn.Module):
             cleared there before the step is read.
         :param segments: the episodes' segments of ``starts`` (:meth:`Segments.of`), when the caller has
             them already; made here otherwise, which for ``T > 1`` copies ``starts`` to the host.
-        :returns: logits ``(T, N, n_actions)``, values ``(T, N)``, and the memory after the last step.
+        :param with_goal: also return the goal head's prediction (the network must have one).
+        :returns: logits ``(T, N, n_actions)``, values ``(T, N)``, and the memory after the last step; with
+            ``with_goal``, after them the predicted goal ``(T, N, 2)`` in metres (forward, leftward).
         """
         steps, agents = starts.shape
         features = self.encode(observations).reshape(steps, agents, self.hidden)
@@ -201,7 +208,12 @@ class Agent(nn.Module):
                 segments = segments if segments is not None else Segments.of(starts)
                 features, state = segments.run(self.lstm, features, state)
         logits, values = self.heads(features)
-        return logits, values, state
+        if not with_goal:
+            return logits, values, state
+        if self.goal is None:
+            raise ModelError("with_goal asks for the goal head's prediction: build the network with goal_head=True")
+        with torch.autocast(features.device.type, enabled=False):
+            return logits, values, state, self.goal(features.to(self.goal.weight.dtype))
 
     def forward_stepwise(
         self, observations: dict[str, torch.Tensor], state: tuple[torch.Tensor, ...], starts: torch.Tensor

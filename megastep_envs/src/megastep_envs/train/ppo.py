@@ -28,7 +28,7 @@ Logged keys (TensorBoard and ``metrics.jsonl``), stable across versions:
 ``charts/env_agent_steps_per_s`` (of the rollouts, acting included),
 ``charts/learner_samples_per_s``, ``losses/policy_loss``, ``losses/value_loss``,
 ``losses/entropy``, ``losses/approx_kl``, ``losses/clipfrac``,
-``losses/explained_variance``.
+``losses/explained_variance``, and with ``goal_prediction`` ``losses/goal_loss``.
 """
 from __future__ import annotations
 
@@ -101,7 +101,11 @@ def build(env_name: str, config: Hyperparameters, env_options, process: distribu
                              f"one: leave it at 0")
         selfplay = SelfPlay(env, model, config.opponents, seed=config.seed + 101 * process.rank)
         selfplay.snapshot("update-0", model)
-    collector = Collector(env, model, env_name, first, config.steps, config.gamma, generator, config.bf16, selfplay)
+    if config.goal_prediction and not callable(getattr(env, "goal_now", None)):
+        raise TrainError(f"goal_prediction teaches the network where its goal lies, in an env that gives each agent "
+                         f"a goal (pointgoal); {env_name} gives none: leave it at 0")
+    collector = Collector(env, model, env_name, first, config.steps, config.gamma, generator, config.bf16, selfplay,
+                          goal_target=config.goal_prediction > 0)
     learner = Learner(distributed.data_parallel(process, model), config, device, config.seed + 31 * process.rank,
                       learned=selfplay.learned if selfplay is not None else None)
     return Parts(env, model, collector, learner, selfplay)
@@ -309,7 +313,7 @@ def _metrics(env_name: str, figures: dict[str, float], learning_rate: float, sam
         "charts/SPS": samples / (rollout_seconds + learn_seconds),
         "charts/env_agent_steps_per_s": samples / rollout_seconds,
         "charts/learner_samples_per_s": samples * epochs / learn_seconds,
-        **{f"losses/{name}": figures[name] for name in LOSSES[:5]},
+        **{f"losses/{name}": figures[name] for name in LOSSES[:-1] if name != "goal_loss" or figures[name]},
         "losses/explained_variance": figures["explained"],
     }
     episodes = figures["episodes"]

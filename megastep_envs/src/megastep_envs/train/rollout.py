@@ -87,6 +87,11 @@ def episode_metric(env_name: str, env, terminated: torch.Tensor, returns: torch.
 
 METRIC_NAMES = {"pointgoal": "charts/success_rate", "explorer": "charts/coverage"}
 
+GOAL_TARGET = "target/goal"
+"""Where a rollout holds, beside the observations, each row's goal in its own frame, ``(T, N, 2)`` metres, when
+the network learns to predict it (``goal_prediction``): read from the env, and by the loss alone (the network
+reads only the observations of its observation space)."""
+
 
 class Rollout:
     """``T`` steps of ``N`` rows: what the policy saw, did and earned.
@@ -132,17 +137,22 @@ class Collector:
     :param generator: draws the actions.
     :param bf16: run the network under bfloat16 autocast (on a GPU).
     :param selfplay: opponents for some agents (:mod:`.selfplay`), whose actions replace the network's there.
+    :param goal_target: also store each row's goal in its own frame under :data:`GOAL_TARGET` (the env must
+        have ``goal_now()``, as PointGoal has).
     :ivar statistics: ``(8,)`` float on the device, the sums of :data:`STATISTICS` since last cleared.
     """
 
     def __init__(self, env, model: Agent, env_name: str, obs: dict[str, torch.Tensor], steps: int, gamma: float,
-                 generator: torch.Generator, bf16: bool = False, selfplay: SelfPlay | None = None):
+                 generator: torch.Generator, bf16: bool = False, selfplay: SelfPlay | None = None,
+                 goal_target: bool = False):
         self.env, self.model, self.env_name, self.selfplay = env, model, env_name, selfplay
         self.device = env.device
         self.steps, self.gamma, self.generator = steps, gamma, generator
         self.n_rows = env.n_envs * env.n_agents
         self.autocast = bf16 and self.device.type == "cuda"
         rows = observe(env, obs)
+        if goal_target:
+            rows[GOAL_TARGET] = self._goal()
         self.obs = {key: value.clone() for key, value in rows.items()}
         self.starts = torch.ones(self.n_rows, dtype=torch.bool, device=self.device)
         self.memory = model.initial_state(self.n_rows, self.device)
@@ -165,7 +175,8 @@ class Collector:
 
     def load_state_dict(self, state: dict) -> None:
         for key, value in state["obs"].items():
-            self.obs[key].copy_(value)
+            if key in self.obs:  # a goal target that this run does not learn from is left out
+                self.obs[key].copy_(value)
         self.starts.copy_(state["starts"])
         for mine, saved in zip(self.memory, state["memory"]):
             mine.copy_(saved)
@@ -233,6 +244,8 @@ class Collector:
         self.rollout.dones.index_copy_(0, slot, done[None])
         for key, value in observe(env, step.obs).items():
             self.obs[key].copy_(value)
+        if GOAL_TARGET in self.obs:
+            self.obs[GOAL_TARGET].copy_(self._goal())
         self.starts.copy_(done)
         finished = step.info["_episode"]
         returns = step.info["episode"]["r"]
@@ -245,6 +258,10 @@ class Collector:
         if self.selfplay is not None:
             self.statistics[5:] += self.selfplay.score(finished, step.info["episode"]["r"])
         self.t += 1
+
+    def _goal(self) -> torch.Tensor:
+        """``(N, 2)``: each row's goal in its own frame, from the env (after any reset of this step)."""
+        return self.env.goal_now().reshape(self.n_rows, 2).float()
 
     def _env_step(self):
         return self.env.step(self.actions.view(self.env.batch))
