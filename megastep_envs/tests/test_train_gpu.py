@@ -4,12 +4,14 @@ import torch
 
 from megastep_envs.registry import make
 from megastep_envs.train.model import Agent
-from megastep_envs.train.rollout import Collector
+from megastep_envs.train.rollout import GOAL_TARGET, Collector
 from megastep_envs.train.selfplay import SelfPlay
 
 
-def collect(name: str, graphed: bool, rollouts: int, geometry, lstm: bool = True, opponents: float = 0.0):
-    """``rollouts`` rollouts of 8 steps of 16 envs, seeded; the actions, rewards and ends of each."""
+def collect(name: str, graphed: bool, rollouts: int, geometry, lstm: bool = True, opponents: float = 0.0,
+            goal_target: bool = False):
+    """``rollouts`` rollouts of 8 steps of 16 envs, seeded; the actions, rewards and ends of each (and with
+    ``goal_target`` the goals the rollout stores for ``goal_prediction``)."""
     torch.manual_seed(0)
     env = make(name, 16, geometries=[geometry], device="cuda", lifespan=(5, 9), cuda_graph=graphed, seed=3)
     model = Agent(env.observation_space, env.action_space, hidden=32, lstm=lstm).cuda()
@@ -21,14 +23,16 @@ def collect(name: str, graphed: bool, rollouts: int, geometry, lstm: bool = True
         selfplay.pool.current_probability = 0.0  # always the other network
         selfplay.choose(model)
     collector = Collector(env, model, name, env.reset().obs, steps=8, gamma=0.99,
-                          generator=torch.Generator("cuda").manual_seed(1), bf16=False, selfplay=selfplay)
+                          generator=torch.Generator("cuda").manual_seed(1), bf16=False, selfplay=selfplay,
+                          goal_target=goal_target)
     if not graphed:
         collector.eager_reason = "the test's eager reference"
     seen = []
     for _ in range(rollouts):
         rollout, _ = collector.collect()
         seen.append([rollout.actions.clone(), rollout.rewards.clone(), rollout.dones.clone(),
-                     rollout.logprobs.clone(), rollout.next_value.clone()])
+                     rollout.logprobs.clone(), rollout.next_value.clone(),
+                     *([rollout.obs[GOAL_TARGET].clone()] if goal_target else [])])
     return seen, collector
 
 
@@ -64,3 +68,14 @@ def test_a_graphed_self_play_rollout_acts_as_an_eager_one(pillar_room):
         for what, x, y in zip(["actions", "rewards", "dones", "logprobs", "next values"], a, b):
             assert torch.allclose(x.float(), y.float(), atol=1e-5), f"rollout {r}: the {what} differ"
     assert collector.statistics[5] > 0  # games against the opponent were counted
+
+
+@pytest.mark.gpu
+def test_a_graphed_rollout_stores_the_goals_an_eager_one_does(pillar_room):
+    """``goal_prediction``'s targets are read from the env inside the captured observe graph too."""
+    eager, _ = collect("pointgoal", False, 3, pillar_room, goal_target=True)
+    graphed, collector = collect("pointgoal", True, 3, pillar_room, goal_target=True)
+    assert collector.graphed, collector.eager_reason
+    for r, (a, b) in enumerate(zip(eager, graphed)):
+        for what, x, y in zip(["actions", "rewards", "dones", "logprobs", "next values", "goals"], a, b):
+            assert torch.allclose(x.float(), y.float(), atol=1e-5), f"rollout {r}: the {what} differ"
