@@ -215,7 +215,9 @@ def train(
                 finally:
                     model.train()
 
-            last_checkpoint = last_evaluation = last_snapshot = time.perf_counter()
+            # snapshots say how long the policy had trained: counted from here, after the start-up (the envs built,
+            # the graphs captured), which takes from seconds to a minute and would blur "the one-minute snapshot"
+            training_started = last_checkpoint = last_evaluation = last_snapshot = time.perf_counter()
             nonfinite, metrics, elapsed = 0, {}, 0.0
             samples = config.steps * collector.n_rows
             while update < stop_after:
@@ -266,7 +268,8 @@ def train(
                 if selfplay is not None:
                     metrics |= selfplay.record(figures["games"], figures["wins"], figures["draws"])
                     if time.perf_counter() - last_snapshot > 60 * config.snapshot_minutes:
-                        selfplay.snapshot(f"update-{update}", model, minutes=elapsed / 60)
+                        selfplay.snapshot(f"update-{update}", model,
+                                          minutes=(time.perf_counter() - training_started) / 60)
                         last_snapshot = time.perf_counter()
                 now = time.perf_counter()
                 last = stop or update == stop_after or (config.time_limit_minutes

@@ -61,7 +61,8 @@ class SelfPlay:
         self.pool = SnapshotPool(seed=seed)
         self.playing = "current"
         self.minutes: dict[str, float] = {}
-        """When each snapshot was taken, in minutes of training: ``megastep eval --tournament`` reports it."""
+        """When each snapshot was taken, in minutes of training since the first update (the start-up not
+        counted; again from 0 after a resume): ``megastep eval --tournament`` reports it."""
 
     def choose(self, model: Agent) -> str:
         """Draws the opponent of the next rollout and loads its weights (in place: captured graphs read them)."""
