@@ -65,7 +65,8 @@ class Hyperparameters:
     """Weight of an auxiliary loss in an env that gives each agent a goal (PointGoal): the network also predicts,
     from what it observes and remembers, where its goal lies now in its own frame, against the env's true value
     (read from the env in training only: the policy never observes it). With the goal told only at spawn, it
-    teaches the memory to keep track of the goal as the agent moves. 0 for none."""
+    teaches the memory to keep track of the goal as the agent moves (4 did best of 0, 1, 4 and 16 on the CPU). 0 for
+    none."""
     seed: int = 0
     """Seeds the network, the envs (process ``r`` uses ``seed + 1000 r``) and the action draws."""
     device: str = "auto"
