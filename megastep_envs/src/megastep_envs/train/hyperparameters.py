@@ -58,9 +58,10 @@ class Hyperparameters:
     its effect on learning is not yet measured against float32 (BENCHMARKS.md, "Training at engine speed")."""
     graph_update: bool = False
     """On a GPU, replay each minibatch step of an update (forward, backward, clipping, Adam) from a CUDA graph rather
-    than launch its kernels one by one (:mod:`megastep_envs.train.captured`). On in Minimal's preset, whose
-    feed-forward captured update a GPU has checked against the eager one and measured faster; off for the LSTM
-    until a GPU has run that check on its segment slots (BENCHMARKS.md, "Training at engine speed")."""
+    than launch its kernels one by one (:mod:`megastep_envs.train.captured`). On in the presets of Minimal,
+    Explorer and PointGoal, whose captured updates (feed-forward and LSTM) a GPU has checked against the eager one
+    and measured faster; off in Deathmatch's until a GPU has checked it on self-play's subset of learned rows
+    (BENCHMARKS.md, "Training at engine speed")."""
     goal_prediction: float = 0.0
     """Weight of an auxiliary loss in an env that gives each agent a goal (PointGoal): the network also predicts,
     from what it observes and remembers, where its goal lies now in its own frame, against the env's true value
@@ -118,7 +119,7 @@ class Hyperparameters:
 # PPO's clipping bounds how far one update moves the policy, so learning per second also needs many updates:
 # the recurrent presets keep minibatches of about 16 k samples (the size the first trainer learned with) and
 # take a small network, whose convolutions (the learner's bound) cost less.
-_SMALL = {"hidden": 128, "channels": 16, "lstm": True, "learning_rate": 5e-4}
+_SMALL = {"hidden": 128, "channels": 16, "lstm": True, "learning_rate": 5e-4, "graph_update": True}
 DEFAULTS: dict[str, Hyperparameters] = {
     # one agent running laps of a box: a small feed-forward network, so the batch can fill the GPU
     "minimal": Hyperparameters(envs=16384, steps=32, total_steps=100_000_000, learning_rate=1e-3, hidden=64,
@@ -128,7 +129,7 @@ DEFAULTS: dict[str, Hyperparameters] = {
     "explorer": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
     # four agents share one network; in half the envs agents 1 and 3 play past snapshots of it (self-play)
     "deathmatch": Hyperparameters(envs=1024, steps=32, total_steps=100_000_000, epochs=4, minibatches=8, opponents=0.5,
-                                  **_SMALL),
+                                  **{**_SMALL, "graph_update": False}),
 }
 """Defaults per env on a GPU; :func:`defaults` gives the CPU's, which differ only in their sizes
 (:data:`CPU_SIZES`)."""
