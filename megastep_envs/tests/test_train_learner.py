@@ -17,10 +17,10 @@ from megastep_envs.train.sequences import Segments, SegmentSlots
 SHORT = {"lifespan": (3, 6)}  # several episodes begin inside every column of a rollout
 
 
-def parts_of(device: str, lstm: bool, **changes):
-    config = dataclasses.replace(defaults("minimal", device), envs=8, steps=12, hidden=16, channels=4, lstm=lstm,
+def parts_of(device: str, lstm: bool, env: str = "minimal", **changes):
+    config = dataclasses.replace(defaults(env, device), envs=8, steps=12, hidden=16, channels=4, lstm=lstm,
                                  minibatches=2, epochs=2, device=device, seed=0, **changes)
-    return build("minimal", config, SHORT, distributed.Process(device=torch.device(device)))
+    return build(env, config, SHORT, distributed.Process(device=torch.device(device)))
 
 
 def weights(learner: Learner) -> list[torch.Tensor]:
@@ -87,14 +87,15 @@ def test_a_checkpoint_of_a_captured_learner_resumes_anywhere(one_thread):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("lstm", [False, True])
-def test_a_captured_update_learns_as_an_eager_one(lstm):
+@pytest.mark.parametrize("env, lstm", [("minimal", False), ("minimal", True), ("deathmatch", True)])
+def test_a_captured_update_learns_as_an_eager_one(env, lstm):
     """Two learners from the same weights and the same rollouts, one replaying its minibatch steps from a CUDA
     graph: after three updates (the first eager, the graph captured at the second) their weights and Adam's state
-    agree, and a new learning rate reaches the graph."""
+    agree, and a new learning rate reaches the graph. Deathmatch's self-play learns from a subset of the rows
+    (its preset's opponents play the others)."""
     results = []
     for graph_update in (False, True):
-        parts = parts_of("cuda", lstm=lstm, graph_update=graph_update)
+        parts = parts_of("cuda", lstm=lstm, env=env, graph_update=graph_update)
         losses = []
         for update in range(3):
             if update == 2:
