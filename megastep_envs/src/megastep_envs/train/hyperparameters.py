@@ -66,8 +66,7 @@ class Hyperparameters:
     """Weight of an auxiliary loss in an env that gives each agent a goal (PointGoal): the network also predicts,
     from what it observes and remembers, where its goal lies now in its own frame, against the env's true value
     (read from the env in training only: the policy never observes it). With the goal told only at spawn, it
-    teaches the memory to keep track of the goal as the agent moves (4 did best of 0, 1, 4 and 16 on the CPU). 0 for
-    none."""
+    teaches the memory to keep track of the goal as the agent moves (BENCHMARKS.md compares weights). 0 for none."""
     seed: int = 0
     """Seeds the network, the envs (process ``r`` uses ``seed + 1000 r``) and the action draws."""
     device: str = "auto"
@@ -119,17 +118,19 @@ class Hyperparameters:
 # PPO's clipping bounds how far one update moves the policy, so learning per second also needs many updates:
 # the recurrent presets keep minibatches of about 16 k samples (the size the first trainer learned with) and
 # take a small network, whose convolutions (the learner's bound) cost less.
-_SMALL = {"hidden": 128, "channels": 16, "lstm": True, "learning_rate": 5e-4, "graph_update": True}
+_SMALL = {"hidden": 128, "channels": 16, "lstm": True, "learning_rate": 5e-4}
 DEFAULTS: dict[str, Hyperparameters] = {
     # one agent running laps of a box: a small feed-forward network, so the batch can fill the GPU
     "minimal": Hyperparameters(envs=16384, steps=32, total_steps=100_000_000, learning_rate=1e-3, hidden=64,
                                graph_update=True),
     # the goal is told every step (env options below): the LSTM integrates what it has seen of the home
-    "pointgoal": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
-    "explorer": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
+    "pointgoal": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8,
+                                 graph_update=True, **_SMALL),
+    "explorer": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8,
+                                graph_update=True, **_SMALL),
     # four agents share one network; in half the envs agents 1 and 3 play past snapshots of it (self-play)
     "deathmatch": Hyperparameters(envs=1024, steps=32, total_steps=100_000_000, epochs=4, minibatches=8, opponents=0.5,
-                                  **{**_SMALL, "graph_update": False}),
+                                  **_SMALL),
 }
 """Defaults per env on a GPU; :func:`defaults` gives the CPU's, which differ only in their sizes
 (:data:`CPU_SIZES`)."""
