@@ -26,6 +26,10 @@ VARIANTS = {
     "fp32": {"bf16": False},
     "hidden128": {"hidden": 128},
     "epochs2": {"epochs": 2, "minibatches": 2},
+    "bf16": {"bf16": True},
+    # graph_update exists from 2026-12-07 on: name these only at a commit that has it
+    "eager": {"graph_update": False},
+    "bf16eager": {"bf16": True, "graph_update": False},
 }
 
 
@@ -58,7 +62,10 @@ def main() -> None:
         samples = config.steps * parts.collector.n_rows * config.epochs
         print(f"\n== {args.env} {variant} ({args.envs} envs x {config.steps} steps): update {seconds * 1000:.0f} ms, "
               f"{samples / seconds / 1e6:.2f} M samples/s")
-        print(profiler.key_averages().table(sort_by="cuda_time_total", row_limit=args.top, max_name_column_width=60))
+        averages = profiler.key_averages()
+        print(averages.table(sort_by="cuda_time_total", row_limit=args.top, max_name_column_width=60))
+        # the host's side: a wait (a synchronize, a copy from pageable memory) shows here, not among the kernels
+        print(averages.table(sort_by="self_cpu_time_total", row_limit=args.top, max_name_column_width=60))
         del parts
         torch.cuda.empty_cache()
 
