@@ -67,6 +67,32 @@ def test_the_slots_of_a_capture_hold_every_minibatch_of_its_rollout(one_thread):
     assert slots_for(np.zeros((12, 8), dtype=bool), batch) == SLOTS_PER_COLUMN * batch  # no episode begins
 
 
+@pytest.mark.parametrize("lstm", [False, True])
+def test_an_epoch_takes_each_learned_sample_once_in_an_order_the_checkpoint_keeps(one_thread, lstm):
+    """An epoch's minibatches hold every sample (column, with an LSTM) of the learned rows once and no other; the
+    order comes from the generator a checkpoint keeps, so a resumed learner draws the order the first would have."""
+    parts = parts_of("cpu", lstm=lstm)
+    steps, rows = 12, 8
+    learned = torch.tensor([True, False, True, True, False, True, True, True])  # 6: two minibatches of 3 columns
+    learner = Learner(parts.model, parts.learner.config, torch.device("cpu"), seed=5, learned=learned)
+    starts = np.zeros((steps, rows), dtype=bool)
+
+    def epoch(of: Learner) -> torch.Tensor:
+        return torch.cat([chosen for chosen, _ in of._minibatches(steps, rows, starts)])
+
+    first = epoch(learner)
+    expected = learned.nonzero().squeeze(-1)
+    if not lstm:  # flat samples t * N + n of the learned rows
+        expected = (torch.arange(steps)[:, None] * rows + expected).flatten()
+    assert sorted(first.tolist()) == expected.tolist()
+    state = learner.state_dict()
+    second = epoch(learner)
+    assert not torch.equal(first, second), "each epoch draws a new order"
+    resumed = Learner(parts.model, parts.learner.config, torch.device("cpu"), seed=99, learned=learned)
+    resumed.load_state_dict(state)
+    assert torch.equal(epoch(resumed), second)
+
+
 def test_a_checkpoint_of_a_captured_learner_resumes_anywhere(one_thread):
     """A GPU learner's optimizer holds its learning rate as a tensor and device options (fused, capturable); its
     checkpoint holds a plain number and neither, and a learner on the CPU takes it even where an older checkpoint

@@ -75,8 +75,9 @@ class CapturedStep:
         self.targets.copy_(targets)
 
     def load(self, chosen: torch.Tensor, starts: np.ndarray | None) -> bool:
-        """Copies in a minibatch: ``chosen`` ``(batch,)`` int64 on the CPU, and with an LSTM the ``(T, batch)``
-        episode starts of its columns. Returns False, loading nothing, where the segments do not fit the slots."""
+        """Copies in a minibatch: ``chosen`` ``(batch,)`` int64 (columns on the CPU with an LSTM, else samples on
+        the device), and with an LSTM the ``(T, batch)`` episode starts of its columns. Returns False, loading
+        nothing, where the segments do not fit the slots."""
         if self.slots is not None and not self.slots.fill(starts):
             return False
         self.indices.copy_(chosen, non_blocking=True)

@@ -82,6 +82,11 @@ class Learner:
                                           capturable=capturable)
         self._learning_rate = float(config.learning_rate)
         self.generator = torch.Generator().manual_seed(seed)
+        # a feed-forward epoch's order of samples is drawn on the device, seeded from the generator above (the one a
+        # checkpoint keeps): on a GPU, permuting hundreds of thousands of samples on the host took longer than the
+        # update's kernels did, and the update waited for it
+        self._sample_generator = torch.Generator(device)
+        self._learned_samples = self.columns.to(device) if self.columns is not None else None
         self.autocast = config.bf16 and device.type == "cuda"
         self._saved: list[torch.Tensor] | None = None
         self._captured: CapturedStep | None = None
@@ -137,21 +142,26 @@ class Learner:
         return torch.autocast("cuda", torch.bfloat16, cache_enabled=False)
 
     def _minibatches(self, steps: int, rows: int, starts: np.ndarray | None, shuffle: bool = True):
-        """Index sets of one epoch on the CPU: whole columns with an LSTM (with their ``(T, B)`` episode starts),
-        else single samples (flat ``t * N + n``, and None); in order where not ``shuffle``, which draws nothing."""
+        """Index sets of one epoch: with an LSTM whole columns, on the CPU, with their ``(T, B)`` episode starts;
+        else single samples on the device (flat ``t * N + n``), and None. In order where not ``shuffle``, which
+        draws nothing."""
         config = self.config
         columns = self.columns if self.columns is not None else torch.arange(rows)
-        permutation = (lambda n: torch.randperm(n, generator=self.generator)) if shuffle else torch.arange
         if config.lstm:
-            order = columns[permutation(len(columns))]
+            order = columns[torch.randperm(len(columns), generator=self.generator) if shuffle else slice(None)]
             size = max(1, len(columns) // config.minibatches)
             for i in range(0, len(columns) - size + 1, size):
                 chosen = order[i:i + size]
                 yield chosen, starts[:, chosen.numpy()]
         else:
             count = steps * len(columns)
-            order = permutation(count)
-            order = order // len(columns) * rows + columns[order % len(columns)]  # flat (t, n) of learned rows
+            if shuffle:
+                self._sample_generator.manual_seed(int(torch.randint(2**62, (), generator=self.generator)))
+                order = torch.randperm(count, generator=self._sample_generator, device=self.device)
+            else:
+                order = torch.arange(count, device=self.device)
+            if self._learned_samples is not None:  # the flat (t, n) of the learned rows alone
+                order = order // len(columns) * rows + self._learned_samples[order % len(columns)]
             size = max(1, count // config.minibatches)
             for i in range(0, count - size + 1, size):
                 yield order[i:i + size], None
