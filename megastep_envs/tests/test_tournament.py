@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from megastep_envs.evaluation.tournament import Pairings, fit_ratings
+from megastep_envs.evaluation.tournament import ELO, Pairings, fit_ratings, rating_covariance
 
 
 def results(probabilities: dict[tuple[int, int], float], players: int, games: int = 10_000) -> np.ndarray:
@@ -40,6 +40,37 @@ def test_equal_results_give_equal_ratings_and_bad_input_is_refused():
     assert fit_ratings(results({(0, 1): 0.5, (0, 2): 0.5, (1, 2): 0.5}, 3)) == pytest.approx([0, 0, 0], abs=1e-9)
     with pytest.raises(ValueError, match="square matrix"):
         fit_ratings(np.zeros((2, 3)))
+
+
+def test_the_standard_error_of_two_even_players_is_that_of_a_coin():
+    """Two players of equal strength, n games: the log-odds of a share of wins near 1/2 has variance 4 / n."""
+    covariance = rating_covariance(np.zeros(2), np.array([[0, 100], [100, 0]]))
+    assert covariance[0] == pytest.approx([0, 0])
+    assert math.sqrt(covariance[1, 1]) == pytest.approx(ELO * 2 / math.sqrt(100))
+
+
+def test_the_standard_errors_say_how_far_chance_moves_the_ratings():
+    """Round robins drawn from known ratings, fitted again: the spread of each fitted difference is what
+    rating_covariance predicts (within the sampling error of 300 tournaments)."""
+    truth = np.array([0.0, 100.0, 200.0, 250.0])
+    games = 64
+    chance = 1 / (1 + 10 ** ((truth[None, :] - truth[:, None]) / 400))
+    generator = np.random.default_rng(0)
+    fitted = []
+    for _ in range(300):
+        wins = np.zeros((4, 4))
+        for i in range(4):
+            for j in range(i + 1, 4):
+                wins[i, j] = generator.binomial(games, chance[i, j])
+                wins[j, i] = games - wins[i, j]
+        fitted.append(fit_ratings(wins, prior_draws=0.0))
+    fitted = np.array(fitted)
+    covariance = rating_covariance(truth, games * (1 - np.eye(4)))
+    for i, j in [(0, 1), (1, 2), (2, 3), (0, 3)]:
+        predicted = math.sqrt(covariance[i, i] + covariance[j, j] - 2 * covariance[i, j])
+        assert np.std(fitted[:, j] - fitted[:, i]) == pytest.approx(predicted, rel=0.15)
+    with pytest.raises(ValueError, match="games must be"):
+        rating_covariance(truth, np.zeros((3, 3)))
 
 
 def test_each_player_of_a_pair_takes_each_side_in_half_its_games():

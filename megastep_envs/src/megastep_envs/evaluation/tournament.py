@@ -12,6 +12,10 @@ then finds the Bradley-Terry ratings most likely to give all the results at
 once, on Elo's scale (400 points apart is odds of 10 to 1), with the first
 player (random actions) at 0. Each pair's results also get one virtual drawn
 game, so that a player who won or lost every game still has a finite rating.
+:func:`rating_covariance` says how far chance alone moves those ratings: a
+tournament of 32 games a pair tells players apart only where they are some
+tens of points apart, and its report gives each rise from one snapshot to the
+next with its standard error.
 """
 from __future__ import annotations
 
@@ -124,36 +128,77 @@ def fit_ratings(wins: np.ndarray, prior_draws: float = PRIOR_DRAWS, anchor: int 
     return ratings - ratings[anchor]
 
 
+ELO = 400.0 / math.log(10.0)
+"""Elo points per unit of natural-log strength (``400 log10 g = ELO ln g``)."""
+
+
+def rating_covariance(ratings: np.ndarray, games: np.ndarray, anchor: int = 0) -> np.ndarray:
+    """The covariance of Bradley-Terry ratings from their Fisher information, in Elo points squared.
+
+    With ``p_ij`` the fitted chance that ``i`` beats ``j`` and ``n_ij`` their games, the information of the
+    log-strengths is ``sum over pairs of n_ij p_ij (1 - p_ij) (e_i - e_j)(e_i - e_j)^T``; with ``anchor`` held at
+    0 it is invertible (where every player is joined to it by games), and its inverse is the large-sample
+    covariance of the other ratings. The standard error of a difference ``r_i - r_j`` is then
+    ``sqrt(C_ii + C_jj - 2 C_ij)``.
+
+    :param ratings: ``(P,)`` Elo points, as :func:`fit_ratings` gives them.
+    :param games: ``(P, P)`` games between each pair (the virtual draws included, as fitted).
+    :returns: ``(P, P)`` float64, zero in the anchor's row and column.
+    """
+    ratings, games = np.asarray(ratings, dtype=np.float64), np.asarray(games, dtype=np.float64)
+    if games.shape != (len(ratings), len(ratings)):
+        raise ValueError(f"games must be ({len(ratings)}, {len(ratings)}) for {len(ratings)} ratings, got "
+                         f"{games.shape}")
+    chance = 1.0 / (1.0 + np.exp((ratings[None, :] - ratings[:, None]) / ELO))  # [i, j]: i beats j
+    weight = games * chance * (1.0 - chance)
+    np.fill_diagonal(weight, 0.0)
+    information = np.diag(weight.sum(1)) - weight
+    kept = [i for i in range(len(ratings)) if i != anchor]
+    covariance = np.zeros_like(information)
+    covariance[np.ix_(kept, kept)] = np.linalg.inv(information[np.ix_(kept, kept)]) * ELO**2
+    return covariance
+
+
 def tournament(make_env, players: Sequence[Player], games: int, steps: int) -> dict:
     """A round robin of ``players`` and their ratings: what ``megastep eval --tournament`` reports.
 
     :returns: ``games_per_pair``, ``steps``; ``players``: each player's ``name``, ``minutes`` (``None`` for a
         baseline), ``rating`` (random actions, the first player, at 0), ``score`` (share of its games won) and
-        ``final_wins`` (the share of games the last player, the run's final policy, won against it);
-        ``rising``: whether the ratings rise from each snapshot to the next (the final policy last).
+        ``final_wins`` (the share of games the last player, the run's final policy, won against it) and
+        ``rating_se`` (the standard error of its rating, :func:`rating_covariance`); ``rises``: from each
+        snapshot to the next (the final policy last), ``from``, ``to``, the ``rise`` in rating and its standard
+        error ``se``; ``rising``: whether every rise is above 0.
     """
     wins = round_robin(make_env, players, games, steps)
     ratings = fit_ratings(wins)
+    covariance = rating_covariance(ratings, (games + PRIOR_DRAWS) * (1 - np.eye(len(players))))
     final = len(players) - 1
     rows = []
     for index, player in enumerate(players):
         others = [j for j in range(len(players)) if j != index]
         rows.append({"name": player.name, "minutes": player.minutes, "rating": float(ratings[index]),
                      "score": float(wins[index, others].sum() / (games * len(others))),
-                     "final_wins": float(wins[final, index] / games) if index != final else math.nan})
-    snapshots = [row["rating"] for row in rows if row["minutes"] is not None]
-    return {"games_per_pair": int(games), "steps": int(steps), "players": rows,
-            "rising": all(b > a for a, b in zip(snapshots, snapshots[1:]))}
+                     "final_wins": float(wins[final, index] / games) if index != final else math.nan,
+                     "rating_se": float(math.sqrt(covariance[index, index]))})
+    snapshots = [index for index, player in enumerate(players) if player.minutes is not None]
+    rises = [{"from": players[a].name, "to": players[b].name, "rise": float(ratings[b] - ratings[a]),
+              "se": float(math.sqrt(covariance[a, a] + covariance[b, b] - 2 * covariance[a, b]))}
+             for a, b in zip(snapshots, snapshots[1:])]
+    return {"games_per_pair": int(games), "steps": int(steps), "players": rows, "rises": rises,
+            "rising": all(rise["rise"] > 0 for rise in rises)}
 
 
 def format_tournament(result: dict) -> str:
     """The tournament's players as a table, in the order they were taken."""
     lines = [f"tournament: every pair of players, {result['games_per_pair']} games of {result['steps']} steps; "
              f"Bradley-Terry ratings on Elo's scale, random actions at 0",
-             f"{'player':<16} {'minutes':>8} {'rating':>8} {'score':>6} {'final wins':>10}"]
+             f"{'player':<16} {'minutes':>8} {'rating':>8} {'+-':>4} {'score':>6} {'final wins':>10}"]
     for row in result["players"]:
         minutes = "-" if row["minutes"] is None else "end" if math.isinf(row["minutes"]) else f"{row['minutes']:.1f}"
         final = "-" if math.isnan(row["final_wins"]) else f"{row['final_wins']:.2f}"
-        lines.append(f"{row['name']:<16} {minutes:>8} {row['rating']:>8.0f} {row['score']:>6.2f} {final:>10}")
-    lines.append(f"ratings rise from each snapshot to the next: {'yes' if result['rising'] else 'no'}")
+        lines.append(f"{row['name']:<16} {minutes:>8} {row['rating']:>8.0f} {row['rating_se']:>4.0f} "
+                     f"{row['score']:>6.2f} {final:>10}")
+    lines.append(f"ratings rise from each snapshot to the next: {'yes' if result['rising'] else 'no'} "
+                 f"(+- one standard error)")
+    lines += [f"  {rise['from']} -> {rise['to']}: {rise['rise']:+.0f} +- {rise['se']:.0f}" for rise in result["rises"]]
     return "\n".join(lines)

@@ -58,10 +58,9 @@ class Hyperparameters:
     its effect on learning is not yet measured against float32 (BENCHMARKS.md, "Training at engine speed")."""
     graph_update: bool = False
     """On a GPU, replay each minibatch step of an update (forward, backward, clipping, Adam) from a CUDA graph rather
-    than launch its kernels one by one (:mod:`megastep_envs.train.captured`). On in the presets of Minimal,
-    Explorer and PointGoal, whose captured updates (feed-forward and LSTM) a GPU has checked against the eager one
-    and measured faster; off in Deathmatch's until a GPU has checked it on self-play's subset of learned rows
-    (BENCHMARKS.md, "Training at engine speed")."""
+    than launch its kernels one by one (:mod:`megastep_envs.train.captured`). On in every preset: a GPU has
+    checked the captured update against the eager one (feed-forward, LSTM, and self-play's subset of learned rows)
+    and measured it faster (BENCHMARKS.md, "Training at engine speed")."""
     goal_prediction: float = 0.0
     """Weight of an auxiliary loss in an env that gives each agent a goal (PointGoal): the network also predicts,
     from what it observes and remembers, where its goal lies now in its own frame, against the env's true value
@@ -130,7 +129,7 @@ DEFAULTS: dict[str, Hyperparameters] = {
                                 graph_update=True, **_SMALL),
     # four agents share one network; in half the envs agents 1 and 3 play past snapshots of it (self-play)
     "deathmatch": Hyperparameters(envs=1024, steps=32, total_steps=100_000_000, epochs=4, minibatches=8, opponents=0.5,
-                                  **_SMALL),
+                                  graph_update=True, **_SMALL),
 }
 """Defaults per env on a GPU; :func:`defaults` gives the CPU's, which differ only in their sizes
 (:data:`CPU_SIZES`)."""
