@@ -14,10 +14,13 @@ each free cell is joined to its four side neighbours by steps of one cell
 ``sqrt(2)`` cells where the 2 x 2 block the step crosses is all free (a step
 never cuts the corner of an occupied cell). :func:`wavefront` finds the
 shortest distance from a source to every cell of many such grids at once, by
-relaxing every cell against its eight neighbours until nothing changes: each
-pass is a few whole-tensor operations over ``(B, H, W)``, so thousands of grids
-run together on a GPU, and the passes needed are about the longest path in
-cells.
+relaxing every cell until nothing changes, in passes of whole-tensor
+operations over ``(B, H, W)``, so that thousands of grids run together on a
+GPU. A pass relaxes each cell against the cells 1, 2, 4, ... steps away along
+each of the eight directions, where every step between is allowed; so a pass
+follows a straight run of any length, and the passes needed are about the
+turns of the longest shortest path, not its length in cells (a path of 300
+cells needed 300 passes of single steps).
 
 Between cells a point is joined to the cells around it by straight lines
 (:meth:`OccupancyGrid.geodesic_distance`), so that two points in one open
@@ -40,16 +43,52 @@ from megastep_core import Geometry
 DIAGONAL = math.sqrt(2.0)
 """Cells a corner step covers."""
 
-CHECK_EVERY = 8
-"""Wavefront passes between checks for convergence (each check waits for the device)."""
-
-FIELD_CHUNK_CELLS = {"cpu": 2**17, "cuda": 2**26}
+FIELD_CHUNK_CELLS = {"cpu": 2**20, "cuda": 2**24}
 """Most cells (fields times cells per field) relaxed together by :meth:`OccupancyGrid.geodesic_fields`, by
-device type. On a GPU, a bound on memory (about 20 bytes a cell: 1.3 GiB). On a CPU, about what its caches
-hold: chunks that fit them relax faster than one chunk of every field."""
+device type. On a GPU, a bound on memory: each of the four lines of steps keeps a cost per cell for each doubling
+of its longest run (4 bytes each, up to about 150 bytes a cell for grids of 300 cells a side: 2.4 GiB). On a
+CPU, about what its caches hold: chunks of a few fields relax faster than one chunk of every field (2**22
+took twice as long as 2**20)."""
 
 # the 3 x 3 block of cells around a point's own, as (row, column) offsets, its own cell first
 _OFFSETS = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]
+
+_AXES = [((0, 1), 1.0), ((1, 0), 1.0), ((1, 1), DIAGONAL), ((1, -1), DIAGONAL)]
+"""The four lines of steps through a cell, as a (row, column) step and its length in cells; each is walked both
+ways."""
+
+
+def _shifted(s: int, step: tuple[int, int], height: int, width: int) -> tuple[tuple, tuple]:
+    """Index tuples of ``(B, H, W)`` tensors: the cells ``p`` and the cells ``p - s * step``, where both lie in
+    the grid."""
+    def axis(offset: int, n: int) -> tuple[slice, slice]:
+        kept = max(n - abs(offset), 0)  # none where the shift is the grid's extent or more
+        return (slice(n - kept, n), slice(0, kept)) if offset >= 0 else (slice(0, kept), slice(n - kept, n))
+
+    (rows, from_rows), (columns, from_columns) = axis(s * step[0], height), axis(s * step[1], width)
+    return (slice(None), rows, columns), (slice(None), from_rows, from_columns)
+
+
+def _runs(free: torch.Tensor, step: tuple[int, int]) -> list[torch.Tensor]:
+    """``(B, H, W)`` bool masks, one per run length ``s = 1, 2, 4, ...`` up to the grid's extent: True at ``p``
+    where the ``s`` steps from ``p - s * step`` to ``p`` are all allowed (a step joins two free cells and, on a
+    diagonal, crosses a free 2 x 2 block)."""
+    height, width = free.shape[1:]
+    here, back = _shifted(1, step, height, width)
+    # the step's block: its two ends, and for a diagonal the other two cells of the 2 x 2 block it crosses
+    _, back_row = _shifted(1, (step[0], 0), height, width)
+    _, back_column = _shifted(1, (0, step[1]), height, width)
+    one = torch.zeros_like(free)
+    rows, columns = here[1], here[2]
+    one[here] = free[here] & free[back] & free[:, back_row[1], columns] & free[:, rows, back_column[2]]
+    runs, s = [one], 1
+    while 2 * s < max(height, width):
+        longer = torch.zeros_like(free)
+        target, source = _shifted(s, step, height, width)
+        longer[target] = runs[-1][target] & runs[-1][source]
+        runs.append(longer)
+        s *= 2
+    return runs
 
 
 def wavefront(free: torch.Tensor, distances: torch.Tensor, max_passes: int | None = None) -> torch.Tensor:
@@ -60,7 +99,7 @@ def wavefront(free: torch.Tensor, distances: torch.Tensor, max_passes: int | Non
     :param distances: ``(B, H, W)`` float, each cell's distance from the source where it is known (0 at a
         source cell, a fraction of a cell near a source point), ``inf`` elsewhere. Not modified.
     :param max_passes: stop after this many passes, converged or not; ``None`` runs until nothing
-        changes (checking every :data:`CHECK_EVERY` passes, which waits for the device).
+        changes (checked after every pass, which waits for the device).
     :returns: ``(B, H, W)`` float32: the distance of every cell along the shortest path of side steps (1)
         and corner steps (``sqrt(2)``, where the 2 x 2 block crossed is free), ``inf`` where no path reaches
         and on occupied cells.
@@ -70,26 +109,28 @@ def wavefront(free: torch.Tensor, distances: torch.Tensor, max_passes: int | Non
                          f"{tuple(distances.shape)}")
     inf = torch.tensor(float("inf"), device=free.device)
     d = torch.where(free, distances.float(), inf)
-    # a corner step between the cells of a 2 x 2 block is allowed when all four are free
-    block = free[:, :-1, :-1] & free[:, 1:, 1:] & free[:, 1:, :-1] & free[:, :-1, 1:]
-    corner_step = torch.where(block, DIAGONAL, inf)  # the cost of a corner step: inf where it is not allowed
-    # a side step costs 1 into a free cell, inf into an occupied one: nothing ever enters it, even within a pass
-    side_step = torch.where(free, 1.0, inf)
-    longest = free.shape[1] * free.shape[2]  # no shortest path visits more cells than a grid has
+    height, width = free.shape[1:]
+    # each run's length in cells where all its steps are allowed, inf elsewhere; no longer runs than the longest
+    # straight stretch of free cells in any grid
+    lines = []
+    for step, length in _AXES:
+        runs = [torch.where(allowed, 2**level * length, inf) for level, allowed in enumerate(_runs(free, step))
+                if allowed.any()]
+        lines.append((step, runs))
+    longest = height * width  # no shortest path turns more often than it has cells
     limit = longest if max_passes is None else int(max_passes)
     previous = d.clone() if max_passes is None else None
-    for done in range(1, limit + 1):
-        # each shift reads before it writes (the sum is a new tensor), and later shifts see earlier ones'
-        # results, which spreads a pass further than one cell in most directions
-        torch.minimum(d[:, 1:], d[:, :-1] + side_step[:, 1:], out=d[:, 1:])
-        torch.minimum(d[:, :-1], d[:, 1:] + side_step[:, :-1], out=d[:, :-1])
-        torch.minimum(d[:, :, 1:], d[:, :, :-1] + side_step[:, :, 1:], out=d[:, :, 1:])
-        torch.minimum(d[:, :, :-1], d[:, :, 1:] + side_step[:, :, :-1], out=d[:, :, :-1])
-        torch.minimum(d[:, 1:, 1:], d[:, :-1, :-1] + corner_step, out=d[:, 1:, 1:])
-        torch.minimum(d[:, :-1, :-1], d[:, 1:, 1:] + corner_step, out=d[:, :-1, :-1])
-        torch.minimum(d[:, 1:, :-1], d[:, :-1, 1:] + corner_step, out=d[:, 1:, :-1])
-        torch.minimum(d[:, :-1, 1:], d[:, 1:, :-1] + corner_step, out=d[:, :-1, 1:])
-        if previous is not None and (done % CHECK_EVERY == 0 or done == limit):
+    for _ in range(limit):
+        for step, runs in lines:
+            # doubling: after the runs of 1, 2, ..., s steps, a cell holds the best of the 2 s cells behind it
+            for forward in (True, False):
+                for level, cost in enumerate(runs):
+                    there, behind = _shifted(2**level, step, height, width)
+                    if forward:  # from p - s step to p: the run ending at p
+                        torch.minimum(d[there], d[behind] + cost[there], out=d[there])
+                    else:  # from p to p - s step: the same run, walked back
+                        torch.minimum(d[behind], d[there] + cost[there], out=d[behind])
+        if previous is not None:
             if torch.equal(previous, d):
                 break
             previous.copy_(d)
