@@ -6,7 +6,7 @@
 #   pointgoal:8:pointgoal-odometry:--env-option goal_sensor=at_spawn --seed 1
 # The runs of one call train AT THE SAME TIME and share the GPU (a call may last 10 minutes); set
 # ONE_AT_A_TIME=1 to train them in turn. Deathmatch runs are also rated: every snapshot of their
-# self-play pool plays the others (megastep eval --tournament).
+# self-play pool plays the others (megastep eval --tournament, TOURNAMENT_GAMES a pair).
 # Leaves under $OUT (the device tool returns at most 8 files): report.log, training.json (the
 # figures), eval.log, one training-NAME.png per run (curves against env steps and wall time, at most
 # five), and results.tar.gz with each run's metrics.jsonl, hyperparameters.json, TensorBoard events,
@@ -38,7 +38,8 @@ evaluate() {  # NAME ENV: the trained policy on test-split homes beside the base
   tail -n 3 "$RUNS/logs/train-$1.log"
   [ -f "$RUNS/$1/checkpoint.pt" ] || { echo "$1: no checkpoint"; return 1; }
   local extra=()
-  [ "$2" = deathmatch ] && extra=(--tournament --episodes 32)
+  # 32 games a pair rate a player within about +-35 points; TOURNAMENT_GAMES=128 halves that, in about 3x the time
+  [ "$2" = deathmatch ] && extra=(--tournament --episodes "${TOURNAMENT_GAMES:-32}")
   # a success rate from 64 episodes is +-0.05 (one standard error at 0.8); 256 make it +-0.025
   [ "$2" = pointgoal ] && extra=(--episodes 256)
   timeout "${EVAL_SECONDS:-150}" megastep eval "$RUNS/$1/checkpoint.pt" --device cuda "${extra[@]}" \
