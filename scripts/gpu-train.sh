@@ -38,7 +38,7 @@ evaluate() {  # NAME ENV: the trained policy on test-split homes beside the base
   tail -n 3 "$RUNS/logs/train-$1.log"
   [ -f "$RUNS/$1/checkpoint.pt" ] || { echo "$1: no checkpoint"; return 1; }
   local extra=()
-  # 32 games a pair rate a player within about +-35 points; TOURNAMENT_GAMES=128 halves that, in about 3x the time
+  # 32 games a pair rate a player within about +-35 points; the error shrinks as one over the root of the games
   [ "$2" = deathmatch ] && extra=(--tournament --episodes "${TOURNAMENT_GAMES:-32}")
   # a success rate from 64 episodes is +-0.05 (one standard error at 0.8); 256 make it +-0.025
   [ "$2" = pointgoal ] && extra=(--episodes 256)
