@@ -56,11 +56,11 @@ class Hyperparameters:
     bf16: bool = False
     """On a GPU, run the network under bfloat16 autocast (its heads and the loss stay float32). Off by default:
     its effect on learning is not yet measured against float32 (BENCHMARKS.md, "Training at engine speed")."""
-    graph_update: bool = False
+    graph_update: bool = True
     """On a GPU, replay each minibatch step of an update (forward, backward, clipping, Adam) from a CUDA graph rather
-    than launch its kernels one by one (:mod:`megastep_envs.train.captured`). On in every preset: a GPU has
-    checked the captured update against the eager one (feed-forward, LSTM, and self-play's subset of learned rows)
-    and measured it faster (BENCHMARKS.md, "Training at engine speed")."""
+    than launch its kernels one by one (:mod:`megastep_envs.train.captured`). A GPU has checked the captured update
+    against the eager one (feed-forward, LSTM, and self-play's subset of learned rows) and measured it faster in
+    every env (BENCHMARKS.md, "Training at engine speed"). No effect on a CPU or under data-parallel training."""
     goal_prediction: float = 0.0
     """Weight of an auxiliary loss in an env that gives each agent a goal (PointGoal): the network also predicts,
     from what it observes and remembers, where its goal lies now in its own frame, against the env's true value
@@ -120,16 +120,13 @@ class Hyperparameters:
 _SMALL = {"hidden": 128, "channels": 16, "lstm": True, "learning_rate": 5e-4}
 DEFAULTS: dict[str, Hyperparameters] = {
     # one agent running laps of a box: a small feed-forward network, so the batch can fill the GPU
-    "minimal": Hyperparameters(envs=16384, steps=32, total_steps=100_000_000, learning_rate=1e-3, hidden=64,
-                               graph_update=True),
+    "minimal": Hyperparameters(envs=16384, steps=32, total_steps=100_000_000, learning_rate=1e-3, hidden=64),
     # the goal is told every step (env options below): the LSTM integrates what it has seen of the home
-    "pointgoal": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8,
-                                 graph_update=True, **_SMALL),
-    "explorer": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8,
-                                graph_update=True, **_SMALL),
+    "pointgoal": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
+    "explorer": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
     # four agents share one network; in half the envs agents 1 and 3 play past snapshots of it (self-play)
     "deathmatch": Hyperparameters(envs=1024, steps=32, total_steps=100_000_000, epochs=4, minibatches=8, opponents=0.5,
-                                  graph_update=True, **_SMALL),
+                                  **_SMALL),
 }
 """Defaults per env on a GPU; :func:`defaults` gives the CPU's, which differ only in their sizes
 (:data:`CPU_SIZES`)."""
