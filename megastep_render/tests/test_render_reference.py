@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from render_scenes import bench_homes, box, scene
 
@@ -148,6 +148,7 @@ def test_triangle_culling_never_drops_a_segment_that_meets_the_triangle(p, q, a,
 
 @settings(max_examples=300, deadline=None)
 @given(point, point, point, point)
+@example((0.0, 0.0), (0.3441174328327179, 2.5), (0.0, -6.103515625e-05), (0.3441174328327179, 2.5))  # meet at an end
 def test_full_occluders_do_cross(u1, u2, p, q):
     to = lambda xy: torch.tensor([xy], dtype=torch.float64)  # noqa: E731
     if lighting.crosses_inside(to(u1).float(), to(u2).float(), to(p).float(), to(q).float(), 1e-3).item():

@@ -128,7 +128,13 @@ their ends shadows every texel of the wall from that light, by far more than flo
 
 
 def crosses_inside(u1: torch.Tensor, u2: torch.Tensor, p: torch.Tensor, q: torch.Tensor, margin: float):
-    """Whether segments ``u1-u2`` and ``p-q`` (``(N, 2)``) cross ``margin`` of their lengths or more from their ends."""
+    """Whether segments ``u1-u2`` and ``p-q`` (``(N, 2)``) cross ``margin`` of their lengths or more from their ends.
+
+    Computed in float64: for nearly parallel segments the crossing's place along each is a ratio of two small
+    cross products, and float32's rounding moved it by more than any margin (two segments meeting only at a
+    shared end were found to cross inside). A false "crosses" would shadow a whole wall; this runs once per
+    bake."""
+    u1, u2, p, q = u1.double(), u2.double(), p.double(), q.double()
     rx, ry = u2[:, 0] - u1[:, 0], u2[:, 1] - u1[:, 1]
     sx, sy = q[:, 0] - p[:, 0], q[:, 1] - p[:, 1]
     wx, wy = p[:, 0] - u1[:, 0], p[:, 1] - u1[:, 1]
