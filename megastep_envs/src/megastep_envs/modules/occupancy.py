@@ -47,8 +47,7 @@ FIELD_CHUNK_CELLS = {"cpu": 2**20, "cuda": 2**24}
 """Most cells (fields times cells per field) relaxed together by :meth:`OccupancyGrid.geodesic_fields`, by
 device type. On a GPU, a bound on memory: each of the four lines of steps keeps a cost per cell for each doubling
 of its longest run (4 bytes each, up to about 150 bytes a cell for grids of 300 cells a side: 2.4 GiB). On a
-CPU, about what its caches hold: chunks of a few fields relax faster than one chunk of every field (2**22
-took twice as long as 2**20)."""
+CPU, about what its caches hold: chunks of a few fields relax faster than one chunk of every field."""
 
 # the 3 x 3 block of cells around a point's own, as (row, column) offsets, its own cell first
 _OFFSETS = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]

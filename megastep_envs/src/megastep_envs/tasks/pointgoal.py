@@ -53,10 +53,9 @@ the home's grid (4 bytes a cell: 136 KiB for the largest procedural home)."""
 
 DEFAULT_LIFESPAN = (400, 500)
 """Steps of an episode, drawn in this range (0.1 s each: 40-50 s at up to 1 m/s), long enough to walk to the
-farthest goals of the procedural homes, whose paths reach about 30 m. At 256-384 steps, the default until
-2026-12-07, the scripted walker that follows the walking distance downhill timed out in 10 of 256 test-split
-episodes, every one with a path of 17.5-30.4 m; at 400-500 it reached all 256 (BENCHMARKS.md, "Agents that
-learn"). An episode that no policy can finish in time caps every policy's success rate below 1."""
+farthest goals of the procedural homes, whose paths reach about 30 m: an episode that no policy can finish in
+time caps every policy's success rate below 1 (BENCHMARKS.md, "Agents that learn", has the shorter lifespans'
+time-outs)."""
 
 GOAL_CLEARANCE_MARGIN = 0.05
 """Metres between a goal in the table and the nearest wall, beyond an agent's radius: where an agent can stand, as
