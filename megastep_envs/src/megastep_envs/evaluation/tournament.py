@@ -95,6 +95,15 @@ def round_robin(make_env, players: Sequence[Player], games: int, steps: int) -> 
     return wins
 
 
+def fitted_games(wins: np.ndarray, prior_draws: float = PRIOR_DRAWS) -> np.ndarray:
+    """``(P, P)`` float64: the games of each pair of players as :func:`fit_ratings` counts them, those played
+    (``wins[i, j] + wins[j, i]``) and ``prior_draws`` virtual ones for every pair that played; 0 on the diagonal."""
+    wins = np.asarray(wins, dtype=np.float64)
+    played = wins + wins.T
+    np.fill_diagonal(played, 0.0)
+    return played + prior_draws * (played > 0)
+
+
 def fit_ratings(wins: np.ndarray, prior_draws: float = PRIOR_DRAWS, anchor: int = 0, rounds: int = 10_000
                 ) -> np.ndarray:
     """The Bradley-Terry ratings most likely to give ``wins``, on Elo's scale, with player ``anchor`` at 0.
@@ -110,11 +119,8 @@ def fit_ratings(wins: np.ndarray, prior_draws: float = PRIOR_DRAWS, anchor: int 
     wins = np.asarray(wins, dtype=np.float64)
     if wins.ndim != 2 or wins.shape[0] != wins.shape[1] or (wins < 0).any():
         raise ValueError(f"wins must be a square matrix of non-negative counts, got shape {wins.shape}")
-    played = wins + wins.T
-    np.fill_diagonal(played, 0.0)
-    pairs = played > 0
-    games = played + prior_draws * pairs
-    won = (wins * ~np.eye(len(wins), dtype=bool) + 0.5 * prior_draws * pairs).sum(1)
+    games = fitted_games(wins, prior_draws)
+    won = (wins * ~np.eye(len(wins), dtype=bool) + 0.5 * prior_draws * (games > 0)).sum(1)
     strength = np.ones(len(wins))
     for _ in range(rounds):
         denominator = (games / (strength[:, None] + strength[None, :])).sum(1)
@@ -142,7 +148,7 @@ def rating_covariance(ratings: np.ndarray, games: np.ndarray, anchor: int = 0) -
     ``sqrt(C_ii + C_jj - 2 C_ij)``.
 
     :param ratings: ``(P,)`` Elo points, as :func:`fit_ratings` gives them.
-    :param games: ``(P, P)`` games between each pair (the virtual draws included, as fitted).
+    :param games: ``(P, P)`` games between each pair as fitted (:func:`fitted_games`).
     :returns: ``(P, P)`` float64, zero in the anchor's row and column.
     """
     ratings, games = np.asarray(ratings, dtype=np.float64), np.asarray(games, dtype=np.float64)
@@ -171,7 +177,7 @@ def tournament(make_env, players: Sequence[Player], games: int, steps: int) -> d
     """
     wins = round_robin(make_env, players, games, steps)
     ratings = fit_ratings(wins)
-    covariance = rating_covariance(ratings, (games + PRIOR_DRAWS) * (1 - np.eye(len(players))))
+    covariance = rating_covariance(ratings, fitted_games(wins))
     final = len(players) - 1
     rows = []
     for index, player in enumerate(players):
