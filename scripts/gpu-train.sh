@@ -6,7 +6,8 @@
 #   pointgoal:8:pointgoal-odometry:--env-option goal_sensor=at_spawn --seed 1
 # The runs of one call train AT THE SAME TIME and share the GPU (a call may last 10 minutes); set
 # ONE_AT_A_TIME=1 to train them in turn. Deathmatch runs are also rated: every snapshot of their
-# self-play pool plays the others (megastep eval --tournament, TOURNAMENT_GAMES a pair).
+# self-play pool plays the others (megastep eval --tournament, TOURNAMENT_GAMES a pair). EVAL_SECONDS (default
+# 150) bounds each evaluation; 0 skips them.
 # Leaves under $OUT (the device tool returns at most 8 files): report.log, training.json (the
 # figures), eval.log, one training-NAME.png per run (curves against env steps and wall time, at most
 # five), and results.tar.gz with each run's metrics.jsonl, hyperparameters.json, TensorBoard events,
@@ -36,6 +37,7 @@ done
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 evaluate() {  # NAME ENV: the trained policy on test-split homes beside the baselines (deathmatch: a tournament)
   tail -n 3 "$RUNS/logs/train-$1.log"
+  [ "${EVAL_SECONDS:-150}" = 0 ] && return 0  # training curves only
   [ -f "$RUNS/$1/checkpoint.pt" ] || { echo "$1: no checkpoint"; return 1; }
   local extra=()
   # 32 games a pair rate a player within about +-35 points; the error shrinks as one over the root of the games
