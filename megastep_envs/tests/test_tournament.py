@@ -89,3 +89,53 @@ def test_each_player_of_a_pair_takes_each_side_in_half_its_games():
         owners = torch.where(pairings.sides[env] == 0, first[pair], second[pair])
         assert pairings.owners[env].tolist() == owners.tolist()
     assert Pairings(players, games=3, n_agents=2, device="cpu").sides[:3].tolist() == [[0, 1], [0, 1], [1, 0]]
+
+
+def test_a_network_acting_for_some_agents_acts_and_remembers_as_it_would_for_all():
+    """A round robin runs each network on its own agents alone: on those rows its actions and memories are those
+    of the network run on every agent, and the other rows' memories stay as they were."""
+    from megastep_envs import make
+    from megastep_envs.evaluation.policies import NetworkPolicy
+    from megastep_envs.train.model import Agent
+    from megastep_geometry import toys
+
+    env = make("deathmatch", 3, geometries=[toys.box(3.0, 3.0)], device="cpu", pixels=16)
+    torch.manual_seed(0)
+    model = Agent(env.observation_space, env.action_space, 16, lstm=True)
+    everyone, some = NetworkPolicy(model, deterministic=True), NetworkPolicy(model, deterministic=True)
+    rows = torch.tensor([1, 4, 6, 11])
+    env.reset()
+    for _ in range(5):
+        actions = everyone(env)
+        assert some(env, rows).tolist() == actions.flatten()[rows].tolist()
+        env.step(actions)
+    others = torch.tensor([i for i in range(env.n_envs * env.n_agents) if i not in rows.tolist()])
+    for full, part in zip(everyone.memory, some.memory):
+        assert torch.allclose(part[:, rows], full[:, rows], atol=1e-6)
+        assert not part[:, others].any() and full[:, others].any()  # still the initial memory; moved on in the other
+
+
+def test_each_player_of_a_round_robin_acts_for_its_own_agents():
+    """Pairings puts each player's action on the agents it owns, and runs a network on those alone."""
+    from megastep_envs.evaluation.policies import NetworkPolicy
+
+    class Env:
+        n_envs, n_agents, batch = 6, 2, (6, 2)
+
+    constant = [lambda env, value=value: torch.full(env.batch, value) for value in range(3)]
+    pairings = Pairings(constant, games=2, n_agents=2, device="cpu")
+    assert torch.equal(pairings(Env()), pairings.owners)
+
+    class Recording(NetworkPolicy):
+        def __init__(self):
+            self.asked = None
+
+        def __call__(self, env, rows=None):
+            self.asked = rows
+            return torch.full((len(rows),), 7)
+
+    network = Recording()
+    pairings = Pairings([constant[0], network, constant[2]], games=2, n_agents=2, device="cpu")
+    actions = pairings(Env())
+    assert torch.equal(network.asked, (pairings.owners.flatten() == 1).nonzero().squeeze(-1))
+    assert torch.equal(actions, torch.where(pairings.owners == 1, 7, pairings.owners))

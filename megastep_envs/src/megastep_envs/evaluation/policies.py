@@ -38,22 +38,39 @@ class NetworkPolicy:
         self.generator: torch.Generator | None = None
 
     @torch.no_grad()
-    def __call__(self, env) -> torch.Tensor:
-        rows = env.n_envs * env.n_agents
+    def __call__(self, env, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The actions of every agent of ``env``, or of ``rows`` alone.
+
+        :param rows: ``(R,)`` int64 flat agent indices ``e * A + a`` to act for: the network runs on those rows
+            alone and only their memories move on (a round robin gives each player its own agents this way,
+            rather than running every player on every agent).
+        :returns: ``env.batch`` actions, or ``(R,)`` for ``rows``.
+        """
+        total = env.n_envs * env.n_agents
         device = env.device
-        if self.memory is None or (self.memory and self.memory[0].shape[1] != rows):
+        if self.memory is None or (self.memory and self.memory[0].shape[1] != total):
             self.model.to(device)
-            self.memory = self.model.initial_state(rows, device)
+            self.memory = self.model.initial_state(total, device)
             self.generator = torch.Generator(device).manual_seed(self.seed)
-        observations = {key: value.reshape(1, rows, *value.shape[2:]) for key, value in env.last_obs.items()}
-        starts = (env.lengths == 0).repeat_interleave(env.n_agents)[None]
-        logits, _, self.memory = self.model(observations, self.memory, starts)
+        observations = {key: value.reshape(total, *value.shape[2:]) for key, value in env.last_obs.items()}
+        starts = (env.lengths == 0).repeat_interleave(env.n_agents)
+        memory = self.memory
+        if rows is not None:
+            observations = {key: value.index_select(0, rows) for key, value in observations.items()}
+            starts, memory = starts.index_select(0, rows), tuple(m.index_select(1, rows) for m in memory)
+        logits, _, memory = self.model({key: value[None] for key, value in observations.items()}, memory,
+                                       starts[None])
+        if rows is None:
+            self.memory = memory
+        else:
+            for kept, moved in zip(self.memory, memory):
+                kept.index_copy_(1, rows, moved)
         logits = logits[0]
         if self.deterministic:
             actions = logits.argmax(-1)
         else:
             actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=self.generator)[:, 0]
-        return actions.reshape(env.batch)
+        return actions.reshape(env.batch) if rows is None else actions
 
 
 class Sides:

@@ -29,6 +29,7 @@ import torch
 
 from .baselines import Policy
 from .combat import env_wins, play
+from .policies import NetworkPolicy
 
 PRIOR_DRAWS = 1.0
 """Virtual drawn games added to every pair's results, keeping every rating finite."""
@@ -50,7 +51,8 @@ class Pairings:
     rest. The sides then cancel out of the results: where one of them had an edge (the spawns, say), each player of
     the pair has it equally often, rather than the player listed first in every one of its pairs.
 
-    :param players: ``P`` policies, each asked for every agent's action every step (only its own are kept).
+    :param players: ``P`` policies; a :class:`~.policies.NetworkPolicy` acts for its own agents alone, any other is
+        asked for every agent's action every step (and only its own are kept).
     :param games: ``g``, envs per pair.
     """
 
@@ -64,13 +66,19 @@ class Pairings:
         """``(E, A)`` int64: 0 for the pair's first player, 1 for its second."""
         self.owners = torch.where(self.sides == 0, first[:, None], second[:, None])
         """``(E, A)`` int64: which player acts for each agent."""
+        flat = self.owners.flatten()
+        self.rows = [(flat == index).nonzero().squeeze(-1) for index in range(len(self.players))]
+        """Each player's flat agent indices ``e * A + a``."""
 
     def __call__(self, env) -> torch.Tensor:
-        actions = None
+        actions = torch.empty(self.owners.numel(), dtype=torch.int64, device=self.owners.device)
         for index, policy in enumerate(self.players):
-            chosen = policy(env)
-            actions = chosen if actions is None else torch.where(self.owners == index, chosen, actions)
-        return actions
+            rows = self.rows[index]
+            # a network runs on its own agents alone: every player of a round robin on every agent would cost
+            # P forward passes of the whole env a step rather than one
+            chosen = policy(env, rows) if isinstance(policy, NetworkPolicy) else policy(env).reshape(-1)[rows]
+            actions[rows] = chosen
+        return actions.view(self.owners.shape)
 
 
 def round_robin(make_env, players: Sequence[Player], games: int, steps: int) -> np.ndarray:
