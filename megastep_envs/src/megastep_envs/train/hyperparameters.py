@@ -54,8 +54,9 @@ class Hyperparameters:
     lstm: bool = False
     """Give the agent memory: an LSTM between the encoder and the heads (trained over whole rollouts)."""
     bf16: bool = False
-    """On a GPU, run the network under bfloat16 autocast (its heads and the loss stay float32). Off by default:
-    its effect on learning is not yet measured against float32 (BENCHMARKS.md, "Training at engine speed")."""
+    """On a GPU, run the network under bfloat16 autocast (its heads and the loss stay float32). On in Explorer's
+    preset, where an H100 measured it learning as float32 did in the same updates, and 1.5x faster; off in the
+    others, whose float32 runs are the ones measured (BENCHMARKS.md, "Training at engine speed")."""
     graph_update: bool = True
     """On a GPU, replay each minibatch step of an update (forward, backward, clipping, Adam) from a CUDA graph rather
     than launch its kernels one by one (:mod:`megastep_envs.train.captured`). A GPU has checked the captured update
@@ -123,7 +124,10 @@ DEFAULTS: dict[str, Hyperparameters] = {
     "minimal": Hyperparameters(envs=16384, steps=32, total_steps=100_000_000, learning_rate=1e-3, hidden=64),
     # the goal is told every step (env options below): the LSTM integrates what it has seen of the home
     "pointgoal": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
-    "explorer": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
+    # chosen for coverage per second of training: half PointGoal's envs make twice the updates a second, each from
+    # rollouts of a more recent policy, at twice the rate, kept up through a short run rather than annealed
+    "explorer": Hyperparameters(envs=2048, steps=32, total_steps=200_000_000, epochs=4, minibatches=4, hidden=128,
+                                channels=16, lstm=True, learning_rate=1e-3, anneal_learning_rate=False, bf16=True),
     # four agents share one network; in half the envs agents 1 and 3 play past snapshots of it (self-play)
     "deathmatch": Hyperparameters(envs=1024, steps=32, total_steps=100_000_000, epochs=4, minibatches=8, opponents=0.5,
                                   **_SMALL),
