@@ -54,3 +54,23 @@ def test_a_folder_that_is_not_a_run_is_an_error_naming_it(tmp_path, capsys):
 def test_a_run_where_no_episode_ended_still_gets_its_figure(tmp_path, monkeypatch):
     run = write_run(tmp_path / "minimal", [record(u) for u in range(1, 4)])
     assert drawn_panels(monkeypatch, run) == ["episodic return"]
+
+
+def test_runs_drawn_together_share_the_axes_each_with_its_name(tmp_path, monkeypatch):
+    """``--together NAME`` draws every run's curve on the same panels, labelled by its folder, into NAME.png."""
+    from matplotlib.axes import Axes
+
+    old = write_run(tmp_path / "old", [record(u, **{"charts/coverage": u / 20}) for u in range(1, 6)])
+    new = write_run(tmp_path / "new", [record(u, **{"charts/coverage": u / 10, "charts/episodic_return": 1.0 * u})
+                                       for u in range(1, 4)])
+    lines = []
+    drawn = Axes.plot
+    monkeypatch.setattr(Axes, "plot", lambda self, x, y, **k: (lines.append((k.get("label"), len(x))),
+                                                                 drawn(self, x, y, **k))[1])
+    assert report.main([str(old), str(new), "--out", str(tmp_path / "report"), "--together", "compare"]) == 0
+    assert (tmp_path / "report" / "compare.png").is_file()
+    # each run's own figure first (old: coverage; new: return and coverage; each against both axes): 6 lines; then
+    # the shared one: return and coverage against both axes, each run's curve where it logged the metric
+    together = lines[6:]
+    assert sorted(together) == sorted([("new", 3)] * 2 + [("old", 5), ("new", 3)] * 2)
+    assert report.main([str(old), "--out", str(tmp_path / "report"), "--together", " "]) == 2

@@ -6,7 +6,9 @@ writes ``report/training-ENV.png`` for each run (the episodic return, and the
 task's success rate or coverage where it has one, and a self-play run's win
 rate against its opponents and Elo rating, against env steps and against
 wall-clock time; a return that is 0 at every update, as a zero-sum reward's
-mean over all agents is, is left out) and ``report/training.json``: for each run, the env
+mean over all agents is, is left out), with ``--together NAME`` also
+``report/NAME.png`` with every run on the same axes, and
+``report/training.json``: for each run, the env
 steps done, the wall time, the final figures (means over the last tenth of
 the updates, so that one noisy update does not decide them) and the
 end-to-end training throughput in agent-steps per second.
@@ -71,27 +73,40 @@ def summarise(run: Path) -> dict[str, Any]:
     return summary
 
 
-def plot(run: Path, path: Path, title: str | None = None) -> Path:
-    """Draws the curves of one run into ``path`` (PNG)."""
-    from matplotlib.figure import Figure
-
-    records = read_metrics(run)
+def _panels(records: list[dict[str, Any]]) -> list[str]:
+    """The metrics a run's figure draws: its return (unless 0 at every update) and the task metrics it logs."""
     returns = [r["charts/episodic_return"] for r in records if "charts/episodic_return" in r]
     keys = ["charts/episodic_return"] if any(abs(value) > 1e-6 for value in returns) else []
-    keys = keys + [k for k in TASK_METRICS if any(k in r for r in records)] or ["charts/episodic_return"]
+    return keys + [k for k in TASK_METRICS if any(k in r for r in records)] or ["charts/episodic_return"]
+
+
+def plot(runs: Path | list[Path], path: Path, title: str | None = None) -> Path:
+    """Draws the curves of one run, or of several on the same axes with a legend of their folders' names, into
+    ``path`` (PNG): each metric against env steps and against wall time."""
+    runs = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(run) for run in runs]
+    from matplotlib.figure import Figure
+
+    every = {run: read_metrics(run) for run in runs}
+    keys = list(dict.fromkeys(key for records in every.values() for key in _panels(records)))
     figure = Figure(figsize=(10, 3.2 * len(keys)), dpi=100, layout="constrained")
     axes = figure.subplots(len(keys), 2, squeeze=False)
     for row, key in enumerate(keys):
-        points = [r for r in records if key in r]
         for column, (x_key, x_label, scale) in enumerate(
             [("env_steps", "env steps (millions)", 1e-6), ("seconds", "wall time (minutes)", 1 / 60)]
         ):
             ax = axes[row][column]
-            ax.plot([r[x_key] * scale for r in points], [r[key] for r in points], color="tab:blue")
+            for run, records in every.items():
+                points = [r for r in records if key in r]
+                if not points and len(runs) > 1:
+                    continue  # a run that never logged it: no empty entry in the legend
+                ax.plot([r[x_key] * scale for r in points], [r[key] for r in points], label=run.name,
+                        color="tab:blue" if len(runs) == 1 else None)
             ax.set_xlabel(x_label)
             ax.set_ylabel(key.split("/")[-1].replace("_", " "))
             ax.grid(alpha=0.3)
-    figure.suptitle(title or f"{Path(run).name}: PPO training")
+    if len(runs) > 1:
+        axes[0][0].legend(fontsize="small")
+    figure.suptitle(title or (f"{runs[0].name}: PPO training" if len(runs) == 1 else "PPO training"))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     return path
@@ -102,12 +117,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="folders of training runs (each with metrics.jsonl)")
     parser.add_argument("--out", type=Path, required=True, help="folder for training-RUN.png and training.json")
     parser.add_argument("--device", default="", help="a description of the machine, stored in training.json")
+    parser.add_argument("--together", metavar="NAME",
+                        help="also draw every run on the same axes, into NAME.png, to compare them")
     args = parser.parse_args(argv)
+    if args.together is not None and not args.together.strip(" ./"):
+        print(f"report: error: --together takes a file name without its .png, got {args.together!r}", file=sys.stderr)
+        return 2
     try:
         summaries = []
         for run in args.runs:
             summaries.append({**summarise(run), "device": args.device})
             plot(run, args.out / f"training-{run.name}.png")
+        if args.together:
+            name = args.together.removesuffix(".png")
+            plot(args.runs, args.out / f"{name}.png", title=f"{name}: PPO training")
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"report: error: {error}", file=sys.stderr)
         return 2
