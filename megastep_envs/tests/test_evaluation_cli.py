@@ -172,3 +172,4 @@ def test_a_tournament_rates_every_snapshot_of_a_self_play_run(tmp_path, layouts,
         assert (row["rating_se"] == 0) == (row["name"] == "random")  # random actions are the anchor, at 0
     assert [(rise["from"], rise["to"]) for rise in result["rises"]] == [("update-0", "update-5"), ("update-5", "final")]
     assert all(rise["se"] > 0 for rise in result["rises"]) and "update-5 -> final: " in printed
+    assert result["clear_falls"] == sum(rise["rise"] < -2 * rise["se"] for rise in result["rises"])

@@ -139,3 +139,15 @@ def test_each_player_of_a_round_robin_acts_for_its_own_agents():
     actions = pairings(Env())
     assert torch.equal(network.asked, (pairings.owners.flatten() == 1).nonzero().squeeze(-1))
     assert torch.equal(actions, torch.where(pairings.owners == 1, 7, pairings.owners))
+
+
+def test_the_report_says_how_many_ratings_fall_and_how_clearly():
+    from megastep_envs.evaluation.tournament import format_tournament
+
+    rises = [{"from": "a", "to": "b", "rise": 120.0, "se": 30.0}, {"from": "b", "to": "c", "rise": -20.0, "se": 30.0},
+             {"from": "c", "to": "final", "rise": -90.0, "se": 30.0}]
+    result = {"games_per_pair": 32, "steps": 1000, "players": [], "rises": rises, "rising": False, "clear_falls": 1}
+    printed = format_tournament(result)
+    assert "next: no (2 of 3 fall, 1 by more than two standard errors)" in printed
+    assert "c -> final: -90 +- 30" in printed
+    assert "next: yes (+- one" in format_tournament({**result, "rises": rises[:1], "rising": True, "clear_falls": 0})

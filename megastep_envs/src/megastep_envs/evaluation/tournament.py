@@ -181,7 +181,8 @@ def tournament(make_env, players: Sequence[Player], games: int, steps: int) -> d
         ``final_wins`` (the share of games the last player, the run's final policy, won against it) and
         ``rating_se`` (the standard error of its rating, :func:`rating_covariance`); ``rises``: from each
         snapshot to the next (the final policy last), ``from``, ``to``, the ``rise`` in rating and its standard
-        error ``se``; ``rising``: whether every rise is above 0.
+        error ``se``; ``rising``: whether every rise is above 0; ``clear_falls``: the rises below minus twice their
+        standard error, which chance alone gives in about 2% of comparisons of equal players.
     """
     wins = round_robin(make_env, players, games, steps)
     ratings = fit_ratings(wins)
@@ -199,7 +200,8 @@ def tournament(make_env, players: Sequence[Player], games: int, steps: int) -> d
               "se": float(math.sqrt(covariance[a, a] + covariance[b, b] - 2 * covariance[a, b]))}
              for a, b in zip(snapshots, snapshots[1:])]
     return {"games_per_pair": int(games), "steps": int(steps), "players": rows, "rises": rises,
-            "rising": all(rise["rise"] > 0 for rise in rises)}
+            "rising": all(rise["rise"] > 0 for rise in rises),
+            "clear_falls": sum(rise["rise"] < -2 * rise["se"] for rise in rises)}
 
 
 def format_tournament(result: dict) -> str:
@@ -212,7 +214,10 @@ def format_tournament(result: dict) -> str:
         final = "-" if math.isnan(row["final_wins"]) else f"{row['final_wins']:.2f}"
         lines.append(f"{row['name']:<16} {minutes:>8} {row['rating']:>8.0f} {row['rating_se']:>4.0f} "
                      f"{row['score']:>6.2f} {final:>10}")
-    lines.append(f"ratings rise from each snapshot to the next: {'yes' if result['rising'] else 'no'} "
-                 f"(+- one standard error)")
+    falls = sum(rise["rise"] <= 0 for rise in result["rises"])
+    lines.append(f"ratings rise from each snapshot to the next: {'yes' if result['rising'] else 'no'}"
+                 + ("" if result["rising"] else f" ({falls} of {len(result['rises'])} fall, "
+                    f"{result['clear_falls']} by more than two standard errors)")
+                 + " (+- one standard error)")
     lines += [f"  {rise['from']} -> {rise['to']}: {rise['rise']:+.0f} +- {rise['se']:.0f}" for rise in result["rises"]]
     return "\n".join(lines)
