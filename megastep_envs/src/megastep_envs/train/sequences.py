@@ -126,8 +126,6 @@ class SegmentSlots:
     capture reads each minibatch's segments when replayed.
 
     :ivar steps: ``T``. :ivar columns: ``B``. :ivar slots: ``S``, at least ``B``.
-    :ivar gather: ``(T, S)`` int64, for each step of each slot, its row ``t * B + b`` of the sequences, or
-        ``T * B`` (a row of zeros) past the segment's end and in unused slots.
     :ivar scatter: ``(T * B,)`` int64, for each row ``t * B + b``, where it lies among the slots' ``T * S`` rows.
     :ivar column: ``(S,)`` int64, each slot's column (0 in unused slots).
     :ivar keep: ``(S,)`` float, 1 where the slot continues the memory given to :meth:`run`, 0 where it starts from
@@ -138,7 +136,6 @@ class SegmentSlots:
         if slots < columns:
             raise ValueError(f"{columns} sequences need at least {columns} slots, got {slots}")
         self.steps, self.columns, self.slots = steps, columns, slots
-        self.gather = torch.full((steps, slots), steps * columns, dtype=torch.int64, device=device)
         self.scatter = torch.zeros(steps * columns, dtype=torch.int64, device=device)
         self.column = torch.zeros(slots, dtype=torch.int64, device=device)
         self.keep = torch.zeros(slots, device=device)
@@ -159,14 +156,11 @@ class SegmentSlots:
         slot_of = np.cumsum(boundary.T.reshape(-1)).reshape(columns, steps).T - 1  # (T, B)
         offset = np.arange(steps)[:, None] - first[slot_of]  # (T, B): the row's step within its segment
         scatter = offset * self.slots + slot_of
-        gather = np.full((steps, self.slots), steps * columns, dtype=np.int64)
-        gather[offset, slot_of] = np.arange(steps)[:, None] * columns + np.arange(columns)[None, :]
         used = np.zeros(self.slots, dtype=np.int64)
         used[:len(column)] = column
         keep = np.zeros(self.slots, dtype=np.float32)
         keep[:len(column)] = ~starts[first, column]  # only a segment at step 0 can continue
-        for tensor, values in ((self.gather, gather), (self.scatter, scatter.reshape(-1)), (self.column, used),
-                               (self.keep, keep)):
+        for tensor, values in ((self.scatter, scatter.reshape(-1)), (self.column, used), (self.keep, keep)):
             tensor.copy_(torch.from_numpy(np.ascontiguousarray(values)), non_blocking=True)
         return True
 
@@ -182,8 +176,11 @@ class SegmentSlots:
         if (steps, columns) != (self.steps, self.columns):
             raise ValueError(f"slots for {self.steps} x {self.columns} sequences cannot take inputs of "
                              f"{steps} x {columns}")
-        rows = torch.cat([inputs.reshape(steps * columns, width), inputs.new_zeros(1, width)])
-        data = rows.index_select(0, self.gather.view(-1)).view(steps, self.slots, width)
+        # each row copied to its place among the slots, the rest zeros: the backward pass then gathers each row's
+        # gradient from one place, where gathering the slots from the rows would add every empty place's gradient
+        # into one row of zeros, all at once
+        rows = inputs.reshape(steps * columns, width)
+        data = rows.new_zeros(steps * self.slots, width).index_copy(0, self.scatter, rows).view(steps, self.slots, width)
         keep = self.keep.view(1, -1, 1)
         initial = tuple(s.index_select(1, self.column) * keep.to(s.dtype) for s in state)
         outputs, _ = lstm(data, initial)
