@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--together", metavar="NAME",
                         help="also draw every run on the same axes, into NAME.png, to compare them")
     args = parser.parse_args(argv)
-    if args.together is not None and not args.together.strip(" ./"):
-        print(f"report: error: --together takes a file name without its .png, got {args.together!r}", file=sys.stderr)
+    if args.together is not None and not args.together.strip():
+        print(f"report: error: --together takes a name for the figure, got {args.together!r}", file=sys.stderr)
         return 2
     try:
         summaries = []
