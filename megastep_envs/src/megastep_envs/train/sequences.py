@@ -180,7 +180,8 @@ class SegmentSlots:
         # gradient from one place, where gathering the slots from the rows would add every empty place's gradient
         # into one row of zeros, all at once
         rows = inputs.reshape(steps * columns, width)
-        data = rows.new_zeros(steps * self.slots, width).index_copy(0, self.scatter, rows).view(steps, self.slots, width)
+        data = rows.new_zeros(steps * self.slots, width).index_copy(0, self.scatter, rows)
+        data = data.view(steps, self.slots, width)
         keep = self.keep.view(1, -1, 1)
         initial = tuple(s.index_select(1, self.column) * keep.to(s.dtype) for s in state)
         outputs, _ = lstm(data, initial)
