@@ -109,26 +109,27 @@ def wavefront(free: torch.Tensor, distances: torch.Tensor, max_passes: int | Non
     inf = torch.tensor(float("inf"), device=free.device)
     d = torch.where(free, distances.float(), inf)
     height, width = free.shape[1:]
-    # each run's length in cells where all its steps are allowed, inf elsewhere; no longer runs than the longest
-    # straight stretch of free cells in any grid
+    # each run of s = 2**level steps: the cells it ends at, the cells it starts from, and its length in cells where
+    # all its steps are allowed (inf elsewhere); no longer runs than the longest straight stretch of free cells in
+    # any grid. Laid out once: a pass walks every run both ways
     lines = []
     for step, length in _AXES:
-        runs = [torch.where(allowed, 2**level * length, inf) for level, allowed in enumerate(_runs(free, step))
-                if allowed.any()]
-        lines.append((step, runs))
+        runs = []
+        for level, allowed in enumerate(_runs(free, step)):
+            if allowed.any():
+                there, behind = _shifted(2**level, step, height, width)
+                runs.append((there, behind, torch.where(allowed, 2**level * length, inf)[there]))
+        lines.append(runs)
     longest = height * width  # no shortest path turns more often than it has cells
     limit = longest if max_passes is None else int(max_passes)
     previous = d.clone() if max_passes is None else None
     for _ in range(limit):
-        for step, runs in lines:
+        for runs in lines:
             # doubling: after the runs of 1, 2, ..., s steps, a cell holds the best of the 2 s cells behind it
-            for forward in (True, False):
-                for level, cost in enumerate(runs):
-                    there, behind = _shifted(2**level, step, height, width)
-                    if forward:  # from p - s step to p: the run ending at p
-                        torch.minimum(d[there], d[behind] + cost[there], out=d[there])
-                    else:  # from p to p - s step: the same run, walked back
-                        torch.minimum(d[behind], d[there] + cost[there], out=d[behind])
+            for there, behind, cost in runs:  # from p - s step to p: the run ending at p
+                torch.minimum(d[there], d[behind] + cost, out=d[there])
+            for there, behind, cost in runs:  # from p to p - s step: the same run, walked back
+                torch.minimum(d[behind], d[there] + cost, out=d[behind])
         if previous is not None:
             if torch.equal(previous, d):
                 break
