@@ -126,8 +126,8 @@ DEFAULTS: dict[str, Hyperparameters] = {
     "pointgoal": Hyperparameters(envs=4096, steps=32, total_steps=200_000_000, epochs=4, minibatches=8, **_SMALL),
     # chosen for coverage per second of training (BENCHMARKS.md, the 30 s Explorer runs): half PointGoal's envs
     # make twice the updates a second, each from rollouts of a more recent policy, and take a step twice as long
-    "explorer": Hyperparameters(envs=2048, steps=32, total_steps=200_000_000, epochs=4, minibatches=4, hidden=128,
-                                channels=16, lstm=True, learning_rate=1e-3, anneal_learning_rate=False, bf16=True),
+    "explorer": Hyperparameters(envs=2048, steps=32, total_steps=200_000_000, epochs=4, minibatches=4,
+                                **(_SMALL | {"learning_rate": 1e-3}), anneal_learning_rate=False, bf16=True),
     # four agents share one network; in half the envs agents 1 and 3 play past snapshots of it (self-play)
     "deathmatch": Hyperparameters(envs=1024, steps=32, total_steps=100_000_000, epochs=4, minibatches=8, opponents=0.5,
                                   **_SMALL),
