@@ -73,29 +73,51 @@ class NetworkPolicy:
         return actions.reshape(env.batch) if rows is None else actions
 
 
+def act_for_owners(policies: Sequence[Policy], rows: Sequence[torch.Tensor], env) -> torch.Tensor:
+    """Every agent's action, each from the policy that owns it.
+
+    A :class:`NetworkPolicy` runs on its own agents alone: asking every policy for every agent would cost one
+    forward pass of the whole env per network rather than one in all. Any other policy is asked for every agent's
+    action, and only its own are kept.
+
+    :param rows: ``rows[i]``, ``(R_i,)`` int64 flat agent indices ``e * A + a`` that ``policies[i]`` owns; together
+        they cover every agent once.
+    :returns: ``(E * A,)`` int64.
+    """
+    actions = torch.empty(sum(len(owned) for owned in rows), dtype=torch.int64, device=rows[0].device)
+    for policy, owned in zip(policies, rows):
+        if len(owned) == 0:  # more policies than agents
+            continue
+        actions[owned] = policy(env, owned) if isinstance(policy, NetworkPolicy) else policy(env).reshape(-1)[owned]
+    return actions
+
+
 class Sides:
     """Several policies sharing the agents of a multi-agent env: agent ``a`` of every env is played by
     ``policies[a % len(policies)]`` (two policies: the even agents against the odd ones).
 
-    :param policies: each ``policy(env) -> (E, A)`` actions, asked for every agent (only its own are kept).
+    :param policies: each ``policy(env) -> (E, A)`` actions; a :class:`NetworkPolicy` acts for its own agents
+        alone (:func:`act_for_owners`).
     """
 
     def __init__(self, policies: Sequence[Policy]):
         if len(policies) < 1:
             raise ValueError("policies must hold at least one policy")
         self.policies = list(policies)
+        self._rows: list[torch.Tensor] = []
+        self._layout: tuple | None = None
 
     def owners(self, n_agents: int, device) -> torch.Tensor:
         """``(A,)`` int64: which policy plays each agent."""
         return torch.arange(n_agents, device=device) % len(self.policies)
 
     def __call__(self, env) -> torch.Tensor:
-        owners = self.owners(env.n_agents, env.device)
-        actions = None
-        for index, policy in enumerate(self.policies):
-            chosen = policy(env)
-            actions = chosen if actions is None else torch.where(owners == index, chosen, actions)
-        return actions
+        layout = (env.n_envs, env.n_agents, str(env.device))
+        if layout != self._layout:
+            self._layout = layout
+            flat = self.owners(env.n_agents, env.device).repeat(env.n_envs)
+            self._rows = [(flat == index).nonzero().squeeze(-1) for index in range(len(self.policies))]
+        return act_for_owners(self.policies, self._rows, env).view(env.n_envs, env.n_agents)
 
 
 def load_checkpoint(path: str | Path, argument: str = "CHECKPOINT") -> dict[str, Any]:

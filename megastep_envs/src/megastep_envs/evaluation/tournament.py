@@ -29,7 +29,7 @@ import torch
 
 from .baselines import Policy
 from .combat import env_wins, play
-from .policies import NetworkPolicy
+from .policies import act_for_owners
 
 PRIOR_DRAWS = 1.0
 """Virtual drawn games added to every pair's results, keeping every rating finite."""
@@ -71,14 +71,7 @@ class Pairings:
         """Each player's flat agent indices ``e * A + a``."""
 
     def __call__(self, env) -> torch.Tensor:
-        actions = torch.empty(self.owners.numel(), dtype=torch.int64, device=self.owners.device)
-        for index, policy in enumerate(self.players):
-            rows = self.rows[index]
-            # a network runs on its own agents alone: every player of a round robin on every agent would cost
-            # P forward passes of the whole env a step rather than one
-            chosen = policy(env, rows) if isinstance(policy, NetworkPolicy) else policy(env).reshape(-1)[rows]
-            actions[rows] = chosen
-        return actions.view(self.owners.shape)
+        return act_for_owners(self.players, self.rows, env).view(self.owners.shape)
 
 
 def round_robin(make_env, players: Sequence[Player], games: int, steps: int) -> np.ndarray:
