@@ -1,0 +1,79 @@
+"""Where the strip encoders' layout transposes come from: one minibatch step of Explorer's encoders, per layout.
+
+A development tool, not part of the packages: run it on a GPU machine with
+``python3 benchmarks/profile_encoder.py --batch 16384``. It builds the strip
+encoders of Explorer's preset network, then, for each way of laying out the
+convolutions' tensors, times a forward and backward pass under bfloat16
+autocast and counts cuDNN's layout-transpose kernels in one of them.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+from torch.profiler import ProfilerActivity, profile
+
+from megastep_envs.registry import make
+from megastep_envs.train.hyperparameters import defaults
+from megastep_envs.train.model import StripEncoder
+
+
+def run(encoder: StripEncoder, x: torch.Tensor, weights_last: bool, flatten_last: bool) -> torch.Tensor:
+    """``encoder(x)`` as the GPU path computes it, the weights and the flatten optionally laid out channels last."""
+    x = x.reshape(x.shape[0], -1, encoder.shape[-1])[:, :, None].contiguous(memory_format=torch.channels_last)
+    for layer in encoder.convolutions:
+        if isinstance(layer, nn.Conv1d):
+            weight = layer.weight[:, :, None]
+            if weights_last:
+                weight = weight.contiguous(memory_format=torch.channels_last)
+            x = nn.functional.conv2d(x, weight, layer.bias, stride=(1, layer.stride[0]), padding=(0, layer.padding[0]))
+        elif isinstance(layer, nn.Flatten):
+            x = x.permute(0, 2, 3, 1).flatten(1) if flatten_last else x.flatten(1)
+        else:
+            x = layer(x)
+    return x
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=16384, help="samples a minibatch")
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args()
+    torch.backends.cudnn.benchmark = True
+    config = defaults("explorer")
+    space = make("explorer", 1, device="cpu").observation_space
+    encoders = {key: StripEncoder(box.shape, config.channels).cuda() for key, box in space.items()
+                if len(box.shape) >= 2}
+    inputs = {key: torch.rand(args.batch, *space[key].shape, device="cuda") for key in encoders}
+    print("strips:", {key: tuple(space[key].shape) for key in encoders}, "channels", config.channels)
+    for name, weights_last, flatten_last in [("default", False, False), ("weights channels-last", True, False),
+                                             ("weights and flatten channels-last", True, True)]:
+        def step(weights_last=weights_last, flatten_last=flatten_last):
+            with torch.autocast("cuda", torch.bfloat16):
+                loss = sum(run(encoders[key], inputs[key], weights_last, flatten_last).float().square().mean()
+                           for key in encoders)
+            loss.backward()
+
+        for _ in range(5):
+            step()
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        for _ in range(args.repeats):
+            step()
+        torch.cuda.synchronize()
+        milliseconds = (time.perf_counter() - started) / args.repeats * 1e3
+        with profile(activities=[ProfilerActivity.CUDA]) as profiler:
+            step()
+            torch.cuda.synchronize()
+        transposes = [e for e in profiler.key_averages() if "nchwToNhwc" in e.key or "nhwcToNchw" in e.key]
+        count = sum(e.count for e in transposes)
+        transpose_ms = sum(e.device_time_total for e in transposes) / 1e3
+        total_ms = sum(e.self_device_time_total for e in profiler.key_averages()) / 1e3
+        print(f"{name}: {milliseconds:.2f} ms a step; kernels {total_ms:.2f} ms, of which {count} transposes "
+              f"{transpose_ms:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
