@@ -1,10 +1,11 @@
-"""Where the strip encoders' layout transposes come from: one minibatch step of Explorer's encoders, per layout.
+"""Where the strip encoders' layout transposes come from: one minibatch step of Explorer's encoders, per way.
 
 A development tool, not part of the packages: run it on a GPU machine with
 ``python3 benchmarks/profile_encoder.py --batch 16384``. It builds the strip
-encoders of Explorer's preset network, then, for each way of laying out the
-convolutions' tensors, times a forward and backward pass under bfloat16
-autocast and counts cuDNN's layout-transpose kernels in one of them.
+encoders of Explorer's preset network, then, for each way of computing the
+convolutions (cuDNN with the weights or the flatten in either layout, or
+matrix products over unfolded windows), times a forward and backward pass
+under bfloat16 autocast and counts cuDNN's layout-transpose kernels in one.
 """
 from __future__ import annotations
 
@@ -36,6 +37,22 @@ def run(encoder: StripEncoder, x: torch.Tensor, weights_last: bool, flatten_last
     return x
 
 
+def run_as_matmuls(encoder: StripEncoder, x: torch.Tensor) -> torch.Tensor:
+    """``encoder(x)`` with each convolution as one matrix product over unfolded windows, positions by channels
+    (``(B, W, C)``), which a few channels might make cheaper than any of cuDNN's convolution engines."""
+    x = x.reshape(x.shape[0], -1, encoder.shape[-1]).transpose(1, 2)  # (B, W, C)
+    for layer in encoder.convolutions:
+        if isinstance(layer, nn.Conv1d):
+            (k,), (stride,), (pad,) = layer.kernel_size, layer.stride, layer.padding
+            windows = nn.functional.pad(x, (0, 0, pad, pad)).unfold(1, k, stride)  # (B, W', C, k)
+            x = windows.flatten(2) @ layer.weight.flatten(1).T.to(windows.dtype) + layer.bias.to(windows.dtype)
+        elif isinstance(layer, nn.Flatten):
+            x = x.transpose(1, 2).flatten(1)  # channel, then position, as the 1D convolutions order their features
+        else:
+            x = layer(x)
+    return x
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=16384, help="samples a minibatch")
@@ -48,12 +65,14 @@ def main() -> None:
                 if len(box.shape) >= 2}
     inputs = {key: torch.rand(args.batch, *space[key].shape, device="cuda") for key in encoders}
     print("strips:", {key: tuple(space[key].shape) for key in encoders}, "channels", config.channels)
-    for name, weights_last, flatten_last in [("default", False, False), ("weights channels-last", True, False),
-                                             ("weights and flatten channels-last", True, True)]:
-        def step(weights_last=weights_last, flatten_last=flatten_last):
+    layouts = {"default": lambda e, x: run(e, x, False, False),
+               "weights channels-last": lambda e, x: run(e, x, True, False),
+               "weights and flatten channels-last": lambda e, x: run(e, x, True, True),
+               "unfold and matmul": run_as_matmuls}
+    for name, encode in layouts.items():
+        def step(encode=encode):
             with torch.autocast("cuda", torch.bfloat16):
-                loss = sum(run(encoders[key], inputs[key], weights_last, flatten_last).float().square().mean()
-                           for key in encoders)
+                loss = sum(encode(encoders[key], inputs[key]).float().square().mean() for key in encoders)
             loss.backward()
 
         for _ in range(5):
