@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 1.0], help="goal_prediction values")
     parser.add_argument("--sensor", default="at_spawn", choices=["at_spawn", "every_step"])
+    parser.add_argument("--hidden", type=int, default=64, help="width of the LSTM")
     parser.add_argument("--steps", type=int, default=32, help="steps a rollout, the LSTM's training window; the env "
                         "steps in all stay those of --updates rollouts of 32")
     args = parser.parse_args()
@@ -59,12 +60,12 @@ def main() -> None:
     for weight in args.weights:
         for seed in args.seeds:
             config = dataclasses.replace(defaults("pointgoal", "cpu"), envs=16, steps=args.steps,
-                                         total_steps=args.updates * 512, learning_rate=1e-3, hidden=64, channels=8,
-                                         lstm=True, goal_prediction=weight, seed=seed, device="cpu")
+                                         total_steps=args.updates * 512, learning_rate=1e-3, hidden=args.hidden,
+                                         channels=8, lstm=True, goal_prediction=weight, seed=seed, device="cpu")
             started = time.perf_counter()
             model = ppo.train("pointgoal", config, progress=False, env_options=options).model
             print(json.dumps({"sensor": args.sensor, "goal_prediction": weight, "seed": seed, "updates": args.updates,
-                              "steps": args.steps,
+                              "steps": args.steps, "hidden": args.hidden,
                               "goals_per_env": goals_per_env(model, options, 700 + seed),
                               "random": goals_per_env(None, options, 700 + seed),
                               "seconds": round(time.perf_counter() - started, 1)}), flush=True)
