@@ -291,6 +291,9 @@ def train(
         finally:
             if logger is not None:
                 logger.close()
+            # the learner's DDP wrapper holds the process group: let it go here, so that the group's gloo threads end
+            # in stop() rather than whenever a garbage collection finds the wrapper, perhaps as the interpreter exits
+            parts = learner = collector = None
             distributed.stop(process, completed)
     if signals.requested is not None and written is not None:
         print(f"{signals.requested}: checkpoint written to {written}; continue with --resume", flush=True)
