@@ -21,14 +21,13 @@ from megastep_envs.train.hyperparameters import defaults
 from megastep_envs.train.model import StripEncoder
 
 
-def run(encoder: StripEncoder, x: torch.Tensor, weights_last: bool, flatten_last: bool) -> torch.Tensor:
-    """``encoder(x)`` as the GPU path computes it, the weights and the flatten optionally laid out channels last."""
+def run_weights_last(encoder: StripEncoder, x: torch.Tensor, flatten_last: bool) -> torch.Tensor:
+    """``encoder(x)`` as its GPU path computes it, but with the weights laid out channels last, and optionally the
+    flatten too (which orders the features position first, so only its cost compares, not its output)."""
     x = x.reshape(x.shape[0], -1, encoder.shape[-1])[:, :, None].contiguous(memory_format=torch.channels_last)
     for layer in encoder.convolutions:
         if isinstance(layer, nn.Conv1d):
-            weight = layer.weight[:, :, None]
-            if weights_last:
-                weight = weight.contiguous(memory_format=torch.channels_last)
+            weight = layer.weight[:, :, None].contiguous(memory_format=torch.channels_last)
             x = nn.functional.conv2d(x, weight, layer.bias, stride=(1, layer.stride[0]), padding=(0, layer.padding[0]))
         elif isinstance(layer, nn.Flatten):
             x = x.permute(0, 2, 3, 1).flatten(1) if flatten_last else x.flatten(1)
@@ -65,9 +64,9 @@ def main() -> None:
                 if len(box.shape) >= 2}
     inputs = {key: torch.rand(args.batch, *space[key].shape, device="cuda") for key in encoders}
     print("strips:", {key: tuple(space[key].shape) for key in encoders}, "channels", config.channels)
-    layouts = {"default": lambda e, x: run(e, x, False, False),
-               "weights channels-last": lambda e, x: run(e, x, True, False),
-               "weights and flatten channels-last": lambda e, x: run(e, x, True, True),
+    layouts = {"default": lambda e, x: e(x, channels_last=True),
+               "weights channels-last": lambda e, x: run_weights_last(e, x, False),
+               "weights and flatten channels-last": lambda e, x: run_weights_last(e, x, True),
                "unfold and matmul": run_as_matmuls}
     for name, encode in layouts.items():
         def step(encode=encode):
