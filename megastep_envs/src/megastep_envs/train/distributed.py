@@ -109,11 +109,11 @@ def stop(process: Process, finished: bool = True) -> None:
     :param finished: whether this process ran to the end, as every other one should have: then the processes
         wait for each other first, so that none tears down its connections while another still uses them
         (rank 0 writing the checkpoint). Seen without it: under gloo on a 2-core machine, a process that
-        left first was aborted now and then ("terminate called without an active exception", in two of
-        five runs of the test suite). After an error, a process leaves without waiting for the others,
-        which may never come. The group is then collected at once: an object that still refers to it (DDP's
-        reducer, in a reference cycle) would otherwise end its threads during the interpreter's shutdown,
-        which aborted a process now and then after its run had finished (about one run in thirty under load).
+        left first was aborted now and then ("terminate called without an active exception"). After an
+        error, a process leaves without waiting for the others, which may never come. The group is then
+        collected at once: an object that still refers to it (DDP's reducer, in a reference cycle) would
+        otherwise end its threads during the interpreter's shutdown, which also aborted a process now and
+        then, after its run had finished.
     """
     if process.distributed and dist.is_initialized():
         gc.collect()

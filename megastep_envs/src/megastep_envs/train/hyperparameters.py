@@ -55,8 +55,8 @@ class Hyperparameters:
     """Give the agent memory: an LSTM between the encoder and the heads (trained over whole rollouts)."""
     bf16: bool = False
     """On a GPU, run the network under bfloat16 autocast (its heads and the loss stay float32). On in Explorer's
-    preset, where it made 1.5x float32's updates in the same time on an H100 and learned no less; off in the
-    others, whose float32 runs are the ones measured (BENCHMARKS.md, "Training at engine speed")."""
+    preset, where it makes more updates a second than float32 and learned no less; off in the others, whose
+    float32 runs are the ones measured (BENCHMARKS.md, "Training at engine speed")."""
     graph_update: bool = True
     """On a GPU, replay each minibatch step of an update (forward, backward, clipping, Adam) from a CUDA graph rather
     than launch its kernels one by one (:mod:`megastep_envs.train.captured`). A GPU has checked the captured update
