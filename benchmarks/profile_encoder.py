@@ -4,7 +4,7 @@ A development tool, not part of the packages: run it on a GPU machine with
 ``python3 benchmarks/profile_encoder.py --batch 16384``. It builds the strip
 encoders of Explorer's preset network, then, for each way of computing the
 convolutions (cuDNN with the weights or the flatten in either layout, or
-matrix products over unfolded windows), times a forward and backward pass
+matrix products over unfolded windows, with ``--compiled`` also under torch.compile), times a forward and backward pass
 under bfloat16 autocast and counts cuDNN's layout-transpose kernels in one.
 """
 from __future__ import annotations
@@ -56,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=16384, help="samples a minibatch")
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--compiled", action="store_true", help="also time the matrix products under torch.compile")
     args = parser.parse_args()
     torch.backends.cudnn.benchmark = True
     config = defaults("explorer")
@@ -68,6 +69,9 @@ def main() -> None:
                "weights channels-last": lambda e, x: run_weights_last(e, x, False),
                "weights and flatten channels-last": lambda e, x: run_weights_last(e, x, True),
                "unfold and matmul": run_as_matmuls}
+    if args.compiled:
+        # inductor fuses each product's bias and ReLU into it and may pick its own matmul kernels
+        layouts["unfold and matmul, compiled"] = torch.compile(run_as_matmuls, dynamic=False)
     for name, encode in layouts.items():
         def step(encode=encode):
             with torch.autocast("cuda", torch.bfloat16):
