@@ -53,56 +53,12 @@ def run_as_matmuls(encoder: StripEncoder, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def dense_map(layer: nn.Conv1d, width: int) -> torch.Tensor:
-    """``(C_in * W, C_out * W')``: the convolution over strips ``width`` wide as one matrix (no bias), channel then
-    position along each side, built by convolving the basis of its inputs so that gradients reach the kernel."""
-    inputs = layer.in_channels * width
-    basis = torch.eye(inputs, device=layer.weight.device, dtype=layer.weight.dtype).view(inputs, layer.in_channels,
-                                                                                        width)
-    return nn.functional.conv1d(basis, layer.weight, None, layer.stride, layer.padding).flatten(1)
-
-
-def run_as_dense(encoder: StripEncoder, x: torch.Tensor) -> torch.Tensor:
-    """``encoder(x)`` with each convolution as one product with its dense matrix (:func:`dense_map`): a few times
-    the arithmetic of the convolution, in three large matrix products a strip rather than many small kernels."""
-    width = encoder.shape[-1]
-    x = x.reshape(x.shape[0], -1)  # (B, C * W), channel then position
-    for layer in encoder.convolutions:
-        if isinstance(layer, nn.Conv1d):
-            matrix = dense_map(layer, width)
-            width = matrix.shape[1] // layer.out_channels
-            x = torch.addmm(layer.bias.repeat_interleave(width).to(x.dtype), x, matrix.to(x.dtype))
-        elif not isinstance(layer, nn.Flatten):
-            x = layer(x)
-    return x
-
-
-def use_dense_encoders() -> None:
-    """From now on every :class:`StripEncoder` computes on a GPU as :func:`run_as_dense` does, so that whole
-    updates and runs can be timed with it (``profile_learner.py --variant dense``, ``--train`` below)."""
-    plain = StripEncoder.forward
-
-    def forward(self: StripEncoder, strip: torch.Tensor, channels_last: bool | None = None) -> torch.Tensor:
-        return run_as_dense(self, strip) if strip.is_cuda else plain(self, strip, channels_last)
-
-    StripEncoder.forward = forward
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=16384, help="samples a minibatch")
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--compiled", action="store_true", help="also time the matrix products under torch.compile")
-    parser.add_argument("--train", nargs=argparse.REMAINDER, metavar="ARGS",
-                        help="instead, run `python -m megastep_envs.train ARGS` with the dense encoders")
     args = parser.parse_args()
-    if args.train is not None:
-        import sys
-
-        from megastep_envs.train.cli import main as train
-
-        use_dense_encoders()
-        sys.exit(train(args.train))
     torch.backends.cudnn.benchmark = True
     config = defaults("explorer")
     space = make("explorer", 1, device="cpu").observation_space
@@ -110,11 +66,11 @@ def main() -> None:
                 if len(box.shape) >= 2}
     inputs = {key: torch.rand(args.batch, *space[key].shape, device="cuda") for key in encoders}
     print("strips:", {key: tuple(space[key].shape) for key in encoders}, "channels", config.channels)
-    layouts = {"default": lambda e, x: e(x, channels_last=True),
+    layouts = {"channels-last": lambda e, x: e(x, way="channels_last"),
                "weights channels-last": lambda e, x: run_weights_last(e, x, False),
                "weights and flatten channels-last": lambda e, x: run_weights_last(e, x, True),
                "unfold and matmul": run_as_matmuls,
-               "dense matrices": run_as_dense}
+               "dense matrices": lambda e, x: e(x, way="dense")}
     if args.compiled:
         # inductor fuses each product's bias and ReLU into it and may pick its own matmul kernels
         layouts["unfold and matmul, compiled"] = torch.compile(run_as_matmuls, dynamic=False)

@@ -30,8 +30,8 @@ VARIANTS = {
     # graph_update exists from 2026-12-07 on: name these only at a commit that has it
     "eager": {"graph_update": False},
     "bf16eager": {"bf16": True, "graph_update": False},
-    # the strip encoders as dense matrix products (profile_encoder.py), the rest as the preset has it
-    "dense": {},
+    "dense": {"dense_strips": True},
+    "convolutions": {"dense_strips": False},
 }
 
 
@@ -45,10 +45,6 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args()
     for variant in args.variant:
-        if variant == "dense":
-            from profile_encoder import use_dense_encoders
-
-            use_dense_encoders()  # for this variant and any after it: name it last
         config = dataclasses.replace(defaults(args.env), envs=args.envs, device="cuda", **VARIANTS[variant])
         if args.steps:
             config.steps = args.steps

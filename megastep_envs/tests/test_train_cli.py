@@ -1,12 +1,26 @@
 """``megastep train``: train, resume, evaluate with a video, and refuse a corrupt checkpoint."""
+import dataclasses
+
 import imageio.v3 as iio
+import pytest
 
 from megastep_core.cli import main as megastep
 from megastep_envs.train import checkpoint
 from megastep_envs.train.cli import main as train_module
+from megastep_envs.train.hyperparameters import Hyperparameters
 
 TINY = ["--envs", "2", "--steps", "8", "--hidden", "16", "--device", "cpu", "--no-progress"]
 
+
+
+def test_the_help_names_every_hyperparameter(capsys):
+    """Each hyperparameter's flag, with its docstring as the help (argparse would fail on a docstring's own %)."""
+    with pytest.raises(SystemExit) as exit:
+        train_module(["--help"])
+    assert exit.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for field in dataclasses.fields(Hyperparameters):
+        assert "--" + field.name.replace("_", "-") in text
 
 
 def test_train_then_resume_then_record(tmp_path, capsys, one_thread):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from megastep_core.spaces import Box, Dict, Discrete
-from megastep_envs.train.model import Agent, ModelError
+from megastep_envs.train.model import Agent, ModelError, StripEncoder
 from megastep_envs.train.sequences import SegmentSlots
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -121,10 +121,19 @@ def test_segments_in_fixed_slots_equal_the_stepwise_reference(start_rate):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
-def test_the_channels_last_convolutions_equal_the_1d_ones():
-    """On a GPU the strips' convolutions run as channels-last 2D ones; the arithmetic is the same."""
-    from megastep_envs.train.model import StripEncoder
-
+@pytest.mark.parametrize("way", ["channels_last", "dense"])
+def test_every_way_of_computing_the_strips_equals_the_1d_convolutions(way):
+    """On a GPU the strips' convolutions run as channels-last 2D ones or as dense matrix products; the outputs and
+    the kernels' gradients are the 1D convolutions' (here on the CPU, in float64)."""
     encoder = StripEncoder((2, 3, 37)).double()
     strip = torch.rand(6, 2, 3, 37, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(encoder(strip, channels_last=True), encoder(strip, channels_last=False), atol=1e-12)
+    outputs = [encoder(strip, way=w) for w in ("conv1d", way)]
+    assert torch.allclose(outputs[1], outputs[0], atol=1e-12)
+    grads = [torch.autograd.grad(out.square().sum(), list(encoder.parameters())) for out in outputs]
+    for reference, other in zip(*grads):
+        assert torch.allclose(other, reference, atol=1e-10)
+
+
+def test_an_unknown_way_of_computing_the_strips_is_named():
+    with pytest.raises(ModelError, match="way must be one of"):
+        StripEncoder((1, 16))(torch.zeros(2, 1, 16), way="fft")

@@ -53,7 +53,8 @@ def _field_docs() -> dict[str, str]:
     for statement, following in zip(body, body[1:]):
         if isinstance(statement, ast.AnnAssign) and isinstance(following, ast.Expr) \
                 and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
-            docs[statement.target.id] = plain_text(" ".join(following.value.value.split()))
+            # argparse formats help with %: a docstring's own % would break --help
+            docs[statement.target.id] = plain_text(" ".join(following.value.value.split())).replace("%", "%%")
     return docs
 
 

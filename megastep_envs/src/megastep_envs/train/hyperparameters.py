@@ -57,6 +57,11 @@ class Hyperparameters:
     """On a GPU, run the network under bfloat16 autocast (its heads and the loss stay float32). On in Explorer's
     preset, where it makes more updates a second than float32 and learned no less; off in the others, whose
     float32 runs are the ones measured (BENCHMARKS.md, "Training at engine speed")."""
+    dense_strips: bool = False
+    """On a GPU, compute each strip convolution as one product with its dense matrix (the same network and
+    arithmetic; :class:`~megastep_envs.train.model.StripEncoder`): more arithmetic in fewer, larger kernels. On in
+    Explorer's preset, where it made the learner 33% faster; the others' sizes were not measured with it
+    (BENCHMARKS.md, "Training at engine speed")."""
     graph_update: bool = True
     """On a GPU, replay each minibatch step of an update (forward, backward, clipping, Adam) from a CUDA graph rather
     than launch its kernels one by one (:mod:`megastep_envs.train.captured`). A GPU has checked the captured update
@@ -127,7 +132,8 @@ DEFAULTS: dict[str, Hyperparameters] = {
     # chosen for coverage per second of training (BENCHMARKS.md, the 30 s Explorer runs): half PointGoal's envs
     # make twice the updates a second, each from rollouts of a more recent policy, and take a step twice as long
     "explorer": Hyperparameters(envs=2048, steps=32, total_steps=200_000_000, epochs=4, minibatches=4,
-                                **(_SMALL | {"learning_rate": 1e-3}), anneal_learning_rate=False, bf16=True),
+                                **(_SMALL | {"learning_rate": 1e-3}), anneal_learning_rate=False, bf16=True,
+                                dense_strips=True),
     # four agents share one network; in half the envs agents 1 and 3 play past snapshots of it (self-play)
     "deathmatch": Hyperparameters(envs=1024, steps=32, total_steps=100_000_000, epochs=4, minibatches=8, opponents=0.5,
                                   **_SMALL),

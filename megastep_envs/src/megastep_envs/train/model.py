@@ -48,18 +48,29 @@ def _layer(layer: nn.Module, gain: float = math.sqrt(2)) -> nn.Module:
 class StripEncoder(nn.Module):
     """Features of one pixel strip ``(..., *leading, W)``: the leading dimensions become channels.
 
-    On a GPU the convolutions run as 2D ones of height 1 on channels-last tensors: cuDNN's bfloat16 kernels
-    read and write channels last, so a 1D convolution's channels-first tensors would be transposed on the
-    way in and out of every layer, forward and backward.
+    Three ways compute the same convolutions (:data:`WAYS`; tested equal on the CPU):
+
+    - ``"conv1d"``, the reference and the CPU's way: ``Conv1d`` layers on channels-first tensors.
+    - ``"channels_last"``, a GPU's way by default: 2D convolutions of height 1 on channels-last tensors.
+      cuDNN's bfloat16 kernels read and write channels last, so a 1D convolution's channels-first tensors
+      would be transposed on the way in and out of every layer, forward and backward.
+    - ``"dense"``, a GPU's way with ``dense=True``: each layer as one matrix product with its dense matrix
+      (:func:`dense_matrix`). A few times the arithmetic, but at these sizes cuDNN's many small kernels,
+      not arithmetic, bound the learner, and three large products a strip keep the GPU busier
+      (``docs/explanations/performance.rst``).
 
     :param shape: the strip's per-agent shape, e.g. ``(1, 3, 64)`` for one RGB camera of 64 pixels.
     :param channels: of the first convolution; the next two have twice as many.
+    :param dense: on a GPU, compute as ``"dense"`` rather than ``"channels_last"``.
     """
 
-    def __init__(self, shape: tuple[int, ...], channels: int = 32):
+    WAYS = ("conv1d", "channels_last", "dense")
+
+    def __init__(self, shape: tuple[int, ...], channels: int = 32, dense: bool = False):
         super().__init__()
         inputs, width = math.prod(shape[:-1]), shape[-1]
         self.shape = tuple(shape)
+        self.dense = bool(dense)
         self.convolutions = nn.Sequential(
             # padding keeps every width valid: each layer halves it, rounding up
             _layer(nn.Conv1d(inputs, channels, kernel_size=5, stride=2, padding=2)), nn.ReLU(),
@@ -70,14 +81,29 @@ class StripEncoder(nn.Module):
         with torch.no_grad():
             self.features = self.convolutions(torch.zeros(1, inputs, width)).shape[-1]
 
-    def forward(self, strip: torch.Tensor, channels_last: bool | None = None) -> torch.Tensor:
-        """``(B, *shape)`` to ``(B, features)``.
+    def forward(self, strip: torch.Tensor, way: str | None = None) -> torch.Tensor:
+        """``(B, *shape)`` to ``(B, features)``, ordered channel then position.
 
-        :param channels_last: compute as 2D convolutions on channels-last tensors (the default on a GPU).
+        :param way: one of :data:`WAYS`; by default ``"conv1d"`` on a CPU, and on a GPU ``"dense"`` or
+            ``"channels_last"`` as the encoder was built.
         """
-        x = strip.reshape(strip.shape[0], -1, self.shape[-1])
-        if not (x.is_cuda if channels_last is None else channels_last):
+        x = strip.reshape(strip.shape[0], -1, self.shape[-1])  # (B, C, W)
+        if way is None:
+            way = ("dense" if self.dense else "channels_last") if x.is_cuda else "conv1d"
+        if way == "conv1d":
             return self.convolutions(x)
+        if way == "dense":
+            width, x = self.shape[-1], x.flatten(1)  # (B, C * W), channel then position
+            for layer in self.convolutions:
+                if isinstance(layer, nn.Conv1d):
+                    matrix = dense_matrix(layer, width)
+                    width = matrix.shape[1] // layer.out_channels
+                    x = torch.addmm(layer.bias.repeat_interleave(width), x, matrix)
+                elif not isinstance(layer, nn.Flatten):
+                    x = layer(x)
+            return x
+        if way != "channels_last":
+            raise ModelError(f"way must be one of {self.WAYS}, got {way!r}")
         x = x[:, :, None].contiguous(memory_format=torch.channels_last)  # (B, C, 1, W)
         for layer in self.convolutions:
             if isinstance(layer, nn.Conv1d):
@@ -88,6 +114,16 @@ class StripEncoder(nn.Module):
             else:
                 x = layer(x)
         return x
+
+
+def dense_matrix(layer: nn.Conv1d, width: int) -> torch.Tensor:
+    """``(C_in * W, C_out * W')``: ``layer`` over inputs ``width`` pixels wide as one matrix, its bias left out,
+    channel then position along each side. Built by convolving the basis of the inputs, so that its entries are
+    the kernel's own (gradients reach the kernel) and stride and padding mean what they mean to the layer."""
+    inputs = layer.in_channels * width
+    basis = torch.eye(inputs, device=layer.weight.device, dtype=layer.weight.dtype)
+    return nn.functional.conv1d(basis.view(inputs, layer.in_channels, width), layer.weight, None, layer.stride,
+                                layer.padding).flatten(1)
 
 
 def _observation_keys(space) -> dict[str, spaces.Box]:
@@ -113,16 +149,19 @@ class Agent(nn.Module):
         given at spawn, and the agent must integrate its own motion).
     :param channels: of each strip encoder's first convolution (:class:`StripEncoder`).
     :param goal_head: also predict where the agent's goal lies in its own frame (``goal_prediction``).
+    :param dense_strips: on a GPU, compute the strips' convolutions as dense matrix products (the same parameters
+        and arithmetic: a way of computing, not a different network).
     """
 
     def __init__(self, observation_space, action_space, hidden: int = 256, lstm: bool = False, channels: int = 32,
-                 goal_head: bool = False):
+                 goal_head: bool = False, dense_strips: bool = False):
         super().__init__()
         if not isinstance(action_space, spaces.Discrete):
             raise ModelError(f"action_space must be megastep_core.spaces.Discrete, got {action_space!r}")
         self.boxes = _observation_keys(observation_space)
         self.strips = nn.ModuleDict(
-            {key: StripEncoder(box.shape, channels) for key, box in self.boxes.items() if len(box.shape) >= 2}
+            {key: StripEncoder(box.shape, channels, dense_strips) for key, box in self.boxes.items()
+             if len(box.shape) >= 2}
         )
         self.vector_sizes = {key: math.prod(box.shape) for key, box in self.boxes.items() if len(box.shape) < 2}
         features = sum(encoder.features for encoder in self.strips.values()) + sum(self.vector_sizes.values())
@@ -146,7 +185,8 @@ class Agent(nn.Module):
         checkpoint of an older version does not name take their defaults of then."""
         return cls(observation_space, action_space, int(hyperparameters.get("hidden", 256)),
                    bool(hyperparameters.get("lstm", False)), int(hyperparameters.get("channels", 32)),
-                   float(hyperparameters.get("goal_prediction", 0.0)) > 0)
+                   float(hyperparameters.get("goal_prediction", 0.0)) > 0,
+                   bool(hyperparameters.get("dense_strips", False)))
 
     def initial_state(self, n: int, device) -> tuple[torch.Tensor, ...]:
         """The memory of ``n`` agents at the start of an episode: ``(h, c)`` each ``(1, n, hidden)``,
