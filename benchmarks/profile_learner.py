@@ -5,7 +5,7 @@ A development tool, not part of the packages: run it on a GPU machine with
 Each variant builds a run as ``megastep train`` does (with the changes the
 variant names), collects one rollout, and profiles one update; it prints the
 update's wall time, its samples per second, and the kernels that took the most
-GPU time.
+GPU time; with ``--rollout``, the same for one rollout (acting, env steps and storing).
 """
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--variant", nargs="+", default=["default"], choices=sorted(VARIANTS))
     parser.add_argument("--no-cudnn-benchmark", action="store_true", help="take cuDNN's heuristic algorithms")
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--rollout", action="store_true",
+                        help="also profile one rollout (acting, env steps, storing: graph replays)")
     args = parser.parse_args()
     for variant in args.variant:
         config = dataclasses.replace(defaults(args.env), envs=args.envs, device="cuda", **VARIANTS[variant])
@@ -68,6 +70,18 @@ def main() -> None:
         print(averages.table(sort_by="cuda_time_total", row_limit=args.top, max_name_column_width=60))
         # the host's side: a wait (a synchronize, a copy from pageable memory) shows here, not among the kernels
         print(averages.table(sort_by="self_cpu_time_total", row_limit=args.top, max_name_column_width=60))
+        if args.rollout:
+            torch.cuda.synchronize()
+            started = time.perf_counter()
+            parts.collector.collect()
+            torch.cuda.synchronize()
+            seconds = time.perf_counter() - started
+            with profile(activities=[ProfilerActivity.CUDA]) as profiler:
+                parts.collector.collect()
+                torch.cuda.synchronize()
+            print(f"\n== {args.env} {variant}: a rollout takes {seconds * 1000:.1f} ms")
+            print(profiler.key_averages().table(sort_by="cuda_time_total", row_limit=args.top,
+                                                max_name_column_width=60))
         del parts
         torch.cuda.empty_cache()
 
