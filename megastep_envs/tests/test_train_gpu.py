@@ -9,12 +9,12 @@ from megastep_envs.train.selfplay import SelfPlay
 
 
 def collect(name: str, graphed: bool, rollouts: int, geometry, lstm: bool = True, opponents: float = 0.0,
-            goal_target: bool = False):
+            goal_target: bool = False, dense_strips: bool = False):
     """``rollouts`` rollouts of 8 steps of 16 envs, seeded; the actions, rewards and ends of each (and with
     ``goal_target`` the goals the rollout stores for ``goal_prediction``)."""
     torch.manual_seed(0)
     env = make(name, 16, geometries=[geometry], device="cuda", lifespan=(5, 9), cuda_graph=graphed, seed=3)
-    model = Agent(env.observation_space, env.action_space, hidden=32, lstm=lstm).cuda()
+    model = Agent(env.observation_space, env.action_space, hidden=32, lstm=lstm, dense_strips=dense_strips).cuda()
     selfplay = None
     if opponents:
         selfplay = SelfPlay(env, model, opponents)
@@ -37,10 +37,11 @@ def collect(name: str, graphed: bool, rollouts: int, geometry, lstm: bool = True
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("name", ["minimal", "explorer", "deathmatch"])
-def test_a_graphed_rollout_acts_and_earns_as_an_eager_one(name, pillar_room):
-    eager, _ = collect(name, False, 3, pillar_room)
-    graphed, collector = collect(name, True, 3, pillar_room)
+@pytest.mark.parametrize("name, dense_strips", [("minimal", False), ("explorer", False), ("explorer", True),
+                                                ("deathmatch", False)])
+def test_a_graphed_rollout_acts_and_earns_as_an_eager_one(name, dense_strips, pillar_room):
+    eager, _ = collect(name, False, 3, pillar_room, dense_strips=dense_strips)
+    graphed, collector = collect(name, True, 3, pillar_room, dense_strips=dense_strips)
     assert collector.graphed, collector.eager_reason
     for r, (a, b) in enumerate(zip(eager, graphed)):
         for what, x, y in zip(["actions", "rewards", "dones", "logprobs", "next values"], a, b):
