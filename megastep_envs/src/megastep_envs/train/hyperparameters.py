@@ -59,7 +59,7 @@ class Hyperparameters:
     float32 runs are the ones measured (BENCHMARKS.md, "Training at engine speed")."""
     dense_strips: bool = False
     """On a GPU, compute each strip convolution as one product with its dense matrix (the same network and
-    arithmetic; :class:`~megastep_envs.train.model.StripEncoder`): more arithmetic in fewer, larger kernels. On in
+    outputs; :class:`~megastep_envs.train.model.StripEncoder`): more arithmetic in fewer, larger kernels. On in
     Explorer's preset, where it made the learner 33% faster; the others' sizes were not measured with it
     (BENCHMARKS.md, "Training at engine speed")."""
     graph_update: bool = True

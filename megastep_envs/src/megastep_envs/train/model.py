@@ -55,7 +55,7 @@ class StripEncoder(nn.Module):
       cuDNN's bfloat16 kernels read and write channels last, so a 1D convolution's channels-first tensors
       would be transposed on the way in and out of every layer, forward and backward.
     - ``"dense"``, a GPU's way with ``dense=True``: each layer as one matrix product with its dense matrix
-      (:func:`dense_matrix`). A few times the arithmetic, but at these sizes cuDNN's many small kernels,
+      (:func:`dense_matrix`). About eight times the arithmetic, but at these sizes cuDNN's many small kernels,
       not arithmetic, bound the learner, and three large products a strip keep the GPU busier
       (``docs/explanations/performance.rst``).
 
@@ -150,7 +150,7 @@ class Agent(nn.Module):
     :param channels: of each strip encoder's first convolution (:class:`StripEncoder`).
     :param goal_head: also predict where the agent's goal lies in its own frame (``goal_prediction``).
     :param dense_strips: on a GPU, compute the strips' convolutions as dense matrix products (the same parameters
-        and arithmetic: a way of computing, not a different network).
+        and outputs: a way of computing, not a different network).
     """
 
     def __init__(self, observation_space, action_space, hidden: int = 256, lstm: bool = False, channels: int = 32,
