@@ -141,7 +141,6 @@ def test_each_player_of_a_round_robin_acts_for_its_own_agents():
     assert torch.equal(actions, torch.where(pairings.owners == 1, 7, pairings.owners))
 
 
-
 def test_sides_run_a_network_on_its_own_agents_alone():
     """Sides, the trained-against-baseline games' twin of Pairings, asks a network for its agents' actions alone."""
     from megastep_envs.evaluation import Sides
@@ -165,6 +164,7 @@ def test_sides_run_a_network_on_its_own_agents_alone():
     assert network.asked[0].tolist() == [1, 3, 5, 7, 9, 11] and torch.equal(network.asked[1], network.asked[0])
     assert Sides([lambda env: torch.zeros(env.batch, dtype=torch.int64), network])(
         type("Lone", (), {"n_envs": 2, "n_agents": 1, "batch": (2, 1), "device": "cpu"})()).tolist() == [[0], [0]]
+
 
 def test_the_report_says_how_many_ratings_fall_and_how_clearly():
     from megastep_envs.evaluation.tournament import format_tournament

@@ -12,7 +12,6 @@ from megastep_envs.train.hyperparameters import Hyperparameters
 TINY = ["--envs", "2", "--steps", "8", "--hidden", "16", "--device", "cpu", "--no-progress"]
 
 
-
 def test_the_help_names_every_hyperparameter(capsys):
     """Each hyperparameter's flag, with its docstring as the help (argparse would fail on a docstring's own %)."""
     with pytest.raises(SystemExit) as exit:

@@ -60,7 +60,7 @@ class Hyperparameters:
     dense_strips: bool = False
     """On a GPU, compute each strip convolution as one product with its dense matrix (the same network and
     outputs; :class:`~megastep_envs.train.model.StripEncoder`): more arithmetic in fewer, larger kernels. On in
-    Explorer's preset, where it made the learner 33% faster; the others' sizes were not measured with it
+    Explorer's preset, where it made the learner faster; the other presets were not measured with it
     (BENCHMARKS.md, "Training at engine speed")."""
     graph_update: bool = True
     """On a GPU, replay each minibatch step of an update (forward, backward, clipping, Adam) from a CUDA graph rather
