@@ -28,11 +28,16 @@ def collect(name: str, graphed: bool, rollouts: int, geometry, lstm: bool = True
     if not graphed:
         collector.eager_reason = "the test's eager reference"
     seen = []
-    for _ in range(rollouts):
+    for r in range(rollouts):
         rollout, _ = collector.collect()
         seen.append([rollout.actions.clone(), rollout.rewards.clone(), rollout.dones.clone(),
                      rollout.logprobs.clone(), rollout.next_value.clone(),
                      *([rollout.obs[GOAL_TARGET].clone()] if goal_target else [])])
+        # as an update would, change the weights in place: the graphs must act with the new ones
+        noise = torch.Generator("cuda").manual_seed(7 + r)
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(0.05 * torch.randn(parameter.shape, device="cuda", generator=noise))
     return seen, collector
 
 

@@ -134,6 +134,32 @@ def test_every_way_of_computing_the_strips_equals_the_1d_convolutions(way):
         assert torch.allclose(other, reference, atol=1e-10)
 
 
+def test_fixed_dense_matrices_follow_the_weights_and_never_stop_gradients():
+    """Acting builds the dense matrices once a rollout (``Agent.fixed_strips``): forwards without gradients read
+    them, entering again rebuilds them in place from the new weights, and a forward with gradients builds its
+    own, so that they reach the kernels."""
+    model = Agent(Dict({"rgb": Box((2, 3, 37), 0, 1, torch.float64)}), Discrete(3), dense_strips=True).double()
+    encoder = model.strips["rgb"]
+    strip = torch.rand(6, 2, 3, 37, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    addresses = []
+    for _ in range(2):
+        with model.fixed_strips():
+            addresses.append([matrix.data_ptr() for _, matrix in encoder.fixed])
+            with torch.no_grad():
+                assert torch.allclose(encoder(strip, way="dense"), encoder(strip, way="conv1d"), atol=1e-12)
+            output = encoder(strip, way="dense")
+            grads = torch.autograd.grad(output.square().sum(), list(encoder.parameters()))
+            reference = torch.autograd.grad(encoder(strip, way="conv1d").square().sum(), list(encoder.parameters()))
+            assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(grads, reference))
+            with torch.no_grad():
+                for parameter in encoder.parameters():
+                    parameter.add_(0.1)
+                # read as they were built: until the next entry, acting sees the weights of the last one
+                assert not torch.allclose(encoder(strip, way="dense"), encoder(strip, way="conv1d"), atol=1e-6)
+    assert addresses[0] == addresses[1]  # rebuilt in place: a CUDA graph captured on them reads the new ones
+    assert not encoder.use_fixed
+
+
 def test_an_unknown_way_of_computing_the_strips_is_named():
     with pytest.raises(ModelError, match="way must be one of"):
         StripEncoder((1, 16))(torch.zeros(2, 1, 16), way="fft")

@@ -23,6 +23,7 @@ it is tested against.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -62,6 +63,10 @@ class StripEncoder(nn.Module):
     :param shape: the strip's per-agent shape, e.g. ``(1, 3, 64)`` for one RGB camera of 64 pixels.
     :param channels: of the first convolution; the next two have twice as many.
     :param dense: on a GPU, compute as ``"dense"`` rather than ``"channels_last"``.
+
+    Acting reads the same weights for a whole rollout, so there the matrices need building only once
+    (:meth:`fix`, through :meth:`Agent.fixed_strips`): while :attr:`use_fixed`, a ``"dense"`` forward without
+    gradients reads :attr:`fixed` as it is.
     """
 
     WAYS = ("conv1d", "channels_last", "dense")
@@ -71,6 +76,8 @@ class StripEncoder(nn.Module):
         inputs, width = math.prod(shape[:-1]), shape[-1]
         self.shape = tuple(shape)
         self.dense = bool(dense)
+        self.fixed: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # per layer, (bias, matrix): fix()
+        self.use_fixed = False
         self.convolutions = nn.Sequential(
             # padding keeps every width valid: each layer halves it, rounding up
             _layer(nn.Conv1d(inputs, channels, kernel_size=5, stride=2, padding=2)), nn.ReLU(),
@@ -93,12 +100,13 @@ class StripEncoder(nn.Module):
         if way == "conv1d":
             return self.convolutions(x)
         if way == "dense":
-            width, x = self.shape[-1], x.flatten(1)  # (B, C * W), channel then position
+            fixed = self.use_fixed and not torch.is_grad_enabled()
+            matrices = iter(self.fixed if fixed else self._matrices())
+            x = x.flatten(1)  # (B, C * W), channel then position
             for layer in self.convolutions:
                 if isinstance(layer, nn.Conv1d):
-                    matrix = dense_matrix(layer, width)
-                    width = matrix.shape[1] // layer.out_channels
-                    x = torch.addmm(layer.bias.repeat_interleave(width), x, matrix)
+                    bias, matrix = next(matrices)
+                    x = torch.addmm(bias, x, matrix)
                 elif not isinstance(layer, nn.Flatten):
                     x = layer(x)
             return x
@@ -114,6 +122,30 @@ class StripEncoder(nn.Module):
             else:
                 x = layer(x)
         return x
+
+    def _matrices(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer, its bias ``(C_out * W',)`` repeated along the positions and its :func:`dense_matrix`."""
+        width, matrices = self.shape[-1], []
+        for layer in self.convolutions:
+            if isinstance(layer, nn.Conv1d):
+                matrix = dense_matrix(layer, width)
+                width = matrix.shape[1] // layer.out_channels
+                matrices.append((layer.bias.repeat_interleave(width), matrix))
+        return matrices
+
+    def fix(self, dtype: torch.dtype | None = None) -> None:
+        """Builds from the current weights the matrices that a ``"dense"`` forward without gradients reads while
+        :attr:`use_fixed`, in ``dtype`` (autocast's, where the forwards run under it; else the weights' own).
+        A second call writes into the first's tensors, so that a CUDA graph captured in between reads the new
+        ones."""
+        with torch.no_grad():
+            matrices = [(bias.to(dtype), matrix.to(dtype)) for bias, matrix in self._matrices()]
+        if self.fixed is None or self.fixed[0][1].dtype != matrices[0][1].dtype:
+            self.fixed = matrices
+        else:
+            for mine, new in zip(self.fixed, matrices):
+                for into, tensor in zip(mine, new):
+                    into.copy_(tensor)
 
 
 def dense_matrix(layer: nn.Conv1d, width: int) -> torch.Tensor:
@@ -187,6 +219,24 @@ class Agent(nn.Module):
                    bool(hyperparameters.get("lstm", False)), int(hyperparameters.get("channels", 32)),
                    float(hyperparameters.get("goal_prediction", 0.0)) > 0,
                    bool(hyperparameters.get("dense_strips", False)))
+
+    @contextlib.contextmanager
+    def fixed_strips(self, dtype: torch.dtype | None = None):
+        """Within, the dense strips' matrices (``dense_strips``) are built once, on entry, not at every forward
+        without gradients: for acting, whose weights stay put for a whole rollout. Entering again rebuilds
+        them in place from the weights of then. Forwards with gradients (learning) always build their own.
+
+        :param dtype: what the forwards compute in: autocast's, where they run under it.
+        """
+        encoders = [encoder for encoder in self.strips.values() if encoder.dense]
+        for encoder in encoders:
+            encoder.fix(dtype)
+            encoder.use_fixed = True
+        try:
+            yield self
+        finally:
+            for encoder in encoders:
+                encoder.use_fixed = False
 
     def initial_state(self, n: int, device) -> tuple[torch.Tensor, ...]:
         """The memory of ``n`` agents at the start of an episode: ``(h, c)`` each ``(1, n, hidden)``,

@@ -278,7 +278,7 @@ class Collector:
             mine.copy_(memory)
         self.t.zero_()
         marks: list[tuple] = []
-        with torch.no_grad():
+        with torch.no_grad(), self.model.fixed_strips(torch.bfloat16 if self.autocast else None):
             for _ in range(self.steps):
                 if timed:
                     marks.append(tuple(self._mark() for _ in range(4)))
