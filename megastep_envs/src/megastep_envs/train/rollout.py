@@ -21,9 +21,12 @@ statistics are summed on the device and read once per update.
 have gone on, so the value of its final observation is added to the last
 reward, discounted once. Only a few agents are cut in any one step (lifespans
 are random), so observe gathers them, up to :attr:`Collector.bootstrap_rows`
-(``nonzero_static``, which needs no sync), and runs the network on those rows
-alone. Were more cut in one step, the rest would be credited the value of
-the state they were in before the step, and counted in ``statistics[4]``.
+(``nonzero_static``, which needs no sync), and keeps their final observations
+and memory; after the last step one forward values those of every step
+together. (Valued at every step, they took a second forward's kernels, as
+many as acting's, in every step.) Were more cut in one step, the rest would be
+credited the value of the state they were in before the step, and counted in
+``statistics[4]``.
 """
 from __future__ import annotations
 
@@ -117,6 +120,22 @@ class Rollout:
         self.next_value = torch.empty(n_rows, device=device)
 
 
+class Finals:
+    """Where a rollout keeps, step by step, the final observations and memory of up to ``K`` rows whose episode
+    a lifespan cut short, to value them all after its last step.
+
+    :ivar rows: ``(T, K)`` int64, the rows kept at each step, -1 in places left unused.
+    :ivar obs: each ``(T, K, ...)``. :ivar memory: each ``(T, K, hidden)``, the memory before the final
+        observation.
+    """
+
+    def __init__(self, steps: int, kept: int, example: dict[str, torch.Tensor], memory, device):
+        self.rows = torch.full((steps, kept), -1, dtype=torch.int64, device=device)
+        # zeros, not empty: unused places are valued too (times 0), and must give finite values
+        self.obs = {k: torch.zeros(steps, kept, *v.shape[1:], dtype=v.dtype, device=device) for k, v in example.items()}
+        self.memory = tuple(torch.zeros(steps, kept, m.shape[-1], dtype=m.dtype, device=device) for m in memory)
+
+
 @dataclass
 class PhaseTimes:
     """GPU seconds of a rollout's parts, measured with CUDA events (:meth:`Collector.collect` with ``timed``)."""
@@ -162,6 +181,7 @@ class Collector:
         self.statistics = torch.zeros(len(STATISTICS), device=self.device)
         # lifespans cut a few agents a step; on a CPU, asking how many costs nothing
         self.bootstrap_rows = self.n_rows if self.device.type == "cpu" else min(self.n_rows, max(256, self.n_rows // 8))
+        self.finals = Finals(steps, self.bootstrap_rows, observe(env, obs), self.memory, self.device)
         self._graphs: tuple[torch.cuda.CUDAGraph, torch.cuda.CUDAGraph] | None = None
         self._outputs: list[int] | None = None  # the addresses of the env's last step's tensors
         self.eager_reason: str | None = None  # why acting is not replayed from graphs, once capture failed
@@ -212,24 +232,41 @@ class Collector:
             mine.copy_(new)
         self.actions.copy_(action)
 
-    def _bootstrap(self, step, truncated: torch.Tensor) -> torch.Tensor:
-        """``(N,)``: the value of the final observation where ``truncated``, else 0 (see the module docs)."""
+    def _keep_finals(self, step, truncated: torch.Tensor) -> torch.Tensor:
+        """Slot ``t`` of :attr:`finals`: the final observations and memory of up to :attr:`bootstrap_rows` of
+        the ``truncated`` rows, valued after the rollout (:meth:`_value_finals`). Returns ``(N,)``, the value
+        before the step where a truncated row did not fit, else 0."""
         rows = torch.nonzero_static(truncated, size=self.bootstrap_rows, fill_value=-1).squeeze(-1)
-        found = rows >= 0
-        rows = rows.clamp_min(0)
-        final = observe(self.env, step.info["final_obs"])
-        final = {key: value.index_select(0, rows)[None] for key, value in final.items()}
-        memory = tuple(m.index_select(1, rows) for m in self.memory)
-        with self._network():
-            value = self.model(final, memory, torch.zeros(1, len(rows), dtype=torch.bool, device=self.device))[1][0]
-        weight = found.to(value.dtype)
-        bootstrap = torch.zeros(self.n_rows, device=self.device).index_add_(0, rows, value.float() * weight)
-        covered = torch.zeros(self.n_rows, device=self.device).index_add_(0, rows, weight) > 0
-        missed = truncated & ~covered
-        # more were cut than gathered: the value before the step stands in for the one after it
-        before = self.rollout.values.index_select(0, self.t.view(1))[0]
+        slot, kept = self.t.view(1), rows.clamp_min(0)
+        self.finals.rows.index_copy_(0, slot, rows[None])
+        for key, value in observe(self.env, step.info["final_obs"]).items():
+            self.finals.obs[key].index_copy_(0, slot, value.index_select(0, kept)[None])
+        for into, memory in zip(self.finals.memory, self.memory):
+            into.index_copy_(0, slot, memory.index_select(1, kept))
+        # nonzero_static keeps the first rows: the rest did not fit
+        missed = truncated & (truncated.cumsum(0) > self.bootstrap_rows)
         self.statistics[4] += missed.sum()
-        return bootstrap + before * missed
+        return self.rollout.values.index_select(0, slot)[0] * missed
+
+    def _value_finals(self) -> None:
+        """Adds to each kept row's last reward the value of its final observation, discounted once: one
+        forward for the truncated rows of the whole rollout."""
+        rows = self.finals.rows
+        found = (rows >= 0).flatten()
+        places = (torch.arange(self.steps, device=self.device)[:, None] * self.n_rows + rows.clamp_min(0)).flatten()
+        obs = {key: value.flatten(0, 1) for key, value in self.finals.obs.items()}
+        memory = tuple(m.flatten(0, 1)[None] for m in self.finals.memory)
+        if self.device.type == "cpu":  # asking costs nothing here: value only the rows that were cut
+            kept = found.nonzero().squeeze(-1)
+            if not len(kept):
+                return
+            obs = {key: value.index_select(0, kept) for key, value in obs.items()}
+            memory = tuple(m.index_select(1, kept) for m in memory)
+            places, found = places.index_select(0, kept), found.index_select(0, kept)
+        starts = torch.zeros(1, len(places), dtype=torch.bool, device=self.device)
+        with self._network():
+            value = self.model(unsqueeze(obs), memory, starts)[1][0]
+        self.rollout.rewards.view(-1).index_add_(0, places, self.gamma * value.float() * found)
 
     def _observe(self, step) -> None:
         """Slot ``t``: the step's rewards (with truncated episodes' bootstrap) and ends; then the next input."""
@@ -237,7 +274,7 @@ class Collector:
         reward = per_agent(env, step.reward).float()
         terminated, truncated = per_agent(env, step.terminated), per_agent(env, step.truncated)
         if self.device.type != "cpu" or bool(truncated.any()):
-            reward = reward + self.gamma * self._bootstrap(step, truncated)
+            reward = reward + self.gamma * self._keep_finals(step, truncated)
         done = terminated | truncated
         slot = self.t.view(1)
         self.rollout.rewards.index_copy_(0, slot, reward[None])
@@ -277,6 +314,7 @@ class Collector:
         for mine, memory in zip(rollout.initial_memory, self.memory):
             mine.copy_(memory)
         self.t.zero_()
+        self.finals.rows.fill_(-1)
         marks: list[tuple] = []
         with torch.no_grad(), self.model.fixed_strips(torch.bfloat16 if self.autocast else None):
             for _ in range(self.steps):
@@ -296,6 +334,7 @@ class Collector:
                     self._observe(step)
                     self._capture_when_steady(step)
                 self._record(marks, 3)
+            self._value_finals()
             with self._network():
                 rollout.next_value.copy_(self.model(unsqueeze(self.obs), self.memory, self.starts[None])[1][0])
         return rollout, self._times(marks) if timed else None
