@@ -23,8 +23,8 @@ reward, discounted once. Only a few agents are cut in any one step (lifespans
 are random), so observe gathers them, up to :attr:`Collector.bootstrap_rows`
 (``nonzero_static``, which needs no sync), and keeps their final observations
 and memory; after the last step one forward values those of every step
-together. (Valued at every step, they took a second forward's kernels, as
-many as acting's, in every step.) Were more cut in one step, the rest would be
+together, where valuing them at every step would cost a second forward's
+kernels in every step. Were more cut in one step, the rest would be
 credited the value of the state they were in before the step, and counted in
 ``statistics[4]``.
 """
