@@ -17,9 +17,10 @@ import time
 
 import torch
 
+from megastep_core.checks import synchronize
 from megastep_envs.train import distributed
 from megastep_envs.train.hyperparameters import defaults, env_options
-from megastep_envs.train.ppo import build, synchronize
+from megastep_envs.train.ppo import build
 
 
 def main() -> None:

@@ -1,4 +1,7 @@
-"""On a GPU: rollouts replayed from CUDA graphs act and earn exactly as eager ones, and never wait on the device."""
+"""On a GPU: rollouts replayed from CUDA graphs act and earn exactly as eager ones, and never wait on the device;
+collected beside an update on another stream, as one collected alone."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -85,3 +88,43 @@ def test_a_graphed_rollout_stores_the_goals_an_eager_one_does(pillar_room):
     for r, (a, b) in enumerate(zip(eager, graphed)):
         for what, x, y in zip(["actions", "rewards", "dones", "logprobs", "next values", "goals"], a, b):
             assert torch.allclose(x.float(), y.float(), atol=1e-5), f"rollout {r}: the {what} differ"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["explorer", "deathmatch"])
+def test_a_rollout_collected_while_learning_is_the_one_collected_alone(name, pillar_room):
+    """Running ahead (``act_while_learning``), each rollout is collected on its own stream while an update runs on
+    another: it must act and earn exactly as a rollout collected alone, in turn, by the same weights from the same
+    envs. A kernel of either stream that read what the other writes would break it."""
+    from torch.nn.utils import parameters_to_vector
+
+    from megastep_envs.train.distributed import Process
+    from megastep_envs.train.hyperparameters import defaults
+    from megastep_envs.train.ppo import build
+
+    def parts_of(ahead: bool):
+        config = dataclasses.replace(defaults(name, "cuda"), envs=16, steps=8, hidden=32, channels=8, epochs=2,
+                                     minibatches=2, seed=0, device="cuda", act_while_learning=ahead)
+        options = {"geometries": [pillar_room], "lifespan": (5, 9)}
+        return build(name, config, options, Process(device=torch.device("cuda")))
+
+    ahead = parts_of(True)
+    actors, rollouts = [], []
+    for _ in range(3):  # the third update replays the captured one, beside a replayed rollout
+        ahead.pipeline.update()
+        rollout = ahead.collector.rollout
+        actors.append(parameters_to_vector(ahead.collector.model.parameters()).clone())
+        rollouts.append([rollout.actions.clone(), rollout.rewards.clone(), rollout.dones.clone(),
+                         rollout.logprobs.clone(), rollout.next_value.clone()])
+    actor_parameters = list(ahead.collector.model.parameters())
+    assert ahead.collector.graphed and ahead.learner.graphed, (ahead.collector.eager_reason, ahead.learner.eager_reason)
+    alone = parts_of(False)
+    alone.collector.collect()  # the first rollout, which the pipeline collected before its first update
+    for k, (weights, expected) in enumerate(zip(actors, rollouts)):
+        with torch.no_grad():  # in place: the captured graphs read the parameters where they are
+            for parameter, own in zip(alone.model.parameters(), weights.split([p.numel() for p in actor_parameters])):
+                parameter.copy_(own.view_as(parameter))
+        rollout = alone.collector.collect()[0]
+        seen = [rollout.actions, rollout.rewards, rollout.dones, rollout.logprobs, rollout.next_value]
+        for what, x, y in zip(["actions", "rewards", "dones", "logprobs", "next values"], expected, seen):
+            assert torch.allclose(x.float(), y.float(), atol=1e-5), f"rollout {k + 1}: the {what} differ"

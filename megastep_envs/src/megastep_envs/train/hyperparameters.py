@@ -67,6 +67,10 @@ class Hyperparameters:
     than launch its kernels one by one (:mod:`megastep_envs.train.captured`). A GPU has checked the captured update
     against the eager one (feed-forward, LSTM, and self-play's subset of learned rows) and measured it faster in
     every env (BENCHMARKS.md, "Training at engine speed"). No effect on a CPU or under data-parallel training."""
+    act_while_learning: bool = False
+    """Collect the next rollout while the learner learns from the last, on a GPU on two CUDA streams, with a copy
+    of the network one update behind the one learned (:mod:`megastep_envs.train.pipeline`). A CPU runs the same
+    schedule in order. Not yet measured on a GPU (BENCHMARKS.md, "Training at engine speed")."""
     goal_prediction: float = 0.0
     """Weight of an auxiliary loss in an env that gives each agent a goal (PointGoal): the network also predicts,
     from what it observes and remembers, where its goal lies now in its own frame, against the env's true value

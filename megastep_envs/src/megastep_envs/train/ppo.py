@@ -42,7 +42,6 @@ from typing import Any
 
 import torch
 
-from megastep_core.checks import synchronize
 from megastep_core.world import resolve_device
 
 from . import checkpoint, distributed, runs
@@ -52,6 +51,7 @@ from .hyperparameters import env_options as options_for
 from .learner import LOSSES, Learner
 from .logger import Logger
 from .model import Agent
+from .pipeline import Pipeline, Timing, actor_of
 from .rollout import METRIC_NAMES, STATISTICS, Collector
 from .runs import RESUMABLE, RUN_FILES, StopSignals, resumed_hyperparameters  # noqa: F401 (their old home)
 from .selfplay import SelfPlay
@@ -73,12 +73,14 @@ def make_env(env_name: str, config: Hyperparameters, seed: int, device: torch.de
 
 @dataclass
 class Parts:
-    """What a run is made of: the env, the network, the collector, the learner and self-play's opponents."""
+    """What a run is made of: the env, the network, the collector, the learner, the pipeline between them and
+    self-play's opponents."""
 
     env: Any
     model: Agent
     collector: Collector
     learner: Learner
+    pipeline: Pipeline
     selfplay: SelfPlay | None = None
 
 
@@ -104,11 +106,13 @@ def build(env_name: str, config: Hyperparameters, env_options, process: distribu
     if config.goal_prediction and not callable(getattr(env, "goal_now", None)):
         raise TrainError(f"goal_prediction teaches the network where its goal lies, in an env that gives each agent "
                          f"a goal (pointgoal); {env_name} gives none: leave it at 0")
-    collector = Collector(env, model, env_name, first, config.steps, config.gamma, generator, config.bf16, selfplay,
+    actor = actor_of(model) if config.act_while_learning else model
+    collector = Collector(env, actor, env_name, first, config.steps, config.gamma, generator, config.bf16, selfplay,
                           goal_target=config.goal_prediction > 0)
     learner = Learner(distributed.data_parallel(process, model), config, device, config.seed + 31 * process.rank,
                       learned=selfplay.learned if selfplay is not None else None)
-    return Parts(env, model, collector, learner, selfplay)
+    pipeline = Pipeline(collector, learner, model, ahead=config.act_while_learning)
+    return Parts(env, model, collector, learner, pipeline, selfplay)
 
 
 @dataclass
@@ -171,7 +175,7 @@ def train(
         try:
             parts = build(env_name, config, env_options, process)
             env, model, collector, learner = parts.env, parts.model, parts.collector, parts.learner
-            selfplay = parts.selfplay
+            pipeline, selfplay = parts.pipeline, parts.selfplay
             env_state = EnvState(env)
             env_steps, update = 0, 0
             if state is not None:
@@ -220,24 +224,18 @@ def train(
             training_started = last_checkpoint = last_evaluation = last_snapshot = time.perf_counter()
             nonfinite, metrics, elapsed = 0, {}, 0.0
             samples = config.steps * collector.n_rows
+            finishing = False  # learning from a rollout collected ahead, before a checkpoint or the stop
             while update < stop_after:
                 if config.anneal_learning_rate:
                     learner.learning_rate = config.learning_rate * (1.0 - schedule_progress(
                         update, total_updates, elapsed, config.time_limit_minutes))
 
-                # 1. rollout: T steps of every env, acting with the current policy (and some with an opponent)
+                # 1. a rollout: T steps of every env, acting with the current policy (and some with an opponent),
+                # 2. and epochs of clipped-objective minibatch updates on it; with act_while_learning, learning from
+                # the rollout collected during the last update while collecting the next
                 if selfplay is not None:
                     selfplay.choose(model)
-                rollout_started = time.perf_counter()
-                rollout, _ = collector.collect()
-                synchronize(device)
-                rollout_seconds = time.perf_counter() - rollout_started
-
-                # 2. learning: epochs of clipped-objective minibatch updates
-                learn_started = time.perf_counter()
-                losses = learner.update(rollout)
-                synchronize(device)
-                learn_seconds = time.perf_counter() - learn_started
+                losses, timing = pipeline.update(collect_next=update + 1 < stop_after and not finishing)
                 update += 1
                 env_steps += batch_env_steps
 
@@ -264,7 +262,7 @@ def train(
                 else:
                     nonfinite = 0
                 metrics = _metrics(env_name, figures, learner.learning_rate, samples * process.world_size,
-                                   config.epochs, rollout_seconds, learn_seconds)
+                                   config.epochs, timing)
                 if selfplay is not None:
                     metrics |= selfplay.record(figures["games"], figures["wins"], figures["draws"])
                     if time.perf_counter() - last_snapshot > 60 * config.snapshot_minutes:
@@ -274,14 +272,21 @@ def train(
                 now = time.perf_counter()
                 last = stop or update == stop_after or (config.time_limit_minutes
                                                         and elapsed > 60 * config.time_limit_minutes)
-                if config.eval_minutes and (last or now - last_evaluation > 60 * config.eval_minutes):
+                checkpoint_due = now - last_checkpoint > 60 * config.checkpoint_minutes
+                # the last evaluation waits for the update that learns from a rollout still pending
+                if config.eval_minutes and (last or now - last_evaluation > 60 * config.eval_minutes) and not (
+                        last and pipeline.pending):
                     metrics |= evaluate()
                     last_evaluation = now = time.perf_counter()
                 logger.log(metrics, env_steps=env_steps, agent_steps=env_steps * env.n_agents,
                            seconds=time.perf_counter() - started)
+                # a checkpoint holds no rollout collected ahead, and a stop leaves none unlearned: learn from it first
+                finishing = pipeline.pending and (last or checkpoint_due)
+                if finishing:
+                    continue
                 if last:
                     break
-                if now - last_checkpoint > 60 * config.checkpoint_minutes and not nonfinite:  # only after a good update
+                if checkpoint_due and not nonfinite:  # only after a good update
                     distributed.check_parameters_agree(process, model)
                     save()
                     last_checkpoint = now
@@ -312,16 +317,17 @@ def schedule_progress(update: int, total_updates: int, elapsed: float, time_limi
 
 
 def _metrics(env_name: str, figures: dict[str, float], learning_rate: float, samples: int, epochs: int,
-             rollout_seconds: float, learn_seconds: float) -> dict[str, float]:
+             timing: Timing) -> dict[str, float]:
     """The logged figures of an update (see the module docs for the keys)."""
     metrics = {
         "charts/learning_rate": learning_rate,
-        "charts/SPS": samples / (rollout_seconds + learn_seconds),
-        "charts/env_agent_steps_per_s": samples / rollout_seconds,
-        "charts/learner_samples_per_s": samples * epochs / learn_seconds,
+        "charts/SPS": samples / timing.seconds,
+        "charts/learner_samples_per_s": samples * epochs / timing.learning,
         **{f"losses/{name}": figures[name] for name in LOSSES[:-1] if name != "goal_loss" or figures[name]},
         "losses/explained_variance": figures["explained"],
     }
+    if timing.acting:  # none where the update learned from a rollout collected ahead and collected no other
+        metrics["charts/env_agent_steps_per_s"] = samples / timing.acting
     episodes = figures["episodes"]
     if episodes > 0:
         metrics["charts/episodic_return"] = figures["returns"] / episodes

@@ -119,6 +119,26 @@ class Rollout:
         self.initial_memory = tuple(torch.empty_like(m) for m in memory)
         self.next_value = torch.empty(n_rows, device=device)
 
+    @classmethod
+    def like(cls, other: Rollout) -> Rollout:
+        """An unfilled rollout of ``other``'s shapes, dtypes and device."""
+        rollout = cls.__new__(cls)
+        rollout.obs = {key: torch.empty_like(value) for key, value in other.obs.items()}
+        for name in cls._FIELDS:
+            setattr(rollout, name, torch.empty_like(getattr(other, name)))
+        rollout.initial_memory = tuple(torch.empty_like(m) for m in other.initial_memory)
+        return rollout
+
+    def copy_(self, other: Rollout) -> Rollout:
+        """Copies ``other`` into this rollout's tensors, which stay where they are (captured graphs read them)."""
+        torch._foreach_copy_(self._tensors(), other._tensors())
+        return self
+
+    _FIELDS = ("starts", "actions", "logprobs", "values", "rewards", "dones", "next_value")
+
+    def _tensors(self) -> list[torch.Tensor]:
+        return [*self.obs.values(), *(getattr(self, name) for name in self._FIELDS), *self.initial_memory]
+
 
 class Finals:
     """Where a rollout keeps, step by step, the final observations and memory of up to ``K`` rows whose episode
