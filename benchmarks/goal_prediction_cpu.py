@@ -5,7 +5,9 @@
 PointGoal in a 4 x 4 m open room (episodes of 48-64 steps, the ``goal_progress`` reward), 16 envs x 32 steps a
 rollout, an LSTM of 64: for each seed and loss weight, trains ``--updates`` updates, then counts the goals reached
 per env in 96 steps of 64 fresh envs (and random actions' on the same envs). ``--sensor every_step`` gives the
-ceiling: the goal re-told every step. Prints one JSON line a run. One thread a run: start two at once on two cores.
+ceiling: the goal re-told every step. ``--act-while-learning`` trains with each rollout collected one update behind
+(:mod:`megastep_envs.train.pipeline`), to compare what that lag costs in learning. Prints one JSON line a run. One
+thread a run: start two at once on two cores.
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=64, help="width of the LSTM")
     parser.add_argument("--steps", type=int, default=32, help="steps a rollout, the LSTM's training window; the env "
                         "steps in all stay those of --updates rollouts of 32")
+    parser.add_argument("--act-while-learning", action="store_true", help="collect each rollout one update behind")
     args = parser.parse_args()
     torch.set_num_threads(1)
     from megastep_geometry import toys
@@ -61,11 +64,13 @@ def main() -> None:
         for seed in args.seeds:
             config = dataclasses.replace(defaults("pointgoal", "cpu"), envs=16, steps=args.steps,
                                          total_steps=args.updates * 512, learning_rate=1e-3, hidden=args.hidden,
-                                         channels=8, lstm=True, goal_prediction=weight, seed=seed, device="cpu")
+                                         channels=8, lstm=True, goal_prediction=weight, seed=seed, device="cpu",
+                                         act_while_learning=args.act_while_learning)
             started = time.perf_counter()
             model = ppo.train("pointgoal", config, progress=False, env_options=options).model
             print(json.dumps({"sensor": args.sensor, "goal_prediction": weight, "seed": seed, "updates": args.updates,
                               "steps": args.steps, "hidden": args.hidden,
+                              "act_while_learning": args.act_while_learning,
                               "goals_per_env": goals_per_env(model, options, 700 + seed),
                               "random": goals_per_env(None, options, 700 + seed),
                               "seconds": round(time.perf_counter() - started, 1)}), flush=True)
