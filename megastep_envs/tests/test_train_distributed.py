@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from megastep_envs.train import checkpoint
@@ -69,3 +70,28 @@ def test_an_error_in_a_process_surfaces_under_torchrun(tmp_path):
     assert done.stderr.count("megastep train: error:") == 2 and "'nope'" in done.stderr, done.stderr[-3000:]
     assert "Boolean value of Tensor" not in done.stderr
     assert "destroy_process_group" not in done.stderr  # no warning of a group left behind
+
+
+# rank 1's clock finds a checkpoint due after every update and rank 0's never, as if their clocks had drifted apart
+SKEWED_SCRIPT = textwrap.dedent("""
+    import dataclasses, os, sys
+    from megastep_envs.train import ppo
+    from megastep_envs.train.hyperparameters import defaults
+    minutes = 1e-9 if os.environ["RANK"] == "1" else 60.0
+    config = dataclasses.replace(defaults("minimal"), envs=4, steps=8, total_steps=2 * 4 * 8 * 3, hidden=16,
+                                 device="cpu", checkpoint_minutes=minutes, act_while_learning=sys.argv[2] == "ahead")
+    ppo.train("minimal", config, out=sys.argv[1], progress=False, env_options={"lifespan": (8, 16)})
+""")
+
+
+@pytest.mark.parametrize("schedule", ["in_turn", "ahead"])
+def test_processes_whose_clocks_disagree_write_their_checkpoints_together(schedule, tmp_path):
+    """A checkpoint checks the parameters with a collective call: one due by any process's clock is written by all
+    of them at the same update (before, each asked its own clock, and the other process's next collective call met
+    the check's)."""
+    script = tmp_path / "rank.py"
+    script.write_text(SKEWED_SCRIPT)
+    done = torchrun(str(script), str(tmp_path / "run"), schedule, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = checkpoint.load(tmp_path / "run" / "checkpoint.pt")
+    assert state["update"] == 3 and state["world_size"] == 2

@@ -7,8 +7,9 @@ records what a trained agent does; ``--bench`` measures training throughput.
 The modules, in the order a run uses them: ``hyperparameters`` (what decides a run),
 ``model`` and ``sequences`` (the network, and its LSTM over whole rollouts), ``rollout``
 (acting, replayed from CUDA graphs), ``advantages`` (GAE), ``learner`` (PPO's update),
-``pipeline`` (rollouts and updates in turn, or side by side), ``ppo`` (the loop); around it ``distributed``, ``checkpoint``, ``envstate`` and ``logger``;
-and ``bench`` (``--bench``) and ``cli`` (the command).
+``pipeline`` (rollouts and updates in turn, or side by side), ``ppo`` (the loop); around
+it ``distributed``, ``checkpoint``, ``envstate`` and ``logger``; and ``bench``
+(``--bench``) and ``cli`` (the command).
 """
 from .checkpoint import CheckpointError
 from .cli import add_train_command

@@ -19,7 +19,11 @@ at the end of the update in progress, with a checkpoint; a second signal stops
 it at once, keeping the last checkpoint. An update whose gradients are not
 finite is undone and skipped, and :data:`MAX_NONFINITE_UPDATES` of them in a
 row stop the run with the last good checkpoint kept: non-finite weights are
-never written.
+never written. With ``act_while_learning`` (:mod:`.pipeline`), a rollout
+collected ahead is learned from before a checkpoint or the stop. Under
+``torchrun`` a checkpoint that any process's clock finds due is written at the
+same update by all of them: its check that their parameters agree is a
+collective call, which a process that did not join would leave waiting.
 
 Logged keys (TensorBoard and ``metrics.jsonl``), stable across versions:
 ``charts/episodic_return``, ``charts/episodic_length``, ``charts/success_rate``
@@ -240,14 +244,18 @@ def train(
                 env_steps += batch_env_steps
 
                 # 3. figures (the update's one read of the device), logging, checkpoints
-                # a stop asked of any process stops all of them at this update, and they share one clock (the
-                # mean of theirs), so the time limit and the schedule agree across processes: both ride with the sums
-                asked = torch.tensor([float(signals.requested is not None), time.perf_counter() - started],
+                # a stop asked of any process stops all of them at this update, a checkpoint that any process's clock
+                # finds due is written by all (its parameter check is collective), and they share one clock (the
+                # mean of theirs), so the time limit and the schedule agree across processes: all ride with the sums
+                now = time.perf_counter()
+                asked = torch.tensor([float(signals.requested is not None),
+                                      float(now - last_checkpoint > 60 * config.checkpoint_minutes), now - started],
                                      device=device)
                 statistics = distributed.sum_over_processes(process, torch.cat([collector.statistics, asked]))
                 losses = distributed.mean_over_processes(process, losses)
-                *values, askers, clocks = torch.cat([statistics[:-2], losses, statistics[-2:]]).tolist()
-                figures, stop = dict(zip([*STATISTICS, *LOSSES, "explained"], values)), askers > 0
+                *values, askers, due, clocks = torch.cat([statistics[:-3], losses, statistics[-3:]]).tolist()
+                figures = dict(zip([*STATISTICS, *LOSSES, "explained"], values))
+                stop, checkpoint_due = askers > 0, due > 0
                 elapsed = clocks / process.world_size
                 collector.statistics.zero_()
                 if figures["nonfinite"] > 0 or not all(map(math.isfinite, figures.values())):
@@ -272,7 +280,6 @@ def train(
                 now = time.perf_counter()
                 last = stop or update == stop_after or (config.time_limit_minutes
                                                         and elapsed > 60 * config.time_limit_minutes)
-                checkpoint_due = now - last_checkpoint > 60 * config.checkpoint_minutes
                 # the last evaluation waits for the update that learns from a rollout still pending
                 if config.eval_minutes and (last or now - last_evaluation > 60 * config.eval_minutes) and not (
                         last and pipeline.pending):
