@@ -1,6 +1,8 @@
 """PPO's update: the captured minibatch step computes what the eager one does, and its checkpoints move between
 devices."""
 import dataclasses
+import math
+import types
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import torch
 
 from megastep_envs.train import distributed
 from megastep_envs.train.advantages import gae
-from megastep_envs.train.captured import SLOTS_PER_COLUMN, slots_for
+from megastep_envs.train.captured import HEADROOM, CapturedStep, slots_for
 from megastep_envs.train.hyperparameters import defaults
 from megastep_envs.train.learner import Learner
 from megastep_envs.train.ppo import build
@@ -52,19 +54,71 @@ def test_a_step_on_segments_in_slots_is_a_step_on_packed_segments(one_thread):
 
 
 def test_the_slots_of_a_capture_hold_every_minibatch_of_its_rollout(one_thread):
-    """Episodes of 3-6 steps in rollouts of 12 begin 2-4 times in each column, more than the floor of slots: the
-    slots sized from the rollout hold each of its minibatches, so the captured step is the one that runs."""
+    """Episodes of 3-6 steps in rollouts of 12 begin 2-4 times in each column: the slots sized from the rollout
+    hold each of its minibatches, so the captured step is the one that runs."""
     parts = parts_of("cpu", lstm=True)
     rollout = parts.collector.collect()[0]
     starts = rollout.starts.numpy()
     batch = 4
     slots = slots_for(starts, batch)
-    assert slots > SLOTS_PER_COLUMN * batch, "the test needs columns of more segments than the floor"
+    assert slots >= 2 * batch, "the test needs columns of several segments"
     holder = SegmentSlots(12, batch, slots)
     for _ in range(20):
         chosen = torch.randperm(8)[:batch].numpy()
         assert holder.fill(starts[:, chosen])
-    assert slots_for(np.zeros((12, 8), dtype=bool), batch) == SLOTS_PER_COLUMN * batch  # no episode begins
+    no_starts = np.zeros((12, 8), dtype=bool)  # each column one segment
+    assert slots_for(no_starts, batch) == batch  # no more than the fullest minibatch
+    one_start = no_starts.copy()
+    one_start[5, 0] = True  # one column of two segments: room for the expected minibatch and some spread
+    expected = batch * 9 / 8 + 4 * math.sqrt(batch * 7 / 64)
+    assert slots_for(one_start, batch) == min(batch + 1, math.ceil(HEADROOM * expected)) == batch + 1
+    assert slots_for(no_starts, batch, at_least=3 * batch) == 3 * batch
+
+
+def test_after_a_minibatch_that_did_not_fit_the_learner_captures_again_with_more_slots(one_thread, monkeypatch):
+    """Captured on a rollout of long episodes, a step's slots cannot hold a rollout of short ones: those minibatches
+    step eagerly, and the next update captures again, with room for them. On the CPU a "graph" that calls the step
+    again on the same buffers stands in for a CUDA graph."""
+
+    def capture(self, step, optimizer):
+        arguments = (self.advantages, self.targets, self.indices, self.slots)
+        self.graph = types.SimpleNamespace(replay=lambda: setattr(self, "losses", step(*arguments)))
+
+    fits, load = [], CapturedStep.load
+
+    def loading(self, chosen, starts):
+        fits.append(load(self, chosen, starts))
+        return fits[-1]
+
+    monkeypatch.setattr(CapturedStep, "capture", capture)
+    monkeypatch.setattr(CapturedStep, "load", loading)
+    parts = parts_of("cpu", lstm=True)
+    learner = parts.learner
+    learner.eager_reason = None  # capture, on the CPU, with the stand-in above
+    rollout = parts.collector.collect()[0]
+    short_starts = rollout.starts.clone()  # episodes of 3-6 steps: 2-4 segments a column
+    rollout.starts[1:] = False  # one segment a column
+    learner.update(rollout)  # Adam makes its state: nothing captured
+    learner.update(rollout)
+    assert learner.graphed and all(fits)
+    first = learner._captured
+    assert first.slots.slots == 4  # minibatches of 4 columns of one segment each
+    rollout.starts.copy_(short_starts)
+    fits.clear()
+    learner.update(rollout)
+    assert learner._captured is first and not any(fits)  # stepped eagerly
+    fits.clear()
+    learner.update(rollout)
+    assert learner._captured is not first and learner._captured.slots.slots > first.slots.slots
+    assert fits and all(fits)  # captured again, with room: every minibatch replays
+    again = learner._captured
+    learner.update(rollout)
+    assert learner._captured is again  # and stays
+    rollout.starts.fill_(True)  # one rollout of episodes of one step: no minibatch fits
+    learner.update(rollout)
+    rollout.starts[1:] = False  # the next captures again, from a rollout of one segment a column,
+    learner.update(rollout)
+    assert learner._captured is not again and learner._captured.slots.slots == again.slots.slots  # with no fewer
 
 
 @pytest.mark.parametrize("lstm", [False, True])

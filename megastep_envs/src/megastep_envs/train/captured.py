@@ -13,14 +13,20 @@ everything from tensors that stay put:
   each replay;
 - the learning rate, a tensor on the GPU that Adam reads (``capturable``).
 
-The slots are sized at capture so that any minibatch of that rollout fits
-(:func:`slots_for`); a later minibatch whose segments outnumber them is
-stepped eagerly instead.
+The slots are sized at capture for the minibatches of that rollout, with a
+little room to spare (:func:`slots_for`): each slot runs the LSTM over ``T``
+steps, used or not, so spare slots cost work in every replay. A minibatch
+whose segments outnumber them is stepped eagerly instead, and the
+learner then captures again from the next update's rollout, never with fewer
+slots than before (:class:`~.learner.Learner`): so episodes that shorten as a
+policy learns (PointGoal's) cost a few captures in a run, not eager steps
+from then on.
 Capturing needs a few warm-up steps, which move the weights; the learner puts
 them back from the copy it keeps of each update's start.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -29,22 +35,26 @@ import torch
 from .rollout import Rollout
 from .sequences import SegmentSlots
 
-SLOTS_PER_COLUMN = 2
-"""The fewest segment slots per column of a minibatch: room for as many episodes beginning inside the rollout as
-there are columns. More would cost LSTM work on empty slots; fewer, eager steps where episodes are short."""
+HEADROOM = 1.1
+"""Slots for this many times the segments a minibatch is expected to hold (:func:`slots_for`): room for rollouts a
+little fuller than the one captured. Slots sized for the fullest minibatch a rollout could make, or for two segments
+a column as before, ran the LSTM over nearly twice the rows it had: Explorer's episodes last 768-1,280 steps, so a
+column of 32 steps holds about 1.03 segments."""
 
 WARM_UPS = 2
 """Steps run on a side stream before capture, as CUDA graphs need: they make cuDNN choose its algorithms and the
 allocator settle."""
 
 
-def slots_for(starts: np.ndarray, batch: int) -> int:
-    """Segment slots that hold any minibatch of ``batch`` columns of a rollout whose episodes begin at ``starts``
-    (``(T, N)`` bool): the segments of its ``batch`` columns with the most, and at least :data:`SLOTS_PER_COLUMN`
-    a column. Episodes much shorter than a rollout need more slots than the floor, or every step would be eager."""
+def slots_for(starts: np.ndarray, batch: int, at_least: int = 0) -> int:
+    """Segment slots for minibatches of ``batch`` columns drawn from a rollout whose episodes begin at ``starts``
+    (``(T, N)`` bool): :data:`HEADROOM` times the segments such a minibatch holds on average plus four standard
+    deviations, but no more than the fullest minibatch the rollout could make, and at least ``at_least`` (the slots
+    of an earlier capture). A minibatch that needs more is rare; it steps eagerly, and the learner captures again."""
     segments = 1 + starts[1:].sum(0)  # a column's segments: the one at step 0 and one at each start after it
-    most = int(np.sort(segments)[-batch:].sum())
-    return max(SLOTS_PER_COLUMN * batch, most)
+    fullest = int(np.sort(segments)[-batch:].sum())
+    expected = batch * segments.mean() + 4 * math.sqrt(batch * segments.var())
+    return max(min(fullest, math.ceil(HEADROOM * expected)), at_least)
 
 
 class CapturedStep:

@@ -18,8 +18,10 @@ the update's figures, finds it was not finite (its ``nonfinite`` count above 0).
 **Captured steps.** On a GPU with ``graph_update`` on, each minibatch
 step is replayed from a CUDA graph (:mod:`.captured`), captured at the first
 update that finds Adam's state made; the first update, and any minibatch that
-does not fit the graph, runs eagerly. Under data-parallel training the steps
-run eagerly: DDP's gradient averaging is not captured.
+does not fit the graph, runs eagerly, and after an update with such a
+minibatch the next captures again, with room for its rollout's episodes.
+Under data-parallel training the steps run eagerly: DDP's gradient averaging
+is not captured.
 """
 from __future__ import annotations
 
@@ -90,6 +92,7 @@ class Learner:
         self.autocast = config.bf16 and device.type == "cuda"
         self._saved: list[torch.Tensor] | None = None
         self._captured: CapturedStep | None = None
+        self._refit = False  # a minibatch of the last update did not fit the captured step's slots
 
     @property
     def graphed(self) -> bool:
@@ -180,16 +183,18 @@ class Learner:
         starts = rollout.starts.cpu().numpy() if config.lstm else None  # the update's one wait
         captured = self._captured_step(rollout, advantages, targets, steps, rows, starts)
         losses = torch.zeros(len(LOSSES), device=self.device)
-        count = 0
+        count = misfits = 0
         for _ in range(config.epochs):
             for chosen, chosen_starts in self._minibatches(steps, rows, starts):
                 if captured is not None and captured.load(chosen, chosen_starts):
                     losses += captured.replay()
                 else:
+                    misfits += captured is not None
                     indices = chosen.to(self.device, non_blocking=True)
                     segments = Segments.of(chosen_starts, self.device) if chosen_starts is not None else None
                     losses += self._step(rollout, advantages, targets, indices, segments)
                 count += 1
+        self._refit = misfits > 0
         values = rollout.values.flatten()
         explained = 1 - (targets.flatten() - values).var() / targets.flatten().var().clamp_min(1e-8)
         scale = torch.ones(len(LOSSES), device=self.device)
@@ -200,14 +205,16 @@ class Learner:
         """The graph to replay this update's minibatch steps from, captured if need be; None to step eagerly."""
         if self.eager_reason is not None:
             return None
-        if self._captured is not None and self._captured.rollout is rollout:
+        if self._captured is not None and self._captured.rollout is rollout and not self._refit:
             self._captured.load_update(advantages, targets)
             return self._captured
         if any(p not in self.optimizer.state for p in self.parameters):
             return None  # Adam makes its state at its first step: the graph must read that state
         # a minibatch in order, so that the draws of the minibatches that follow are those of an eager run
         chosen, chosen_starts = next(self._minibatches(steps, rows, starts, shuffle=False))
-        slots = slots_for(starts, len(chosen)) if starts is not None else None
+        # never fewer slots than the last capture had: episodes that shorten as a policy learns cost a few captures
+        before = self._captured.slots.slots if self._captured is not None and self._captured.slots is not None else 0
+        slots = slots_for(starts, len(chosen), at_least=before) if starts is not None else None
         captured = CapturedStep(rollout, len(chosen), slots)
         captured.load_update(advantages, targets)
         captured.load(chosen, chosen_starts)  # the slots hold any minibatch of this rollout
