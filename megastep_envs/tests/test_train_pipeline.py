@@ -136,3 +136,43 @@ def test_acting_while_learning_cannot_change_when_resuming(tmp_path, one_thread)
     with pytest.raises(TrainError, match="act_while_learning"):
         ppo.train("minimal", {"act_while_learning": False}, out=tmp_path, resume=tmp_path / "checkpoint.pt",
                   progress=False, updates=1)
+
+
+@pytest.mark.parametrize("lstm", [False, True])
+def test_the_proximal_policy_of_an_unchanged_network_is_the_acting_one(lstm, one_thread):
+    """Run over whole columns of a rollout, a network with the weights that acted gives back the log-probabilities
+    and values of acting, step by step (its memory carried and cleared where episodes begin): weights of 1."""
+    parts = build("minimal", config(lstm=lstm), {"lifespan": (3, 6)}, distributed.Process())
+    parts.pipeline.update()  # the weights move, and the next rollout is collected by the actor...
+    parts.pipeline._sync_actor()  # ...which here takes the weights of now, as if no update had come between
+    rollout = parts.collector.collect()[0]
+    assert rollout.starts[1:].any()
+    inputs = parts.learner._inputs(rollout, rollout.starts.numpy() if lstm else None)
+    assert torch.allclose(inputs["logprobs"], rollout.logprobs, atol=1e-5)
+    assert torch.allclose(inputs["values"], rollout.values, atol=1e-5)
+    assert torch.allclose(inputs["weights"], torch.ones_like(rollout.logprobs), atol=1e-4)
+
+
+def test_a_step_on_a_rollout_one_update_old_clips_around_the_proximal_policy(one_thread):
+    """The decoupled objective, computed by hand for one minibatch: the ratio against the proximal policy, clipped,
+    each term weighted by the proximal over the acting probability of its action."""
+    parts = build("minimal", config(), {"lifespan": (3, 6)}, distributed.Process())
+    parts.pipeline.update()  # a rollout collected by the weights before this update is now pending
+    learner, rollout = parts.learner, parts.pipeline.learned
+    rollout.copy_(parts.collector.rollout)
+    inputs = learner._inputs(rollout, None)
+    assert not torch.allclose(inputs["weights"], torch.ones_like(inputs["weights"]), atol=1e-3)
+    indices = torch.arange(0, 64, 3)
+    flat = lambda x: x.reshape(-1, *x.shape[2:])[indices]  # noqa: E731
+    with torch.no_grad():
+        observations = {key: flat(value)[None] for key, value in rollout.obs.items()}
+        logits, _, _ = parts.model(observations, (), flat(rollout.starts)[None])
+        new = torch.log_softmax(logits[0], -1).gather(-1, flat(rollout.actions)[:, None]).squeeze(-1)
+    ratio = (new - flat(inputs["logprobs"])).exp()
+    advantage = flat(inputs["advantages"])
+    advantage = (advantage - advantage.mean()) / (advantage.std(correction=0) + 1e-8)
+    terms = torch.max(-advantage * ratio, -advantage * ratio.clamp(0.8, 1.2))
+    expected = (terms * (flat(inputs["logprobs"]) - flat(rollout.logprobs)).exp()).mean()
+    losses = learner._step(rollout, inputs, indices, None)
+    assert torch.allclose(losses[0], expected, atol=1e-6)
+    assert not torch.allclose(losses[0], terms.mean(), atol=1e-4)  # the weights count
