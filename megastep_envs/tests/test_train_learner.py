@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from megastep_envs.train import distributed
+from megastep_envs.train.advantages import gae
 from megastep_envs.train.captured import HEADROOM, CapturedStep, slots_for
 from megastep_envs.train.hyperparameters import defaults
 from megastep_envs.train.learner import Learner
@@ -35,18 +36,18 @@ def test_a_step_on_segments_in_slots_is_a_step_on_packed_segments(one_thread):
     learner, rollout = parts.learner, parts.collector.collect()[0]
     learner.update(rollout)  # Adam's state made, as at capture
     rollout = parts.collector.collect()[0]
-    inputs = learner._inputs(rollout, rollout.starts.numpy())
+    advantages, targets = gae(rollout.rewards, rollout.values, rollout.dones, rollout.next_value, 0.99, 0.95)
     starts = rollout.starts.numpy()
     chosen = torch.tensor([1, 6, 3, 4])
     assert starts[1:, chosen.numpy()].any(), "the test needs episodes that begin inside the rollout"
     before = weights(learner)
-    packed = learner._step(rollout, inputs, chosen, Segments.of(starts[:, chosen.numpy()]))
+    packed = learner._step(rollout, advantages, targets, chosen, Segments.of(starts[:, chosen.numpy()]))
     after_packed = weights(learner)
     for tensor, saved in zip(learner._tensors(), before):
         tensor.data.copy_(saved)
     slots = SegmentSlots(12, 4, 12 * 4)  # room for an episode beginning at every step
     assert slots.fill(starts[:, chosen.numpy()])
-    in_slots = learner._step(rollout, inputs, chosen, slots)
+    in_slots = learner._step(rollout, advantages, targets, chosen, slots)
     assert torch.allclose(packed, in_slots, atol=1e-5)
     for a, b in zip(after_packed, weights(learner)):
         assert torch.allclose(a, b, atol=1e-5)
@@ -80,7 +81,7 @@ def test_after_a_minibatch_that_did_not_fit_the_learner_captures_again_with_more
     again on the same buffers stands in for a CUDA graph."""
 
     def capture(self, step, optimizer):
-        arguments = (self.inputs, self.indices, self.slots)
+        arguments = (self.advantages, self.targets, self.indices, self.slots)
         self.graph = types.SimpleNamespace(replay=lambda: setattr(self, "losses", step(*arguments)))
 
     fits, load = [], CapturedStep.load

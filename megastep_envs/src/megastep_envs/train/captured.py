@@ -7,8 +7,7 @@ them. A CUDA graph launches the whole step at once. It replays fixed shapes and 
 everything from tensors that stay put:
 
 - the rollout, which the collector refills in place;
-- the update's inputs (advantages, value targets, the old policy's log-probabilities and values), copied into
-  buffers of this step once per update;
+- the advantages and targets, copied into buffers of this step once per update;
 - the minibatch's columns (or samples), and with an LSTM its episodes' segments
   laid out in fixed slots (:class:`~.sequences.SegmentSlots`), copied in before
   each replay;
@@ -62,28 +61,28 @@ class CapturedStep:
     """One minibatch step of :class:`~.learner.Learner`, captured once and replayed for every minibatch.
 
     :param rollout: the rollout the step learns from (its tensors are read in place).
-    :param inputs: the update's inputs by name, each ``(T, N)`` (:meth:`~.learner.Learner.update`): their shapes.
     :param batch: columns of a minibatch with an LSTM, samples without.
     :param slots: with an LSTM, the segment slots of a minibatch (:func:`slots_for`); None without one.
-    :ivar inputs: buffers of the update's inputs, copied in by :meth:`load_update`.
+    :ivar advantages: ``(T, N)``. :ivar targets: ``(T, N)``: the update's, copied in by :meth:`load_update`.
     :ivar indices: ``(batch,)`` int64, the minibatch's columns or flat samples, copied in by :meth:`load`.
     :ivar slots: the minibatch's segments, with an LSTM; else None.
     :ivar losses: what the last replay's step returned (:data:`~.learner.LOSSES`).
     """
 
-    def __init__(self, rollout: Rollout, inputs: dict[str, torch.Tensor], batch: int, slots: int | None):
+    def __init__(self, rollout: Rollout, batch: int, slots: int | None):
         steps, rows = rollout.values.shape
         device = rollout.values.device
         self.rollout = rollout
-        self.inputs = {name: torch.zeros_like(value) for name, value in inputs.items()}
+        self.advantages = torch.zeros(steps, rows, device=device)
+        self.targets = torch.zeros(steps, rows, device=device)
         self.indices = torch.zeros(batch, dtype=torch.int64, device=device)
         self.slots = SegmentSlots(steps, batch, slots, device) if slots is not None else None
         self.graph: torch.cuda.CUDAGraph | None = None
         self.losses: torch.Tensor | None = None
 
-    def load_update(self, inputs: dict[str, torch.Tensor]) -> None:
-        for name, buffer in self.inputs.items():
-            buffer.copy_(inputs[name])
+    def load_update(self, advantages: torch.Tensor, targets: torch.Tensor) -> None:
+        self.advantages.copy_(advantages)
+        self.targets.copy_(targets)
 
     def load(self, chosen: torch.Tensor, starts: np.ndarray | None) -> bool:
         """Copies in a minibatch: ``chosen`` ``(batch,)`` int64 (columns on the CPU with an LSTM, else samples on
@@ -94,11 +93,11 @@ class CapturedStep:
         self.indices.copy_(chosen, non_blocking=True)
         return True
 
-    def capture(self, step: Callable[[dict[str, torch.Tensor], torch.Tensor, SegmentSlots | None], torch.Tensor],
+    def capture(self, step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, SegmentSlots | None], torch.Tensor],
                 optimizer: torch.optim.Optimizer) -> None:
-        """Captures ``step(inputs, indices, slots)`` (of the minibatch last loaded). The warm-ups change the weights
-        and Adam's state: the caller restores them."""
-        arguments = (self.inputs, self.indices, self.slots)
+        """Captures ``step(advantages, targets, indices, slots)`` (of the minibatch last loaded). The warm-ups
+        change the weights and Adam's state: the caller restores them."""
+        arguments = (self.advantages, self.targets, self.indices, self.slots)
         side = torch.cuda.Stream(self.indices.device)
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):

@@ -9,19 +9,6 @@ order is drawn on the host from a generator of the learner's own, so choosing
 minibatches never waits on the GPU; the episode starts are copied to the host
 once per update, for the LSTM's segments.
 
-**Rollouts collected one update behind** (``act_while_learning``,
-:mod:`.pipeline`). The "old" policy of PPO's ratio does two jobs: it is the
-policy that acted, which importance sampling must divide by, and the policy
-whose neighbourhood clipping keeps the update in. Hilton, Cobbe and Schulman
-(2021, "Batch size-invariance for policy optimization") show that only the
-first must be the acting policy, and that PPO learns poorly from stale
-rollouts unless the second is the policy at the start of the update (the
-*proximal* policy). So on such rollouts the learner first runs the current
-network over the whole rollout, once, without gradients: the ratio is taken
-against those log-probabilities and clipped around them, each sample's term
-is weighted by the proximal over the acting probability of its action, and
-the advantages and the value clipping use the proximal values.
-
 **Non-finite updates.** A NaN or infinite gradient norm anywhere in an update
 would leave NaN weights, which then act (and would be checkpointed). So the
 learner keeps a copy of the weights and of Adam's state from before each
@@ -103,9 +90,6 @@ class Learner:
         self._sample_generator = torch.Generator(device)
         self._learned_samples = self.columns.to(device) if self.columns is not None else None
         self.autocast = config.bf16 and device.type == "cuda"
-        self.decoupled = bool(config.act_while_learning)
-        """Whether the proximal policy is the network at the start of each update, apart from the acting policy
-        (rollouts collected one update behind); else they are one, the policy that acted."""
         self._saved: list[torch.Tensor] | None = None
         self._captured: CapturedStep | None = None
         self._refit = False  # a minibatch of the last update did not fit the captured step's slots
@@ -194,9 +178,10 @@ class Learner:
         config = self.config
         self._saved = [t.detach().clone() for t in self._tensors()]
         steps, rows = rollout.actions.shape
+        advantages, targets = gae(rollout.rewards, rollout.values, rollout.dones, rollout.next_value,
+                                  config.gamma, config.gae_lambda)
         starts = rollout.starts.cpu().numpy() if config.lstm else None  # the update's one wait
-        inputs = self._inputs(rollout, starts)
-        captured = self._captured_step(rollout, inputs, steps, rows, starts)
+        captured = self._captured_step(rollout, advantages, targets, steps, rows, starts)
         losses = torch.zeros(len(LOSSES), device=self.device)
         count = misfits = 0
         for _ in range(config.epochs):
@@ -207,57 +192,21 @@ class Learner:
                     misfits += captured is not None
                     indices = chosen.to(self.device, non_blocking=True)
                     segments = Segments.of(chosen_starts, self.device) if chosen_starts is not None else None
-                    losses += self._step(rollout, inputs, indices, segments)
+                    losses += self._step(rollout, advantages, targets, indices, segments)
                 count += 1
         self._refit = misfits > 0
-        values, targets = inputs["values"].flatten(), inputs["targets"].flatten()
-        explained = 1 - (targets - values).var() / targets.var().clamp_min(1e-8)
+        values = rollout.values.flatten()
+        explained = 1 - (targets.flatten() - values).var() / targets.flatten().var().clamp_min(1e-8)
         scale = torch.ones(len(LOSSES), device=self.device)
         scale[:-1] = 1 / count
         return torch.cat([losses * scale, explained[None]])
 
-    def _inputs(self, rollout: Rollout, starts: np.ndarray | None) -> dict[str, torch.Tensor]:
-        """What an update's minibatch steps read beside the rollout, each ``(T, N)``: ``logprobs`` and ``values``
-        of the old policy (the proximal one where :attr:`decoupled`, with ``weights``, its probability of each
-        action over the acting policy's), and GAE's ``advantages`` and value ``targets`` from those values."""
-        config = self.config
-        inputs = {"logprobs": rollout.logprobs, "values": rollout.values}
-        if self.decoupled:
-            inputs = self._proximal(rollout, starts)
-            inputs["weights"] = (inputs["logprobs"] - rollout.logprobs).exp()
-        inputs["advantages"], inputs["targets"] = gae(rollout.rewards, inputs["values"], rollout.dones,
-                                                      rollout.next_value, config.gamma, config.gae_lambda)
-        return inputs
-
-    @torch.no_grad()
-    def _proximal(self, rollout: Rollout, starts: np.ndarray | None) -> dict[str, torch.Tensor]:
-        """The current network's log-probabilities of the actions taken and values over the learned columns of
-        ``rollout``, a minibatch of columns at a time; the other rows keep the acting policy's."""
-        model = getattr(self.model, "module", self.model)  # DDP's forward would prepare a backward
-        logprobs, values = rollout.logprobs.clone(), rollout.values.clone()
-        steps, rows = rollout.actions.shape
-        columns = self.columns if self.columns is not None else torch.arange(rows)
-        size = max(1, len(columns) // self.config.minibatches)
-        for i in range(0, len(columns), size):
-            chosen = columns[i:i + size]
-            indices = chosen.to(self.device, non_blocking=True)
-            segments = Segments.of(starts[:, chosen.numpy()], self.device) if starts is not None else None
-            take = functools.partial(_columns, indices=indices)
-            memory = tuple(take(m) for m in rollout.initial_memory) if segments is not None else ()
-            with self._network():
-                logits, value, _ = model({key: take(x) for key, x in rollout.obs.items()}, memory,
-                                         take(rollout.starts), segments=segments)
-            logprob = torch.log_softmax(logits.float(), -1).gather(-1, take(rollout.actions)[..., None]).squeeze(-1)
-            logprobs.index_copy_(1, indices, logprob)
-            values.index_copy_(1, indices, value.float())
-        return {"logprobs": logprobs, "values": values}
-
-    def _captured_step(self, rollout, inputs, steps, rows, starts) -> CapturedStep | None:
+    def _captured_step(self, rollout, advantages, targets, steps, rows, starts) -> CapturedStep | None:
         """The graph to replay this update's minibatch steps from, captured if need be; None to step eagerly."""
         if self.eager_reason is not None:
             return None
         if self._captured is not None and self._captured.rollout is rollout and not self._refit:
-            self._captured.load_update(inputs)
+            self._captured.load_update(advantages, targets)
             return self._captured
         if any(p not in self.optimizer.state for p in self.parameters):
             return None  # Adam makes its state at its first step: the graph must read that state
@@ -266,8 +215,8 @@ class Learner:
         # never fewer slots than the last capture had: episodes that shorten as a policy learns cost a few captures
         before = self._captured.slots.slots if self._captured is not None and self._captured.slots is not None else 0
         slots = slots_for(starts, len(chosen), at_least=before) if starts is not None else None
-        captured = CapturedStep(rollout, inputs, len(chosen), slots)
-        captured.load_update(inputs)
+        captured = CapturedStep(rollout, len(chosen), slots)
+        captured.load_update(advantages, targets)
         captured.load(chosen, chosen_starts)  # the slots hold any minibatch of this rollout
         try:
             captured.capture(functools.partial(self._step, rollout), self.optimizer)
@@ -279,29 +228,25 @@ class Learner:
         self._captured = captured
         return captured
 
-    def _step(self, rollout: Rollout, inputs: dict[str, torch.Tensor], indices: torch.Tensor,
+    def _step(self, rollout: Rollout, advantages: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor,
               segments: Segments | SegmentSlots | None) -> torch.Tensor:
-        """One minibatch step on the columns (with ``segments``) or flat samples ``indices`` of ``rollout`` and the
-        update's ``inputs`` (:meth:`_inputs`); the step's losses."""
+        """One minibatch step on the columns (with ``segments``) or flat samples ``indices``; the step's losses."""
         config = self.config
         take = functools.partial(_columns if segments is not None else _samples, indices=indices)
         memory = tuple(take(m) for m in rollout.initial_memory) if segments is not None else ()
-        advantage, target = take(inputs["advantages"]), take(inputs["targets"])
+        advantage, target = take(advantages), take(targets)
         observations = {key: take(tensor) for key, tensor in rollout.obs.items()}
         with self._network():
             logits, value, _, *goal = self.model(observations, memory, take(rollout.starts), segments=segments,
                                                  with_goal=bool(config.goal_prediction))
         logprobs = torch.log_softmax(logits, -1)
         new_logprob = logprobs.gather(-1, take(rollout.actions)[..., None]).squeeze(-1)
-        log_ratio = new_logprob - take(inputs["logprobs"])
+        log_ratio = new_logprob - take(rollout.logprobs)
         ratio = log_ratio.exp()
         # normalised per minibatch; a minibatch of one sample has a spread of 0, not NaN
         advantage = (advantage - advantage.mean()) / (advantage.std(correction=0) + 1e-8)
-        policy_terms = torch.max(-advantage * ratio, -advantage * ratio.clamp(1 - config.clip, 1 + config.clip))
-        if "weights" in inputs:  # importance sampling: the acting policy is not the proximal one
-            policy_terms = policy_terms * take(inputs["weights"])
-        policy_loss = policy_terms.mean()
-        old_value = take(inputs["values"])
+        policy_loss = torch.max(-advantage * ratio, -advantage * ratio.clamp(1 - config.clip, 1 + config.clip)).mean()
+        old_value = take(rollout.values)
         clipped = old_value + (value - old_value).clamp(-config.clip, config.clip)
         value_loss = 0.5 * torch.max((value - target) ** 2, (clipped - target) ** 2).mean()
         entropy = -(logprobs.exp() * logprobs).sum(-1).mean()
