@@ -17,7 +17,13 @@ first learns from it. PPO's probability ratio is taken against the
 log-probabilities stored while acting, those of the policy that acted, so the
 objective stays the same; its first minibatch's ratio starts one update away
 from 1, which the clipping bounds, as in asynchronous PPO (Sample Factory,
-Petrenko et al. 2020), whose learner lags its actors by about as much.
+Petrenko et al. 2020), whose learner lags its actors by about as much. The lag
+costs learning per update where memory must be learned slowly: on the CPU,
+PointGoal with its goal told once reached a quarter fewer goals after as many
+updates, and with the goal told every step as many (``BENCHMARKS.md``,
+"Training at engine speed"). So it pays only where running ahead makes
+updates faster by more than that, which a GPU must measure; it is off by
+default.
 
 A rollout collected ahead and not yet learned from is *pending*. A run learns
 from it before it stops or writes a checkpoint (:meth:`Pipeline.update` with
