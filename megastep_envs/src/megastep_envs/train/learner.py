@@ -212,12 +212,16 @@ class Learner:
             return None  # Adam makes its state at its first step: the graph must read that state
         # a minibatch in order, so that the draws of the minibatches that follow are those of an eager run
         chosen, chosen_starts = next(self._minibatches(steps, rows, starts, shuffle=False))
-        # never fewer slots than the last capture had: episodes that shorten as a policy learns cost a few captures
-        before = self._captured.slots.slots if self._captured is not None and self._captured.slots is not None else 0
-        slots = slots_for(starts, len(chosen), at_least=before) if starts is not None else None
+        slots = None
+        if starts is not None:
+            # never fewer slots than the last capture had (episodes that shorten as a policy learns cost a few
+            # captures), and room for the minibatch captured
+            before = self._captured.slots.slots if self._captured is not None else 0
+            captured_segments = int((1 + chosen_starts[1:].sum(0)).sum())
+            slots = slots_for(starts, len(chosen), at_least=max(before, captured_segments))
         captured = CapturedStep(rollout, len(chosen), slots)
         captured.load_update(advantages, targets)
-        captured.load(chosen, chosen_starts)  # the slots hold any minibatch of this rollout
+        captured.load(chosen, chosen_starts)
         try:
             captured.capture(functools.partial(self._step, rollout), self.optimizer)
         except RuntimeError as error:

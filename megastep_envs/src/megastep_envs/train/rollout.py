@@ -108,6 +108,9 @@ class Rollout:
     :ivar next_value: ``(N,)``, the value of the state after step ``T - 1``.
     """
 
+    _FIELDS = ("starts", "actions", "logprobs", "values", "rewards", "dones", "next_value")
+    """The tensors beside ``obs`` and ``initial_memory``, for :meth:`like` and :meth:`copy_`."""
+
     def __init__(self, steps: int, n_rows: int, example: dict[str, torch.Tensor], memory, device):
         self.obs = {k: torch.empty(steps, *v.shape, dtype=v.dtype, device=device) for k, v in example.items()}
         self.starts = torch.empty(steps, n_rows, dtype=torch.bool, device=device)
@@ -133,8 +136,6 @@ class Rollout:
         """Copies ``other`` into this rollout's tensors, which stay where they are (captured graphs read them)."""
         torch._foreach_copy_(self._tensors(), other._tensors())
         return self
-
-    _FIELDS = ("starts", "actions", "logprobs", "values", "rewards", "dones", "next_value")
 
     def _tensors(self) -> list[torch.Tensor]:
         return [*self.obs.values(), *(getattr(self, name) for name in self._FIELDS), *self.initial_memory]
