@@ -46,12 +46,18 @@ WARM_UPS = 2
 allocator settle."""
 
 
+def column_segments(starts: np.ndarray) -> np.ndarray:
+    """``(B,)``: the segments of each column of ``(T, B)`` episode starts, the one at step 0 and one at each start
+    after it."""
+    return 1 + starts[1:].sum(0)
+
+
 def slots_for(starts: np.ndarray, batch: int, at_least: int = 0) -> int:
     """Segment slots for minibatches of ``batch`` columns drawn from a rollout whose episodes begin at ``starts``
     (``(T, N)`` bool): :data:`HEADROOM` times the segments such a minibatch holds on average plus four standard
     deviations, but no more than the fullest minibatch the rollout could make, and at least ``at_least`` (the slots
     of an earlier capture). A minibatch that needs more is rare; it steps eagerly, and the learner captures again."""
-    segments = 1 + starts[1:].sum(0)  # a column's segments: the one at step 0 and one at each start after it
+    segments = column_segments(starts)
     fullest = int(np.sort(segments)[-batch:].sum())
     expected = batch * segments.mean() + 4 * math.sqrt(batch * segments.var())
     return max(min(fullest, math.ceil(HEADROOM * expected)), at_least)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from .advantages import gae
-from .captured import CapturedStep, slots_for
+from .captured import CapturedStep, column_segments, slots_for
 from .rollout import GOAL_TARGET, Rollout
 from .sequences import Segments, SegmentSlots
 
@@ -217,8 +217,7 @@ class Learner:
             # never fewer slots than the last capture had (episodes that shorten as a policy learns cost a few
             # captures), and room for the minibatch captured
             before = self._captured.slots.slots if self._captured is not None else 0
-            captured_segments = int((1 + chosen_starts[1:].sum(0)).sum())
-            slots = slots_for(starts, len(chosen), at_least=max(before, captured_segments))
+            slots = slots_for(starts, len(chosen), at_least=max(before, int(column_segments(chosen_starts).sum())))
         captured = CapturedStep(rollout, len(chosen), slots)
         captured.load_update(advantages, targets)
         captured.load(chosen, chosen_starts)

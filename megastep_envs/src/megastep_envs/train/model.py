@@ -24,6 +24,7 @@ it is tested against.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 
 import torch
@@ -219,6 +220,16 @@ class Agent(nn.Module):
                    bool(hyperparameters.get("lstm", False)), int(hyperparameters.get("channels", 32)),
                    float(hyperparameters.get("goal_prediction", 0.0)) > 0,
                    bool(hyperparameters.get("dense_strips", False)))
+
+    def frozen_copy(self) -> Agent:
+        """A copy of the network to act with apart from it (self-play's opponent, an actor one update behind): no
+        gradients, and the LSTM's weights laid out again for cuDNN, which a deep copy leaves apart (cuDNN would copy
+        them at every call)."""
+        copy_ = copy.deepcopy(self).requires_grad_(False)
+        for module in copy_.modules():
+            if isinstance(module, nn.RNNBase):
+                module.flatten_parameters()
+        return copy_
 
     @contextlib.contextmanager
     def fixed_strips(self, dtype: torch.dtype | None = None):

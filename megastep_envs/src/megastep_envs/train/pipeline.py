@@ -36,7 +36,6 @@ lag, so a CPU run learns as a GPU's would, and gains no time.
 """
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 
@@ -63,19 +62,10 @@ class Timing:
     learning: float
 
 
-def actor_of(model: Agent) -> Agent:
-    """A copy of ``model`` to act with, one update behind it: no gradients, the LSTM's weights laid out for cuDNN."""
-    actor = copy.deepcopy(model).requires_grad_(False)
-    for module in actor.modules():
-        if isinstance(module, torch.nn.RNNBase):
-            module.flatten_parameters()  # a deep copy leaves them apart: cuDNN would copy them at every call
-    return actor
-
-
 class Pipeline:
     """Collects rollouts and learns from them, in turn or (``ahead``) one rollout ahead of the learner.
 
-    :param collector: acts with ``model`` in turn, with its own copy (:func:`actor_of`) when ``ahead``.
+    :param collector: acts with ``model`` in turn, with its own copy (:meth:`~.model.Agent.frozen_copy`) when ``ahead``.
     :param learner: updates ``model``.
     :param model: the network learned (not a DDP wrapper).
     :param ahead: collect the next rollout while learning from the last (``act_while_learning``).
@@ -84,7 +74,7 @@ class Pipeline:
 
     def __init__(self, collector: Collector, learner: Learner, model: Agent, ahead: bool = False):
         if ahead == (collector.model is model):
-            raise ValueError("running ahead, the collector acts with a copy of the model (actor_of); in turn, "
+            raise ValueError("running ahead, the collector acts with a copy of the model (Agent.frozen_copy); in turn, "
                              "with the model itself")
         self.collector, self.learner, self.model, self.ahead = collector, learner, model, ahead
         self.device = collector.device

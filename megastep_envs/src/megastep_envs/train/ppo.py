@@ -55,7 +55,7 @@ from .hyperparameters import env_options as options_for
 from .learner import LOSSES, Learner
 from .logger import Logger
 from .model import Agent
-from .pipeline import Pipeline, Timing, actor_of
+from .pipeline import Pipeline, Timing
 from .rollout import METRIC_NAMES, STATISTICS, Collector
 from .runs import RESUMABLE, RUN_FILES, StopSignals, resumed_hyperparameters  # noqa: F401 (their old home)
 from .selfplay import SelfPlay
@@ -110,7 +110,7 @@ def build(env_name: str, config: Hyperparameters, env_options, process: distribu
     if config.goal_prediction and not callable(getattr(env, "goal_now", None)):
         raise TrainError(f"goal_prediction teaches the network where its goal lies, in an env that gives each agent "
                          f"a goal (pointgoal); {env_name} gives none: leave it at 0")
-    actor = actor_of(model) if config.act_while_learning else model
+    actor = model.frozen_copy() if config.act_while_learning else model
     collector = Collector(env, actor, env_name, first, config.steps, config.gamma, generator, config.bf16, selfplay,
                           goal_target=config.goal_prediction > 0)
     learner = Learner(distributed.data_parallel(process, model), config, device, config.seed + 31 * process.rank,

@@ -20,8 +20,6 @@ of rising ratings behind it.
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from .model import Agent
@@ -53,11 +51,7 @@ class SelfPlay:
         self.learned = torch.ones(env.n_envs * agents, dtype=torch.bool)
         self.learned[self.rows.cpu()] = False
         """``(N,)`` bool on the CPU: the rows the learner learns from."""
-        self.opponent = copy.deepcopy(model).requires_grad_(False)
-        for module in self.opponent.modules():
-            if isinstance(module, torch.nn.RNNBase):
-                # a deep copy leaves an LSTM's weights apart: cuDNN would copy them each call
-                module.flatten_parameters()
+        self.opponent = model.frozen_copy()
         self.pool = SnapshotPool(seed=seed)
         self.playing = "current"
         self.minutes: dict[str, float] = {}
