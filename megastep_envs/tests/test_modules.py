@@ -100,13 +100,31 @@ def test_downsample_is_a_mean():
     assert torch.equal(downsample(values, 3, dim=-1), torch.tensor([[1.0, 4.0], [7.0, 10.0]]))
 
 
-def test_imu_reports_velocity_in_the_agent_frame(room):
-    world = world_in(room, n_envs=1)
-    world.agents.angles[:] = 90.0
-    world.agents.velocity[:] = torch.tensor([0.5, 2.0])
-    world.agents.angvelocity[:] = 180.0
-    imu = IMU(world)(None)
-    assert torch.allclose(imu, torch.tensor([[[math.pi, 2.0, -0.5]]]), atol=1e-5)
+def test_the_imu_reports_the_last_move_per_second_in_the_frame_the_agent_ends_it_facing(room):
+    world = world_in(room, n_envs=1)  # 10 steps a second
+    imu = IMU(world)
+    world.agents.angles[:] = 170.0
+    imu.mark_poses()
+    world.agents.positions += torch.tensor([0.0, 0.1])  # 0.1 m along +y, the world's left
+    world.agents.angles[:] = -170.0  # 20 degrees counter-clockwise, across the wrap at 180
+    # facing -170 degrees, +y lies ahead-right: forward sin(-170) * 0.1 m, leftward cos(-170) * 0.1 m, over 0.1 s
+    forward, leftward = math.sin(math.radians(-170.0)), math.cos(math.radians(-170.0))
+    assert torch.allclose(imu(None), torch.tensor([[[math.radians(20.0) * 10, forward, leftward]]]), atol=1e-4)
+    imu.mark_poses()
+    assert torch.equal(imu(None), torch.zeros(1, world.n_agents, 3))  # no move since
+
+
+def test_the_imu_reads_no_motion_where_agents_just_spawned(room):
+    world = world_in(room, n_envs=3)
+    imu = IMU(world)
+    world.agents.positions += 0.1  # every agent moved
+    previous = imu(None)
+    observation = previous.clone()
+    spawned = torch.tensor([True, False, True])
+    final = imu.refresh(None, spawned, observation)
+    assert torch.equal(final[spawned], previous[spawned]) and torch.equal(observation[~spawned], previous[~spawned])
+    assert torch.equal(observation[spawned], torch.zeros(2, world.n_agents, 3))
+    torch.testing.assert_close(imu(None), observation)  # a second look agrees: the spawned have not moved since
 
 
 def test_lifespans_draw_in_range_and_redraw_only_masked_envs():
@@ -190,21 +208,25 @@ def test_the_observation_kernels_read_as_the_torch_reference_on_the_gpu(pillar_r
     pytest.importorskip("cupy")
     world = World([pillar_room] * 4, 2, [Camera(64, 120.0)], "stop:cuda", "raycast:cuda", "cuda")
     spawn(world, seed=4)
-    world.agents.velocity.normal_()
-    world.agents.angvelocity.normal_()
     render = world.render()
     mask = torch.tensor([True, False, False, True], device="cuda")
     for make in (lambda b: RGB(world, 4, backend=b), lambda b: Depth(world, 4, backend=b), lambda b: IMU(world, b)):
         fused, reference = make("cuda"), make("torch")
         assert fused._kernel is not None and reference._kernel is None
+        if isinstance(fused, IMU):  # a move since the poses were marked, turns across the wrap at 180 among them
+            for imu in (fused, reference):
+                imu.moved_from.copy_(world.agents.positions - torch.randn_like(world.agents.positions) * 0.1)
+                imu.turned_from.copy_(world.agents.angles - torch.randn_like(world.agents.angles) * 20)
         expected = reference(render)
-        torch.testing.assert_close(fused(render), expected, rtol=1e-5, atol=1e-6)
-        if hasattr(fused, "refresh"):
-            previous = torch.rand(expected.shape, device=expected.device)
-            observation = previous.clone()
-            final = fused.refresh(render, mask, observation)
-            assert torch.equal(observation[~mask], previous[~mask]) and torch.equal(final[mask], previous[mask])
-            torch.testing.assert_close(observation[mask], expected[mask], rtol=1e-5, atol=1e-6)
+        assert expected.abs().min() > 0
+        torch.testing.assert_close(fused(render), expected, rtol=1e-5, atol=1e-5)
+        previous = torch.rand(expected.shape, device=expected.device)
+        observation = previous.clone()
+        final = fused.refresh(render, mask, observation)
+        assert torch.equal(observation[~mask], previous[~mask]) and torch.equal(final[mask], previous[mask])
+        # observed again: RGB and depth the render's rows; the IMU no motion, as where agents just spawned
+        again = torch.zeros_like(expected) if isinstance(fused, IMU) else expected
+        torch.testing.assert_close(observation[mask], again[mask], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.gpu

@@ -1,5 +1,7 @@
 """The fused observation kernels (``observations.cu``) compiled for the CPU
 (:mod:`megastep_core.host_kernels`), against the torch reference."""
+import math
+
 import pytest
 import torch
 
@@ -60,11 +62,22 @@ def test_the_imu_kernel_reads_as_the_torch_reference(library, render):
     world, _ = render
     agents = world.agents
     generator = torch.Generator().manual_seed(3)
-    agents.velocity.copy_(torch.randn(agents.velocity.shape, generator=generator))
-    agents.angvelocity.copy_(torch.randn(agents.angvelocity.shape, generator=generator) * 90)
     agents.angles.copy_(torch.rand(agents.angles.shape, generator=generator) * 360 - 180)
     fused = IMU(world, backend="torch")
     fused._kernel = HostKernel(library, "observe_imu")
-    expected = IMU(world, backend="torch")()
+    reference = IMU(world, backend="torch")
+    # moves of up to a few decimetres, and turns of tens of degrees, one of them across the wrap at 180 degrees
+    agents.angles[0, 0] = 175.0
+    moved_from = agents.positions - torch.randn(agents.positions.shape, generator=generator) * 0.1
+    turned_from = torch.remainder(agents.angles - torch.randn(agents.angles.shape, generator=generator) * 30 + 180,
+                                  360) - 180
+    turned_from[0, 0] = -170.0  # 15 degrees clockwise
+    for imu in (fused, reference):
+        imu.moved_from.copy_(moved_from)
+        imu.turned_from.copy_(turned_from)
+    expected = reference()
     assert expected.shape == (3, 2, 3) and expected.abs().min() > 0
-    torch.testing.assert_close(fused(), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(expected[0, 0, 0], torch.tensor(math.radians(-15.0) / world.dt))
+    torch.testing.assert_close(fused(), expected, rtol=1e-5, atol=1e-5)
+
+

@@ -46,18 +46,22 @@ extern "C" __global__ void observe_depth(
     out[i] = __fdiv_rn(max_depth - mean, max_depth - near);
 }
 
-// The IMU of every agent (n of them): out (n, 3) = angular velocity in radians per second, then the velocity
-// (n, 2) turned into the frame of an agent facing `angles` degrees (forward, leftward), as to_agent_frame.
+// The IMU of every agent (n of them): out (n, 3) = the angle it turned in the last move, wrapped to [-180, 180)
+// degrees, in radians per second, then how far it moved (positions - moved_from, world frame), in metres per
+// second turned into the frame of an agent now facing `angles` degrees (forward, leftward), as to_agent_frame.
 extern "C" __global__ void observe_imu(
-    const float* __restrict__ velocity, const float* __restrict__ angvelocity, const float* __restrict__ angles,
-    float* __restrict__ out, int n) {
+    const float* __restrict__ positions, const float* __restrict__ moved_from, const float* __restrict__ angles,
+    const float* __restrict__ turned_from, float per_second, float* __restrict__ out, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const float to_radians = 0.017453292519943295f;
     float sin_a, cos_a;
     sincosf(angles[i] * to_radians, &sin_a, &cos_a);
-    float x = velocity[2 * i], y = velocity[2 * i + 1];
-    out[3 * i] = angvelocity[i] * to_radians;
+    float turn = angles[i] - turned_from[i];
+    turn -= 360.0f * floorf((turn + 180.0f) / 360.0f);
+    float x = (positions[2 * i] - moved_from[2 * i]) * per_second;
+    float y = (positions[2 * i + 1] - moved_from[2 * i + 1]) * per_second;
+    out[3 * i] = turn * to_radians * per_second;
     out[3 * i + 1] = x * cos_a + y * sin_a;
     out[3 * i + 2] = y * cos_a - x * sin_a;
 }

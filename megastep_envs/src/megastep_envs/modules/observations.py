@@ -10,9 +10,13 @@ where ``mask`` is True). An env calls it to show the first frame of the envs
 that just reset while keeping their last one; a module without it is
 observed in every env again, into a new tensor.
 
+A module that measures the agents' motion may have ``mark_poses()``: the env
+calls it just before the physics moves the agents, and after a reset, so that
+the module can keep where they stood (the IMU tells how far each moved).
+
 A module may also say what it reads, as ``reads``: ``"render"`` (RGB and
 Depth read the render alone) or ``"agents"`` (the IMU reads the agents as
-physics left them; it is called with ``None``, before the render exists).
+the physics left them; it is called with ``None``, before the render exists).
 On a GPU an env observes those beside the rest of its step, on a second
 CUDA stream (:class:`~megastep_envs.step.graphs.SideStreams`): the agents' during the
 render, the render's during the task update and the resets. A module that
@@ -36,6 +40,8 @@ from megastep_core import Render, World
 from megastep_core.deprecation import old_names
 from megastep_core.kernels import load_kernels
 from megastep_core.spaces import Box
+
+from ..step.compiling import compilable
 
 
 def _pixels(world: World, subsample: int) -> int:
@@ -217,14 +223,22 @@ def to_agent_frame(vectors: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
 
 
 class IMU:
-    """What an inertial sensor would tell: ``(E, A, 3)`` of angular velocity (radians per second,
-    counter-clockwise) and the velocity in the agent's own frame (forward, leftward; metres per second).
+    """What an inertial sensor integrated over each step would tell: ``(E, A, 3)`` of the agent's turn (radians per
+    second, counter-clockwise) and its move in its own frame (forward, leftward; metres per second), both the
+    distance covered in the last move over the step's ``dt``.
 
-    Read after the physics step, so an agent that hit a wall reads the velocity the physics left it.
+    So a reading times ``dt`` is exactly how far the agent turned and moved, walls or not, and summing them (each
+    move turned by the turns after it) finds where the agent is relative to where it was: the odometry that
+    PointGoal's agents told their goal once must keep. The physics' own velocity would not do: an agent stopped by
+    a wall part of the way through a step ends it with no velocity, though it moved. The move is turned into the
+    frame the agent faces at the end of the step, after its turn.
+
+    The env calls :meth:`mark_poses` before every move (and after a reset), which keeps where each agent stood;
+    an agent that has just spawned reads zeros (:meth:`refresh`).
 
     :param world: the world whose agents are read.
     :param backend: ``"auto"``, ``"torch"`` or ``"cuda"``: on a GPU one kernel of
-        ``observations.cu`` (``"auto"``), or the torch code, its reference: six kernels.
+        ``observations.cu`` (``"auto"``), or the torch code, its reference.
     """
 
     space = Box((3,))
@@ -235,16 +249,53 @@ class IMU:
         kernels = load_kernels("megastep_envs.modules", "observations.cu", ["observe_imu"], device=world.device,
                                implementation=backend, what="observation option backend").as_dict()
         self._kernel = None if kernels is None else kernels["observe_imu"]
+        agents = world.agents
+        self.moved_from = agents.positions.clone()
+        """``(E, A, 2)`` metres: where each agent stood before the last move."""
+        self.turned_from = agents.angles.clone()
+        """``(E, A)`` degrees: where each agent faced before the last move."""
+
+    def mark_poses(self) -> None:
+        """Keeps where every agent stands and faces now, for the next reading to measure the move from."""
+        agents = self.world.agents
+        self._mark(agents.positions, agents.angles)
+
+    @compilable
+    def _mark(self, positions: torch.Tensor, angles: torch.Tensor) -> None:
+        self.moved_from.copy_(positions)
+        self.turned_from.copy_(angles)
 
     def __call__(self, render: Render | None = None) -> torch.Tensor:
         agents = self.world.agents
+        per_second = 1.0 / self.world.dt
         if self._kernel is None:
-            local = to_agent_frame(agents.velocity, agents.angles)
-            return torch.cat([torch.deg2rad(agents.angvelocity)[..., None], local], -1)
+            turn = torch.remainder(agents.angles - self.turned_from + 180.0, 360.0) - 180.0
+            moved = to_agent_frame(agents.positions - self.moved_from, agents.angles)
+            return torch.cat([torch.deg2rad(turn)[..., None], moved], -1) * per_second
         out = torch.empty((*agents.angles.shape, 3), device=agents.angles.device)
         n = agents.angles.numel()
-        self._kernel(-(-n // 256), 256, agents.velocity, agents.angvelocity, agents.angles, out, n)
+        self._kernel(-(-n // 256), 256, agents.positions, self.moved_from, agents.angles, self.turned_from,
+                     per_second, out, n)
         return out
+
+    def refresh(self, render: Render | None, mask: torch.Tensor, observation: torch.Tensor) -> torch.Tensor:
+        """Observes again, in place, the envs where ``mask`` (``(E,)`` bool) is True, whose agents have just spawned:
+        their poses are marked, and they read zeros, as they have not moved since.
+
+        :returns: the readings replaced, a tensor of ``observation``'s shape (meaningful where ``mask`` is True).
+        """
+        agents = self.world.agents
+        return self._refresh(agents.positions, agents.angles, mask, observation)
+
+    @compilable
+    def _refresh(self, positions: torch.Tensor, angles: torch.Tensor, mask: torch.Tensor,
+                 observation: torch.Tensor) -> torch.Tensor:
+        spawned = mask.view(-1, *[1] * (angles.dim() - 1))  # (E, 1): every agent of those envs
+        self.moved_from.copy_(torch.where(spawned[..., None], positions, self.moved_from))
+        self.turned_from.copy_(torch.where(spawned, angles, self.turned_from))
+        final = observation.clone()
+        observation.masked_fill_(mask.view(-1, *[1] * (observation.dim() - 1)), 0.0)
+        return final
 
 
 class FunctionObservation:

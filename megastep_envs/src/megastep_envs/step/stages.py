@@ -39,7 +39,8 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("act", "modules/movement.py", "turns actions into velocities", ("actions",), ("velocities",)),
-    Stage("move", "physics plugin (World.move)", "moves the agents by their velocities, redraws their bodies",
+    Stage("move", "physics plugin (World.move)",
+          "moves the agents by their velocities (the IMU keeps where they stood), redraws their bodies",
           ("velocities", "walls"), ("agents", "progress")),
     Stage("observe agents", "modules/observations.py", "observations that read only the agents (IMU)",
           ("agents",), ("obs of the agents",), side=True),
@@ -92,6 +93,7 @@ class SteppedStages:
         into it again. So does a reward that reads only the agents (``reads = "agents"``), during the render.
         """
         moved = self.movement(actions if self.multi_agent else actions[:, None])  # act
+        self._mark_poses()
         if moved is None:
             moved = self.world.move()  # move: (E, A), the fraction of each agent's move achieved
         else:  # a movement module written before physics became a stage of its own, which moved the agents itself
@@ -131,6 +133,13 @@ class SteppedStages:
         }
         step = Step(self._squeeze(obs), self._squeeze_one(reward), terminated, truncated, info)
         return step, render, obs
+
+    def _mark_poses(self) -> None:
+        """Has the observations that measure a move (a ``mark_poses`` method: the IMU) keep the agents' poses now."""
+        for module in self.observations.values():
+            mark = getattr(module, "mark_poses", None)
+            if mark is not None:
+                mark()
 
     def _generators(self) -> list[torch.Generator]:
         """The CUDA generators a step may draw from, for :class:`~megastep_envs.step.graphs.StepGraph`: every one
