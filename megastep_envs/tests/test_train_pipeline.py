@@ -47,11 +47,13 @@ def test_running_ahead_acts_one_update_behind_and_learns_every_rollout_once(lstm
     parts = build("minimal", config(lstm=lstm), {"lifespan": (3, 6)}, distributed.Process())
     assert parts.collector.model is not parts.model  # the actor, a copy
     recorded = Recorded(parts)
+    collected = []  # rollouts collected in each update, which its logged agent-steps per second count
     for _ in range(4):
-        parts.pipeline.update()
+        collected.append(parts.pipeline.update()[1].rollouts)
         assert parts.pipeline.pending
-    parts.pipeline.update(collect_next=False)
+    collected.append(parts.pipeline.update(collect_next=False)[1].rollouts)
     assert not parts.pipeline.pending
+    assert collected == [2, 1, 1, 1, 0]
     # five updates learned from five rollouts, in the order collected, each once
     assert len(recorded.collected) == len(recorded.learned) == 5
     for k, ((_, actions, rewards), (_, learned_actions, learned_rewards)) in enumerate(
@@ -70,7 +72,7 @@ def test_in_turn_the_collector_acts_with_the_model_itself(one_thread):
     assert parts.collector.model is parts.model and parts.pipeline.learned is parts.collector.rollout
     recorded = Recorded(parts)
     for _ in range(3):
-        parts.pipeline.update()
+        assert parts.pipeline.update()[1].rollouts == 1
         assert not parts.pipeline.pending
     for (weights, actions, _), (learned_weights, learned_actions, _) in zip(recorded.collected, recorded.learned):
         assert torch.equal(weights, learned_weights) and torch.equal(actions, learned_actions)

@@ -59,7 +59,7 @@ class Logger:
     def log(self, metrics: dict[str, float], env_steps: int, agent_steps: int, seconds: float) -> None:
         """Records ``metrics`` at ``env_steps`` (the x axis) and moves the progress bar."""
         self.bar.update(env_steps - self.bar.n)
-        postfix = {"SPS": f"{metrics['charts/SPS']:,.0f}"}
+        postfix = {"SPS": f"{metrics['charts/SPS']:,.0f}"} if "charts/SPS" in metrics else {}
         if "charts/episodic_return" in metrics:
             postfix["return"] = f"{metrics['charts/episodic_return']:.3g}"
         self.bar.set_postfix(postfix, refresh=False)

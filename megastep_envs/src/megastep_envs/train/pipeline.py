@@ -55,11 +55,14 @@ class Timing:
     :ivar seconds: its wall time.
     :ivar acting: collecting rollouts: wall time in turn, GPU time on the acting stream when running ahead.
     :ivar learning: the update: wall time in turn, GPU time on the learning stream when running ahead.
+    :ivar rollouts: collected in it: one in turn; running ahead, two where the pipeline starts, none where it learns
+        from the pending rollout alone.
     """
 
     seconds: float
     acting: float
     learning: float
+    rollouts: int = 1
 
 
 class Pipeline:
@@ -100,7 +103,7 @@ class Pipeline:
             synchronize(self.device)
             finished = time.perf_counter()
             return losses, Timing(finished - started, collected - started, finished - collected)
-        acting = 0.0
+        acting, rollouts = 0.0, int(collect_next) + int(not self.pending)
         if not self.pending:  # the pipeline starts: the first rollout is collected with the current weights
             self._sync_actor()
             self.collector.collect()
@@ -115,7 +118,7 @@ class Pipeline:
             losses, seconds = self._side_by_side(collect_next)
         self.pending = collect_next
         acting += seconds[0] if collect_next else 0.0
-        return losses, Timing(time.perf_counter() - started, acting, seconds[1])
+        return losses, Timing(time.perf_counter() - started, acting, seconds[1], rollouts)
 
     def _sync_actor(self) -> None:
         """The actor takes the model's current weights (in place: the acting graphs read them)."""

@@ -28,8 +28,10 @@ collective call, which a process that did not join would leave waiting.
 Logged keys (TensorBoard and ``metrics.jsonl``), stable across versions:
 ``charts/episodic_return``, ``charts/episodic_length``, ``charts/success_rate``
 (PointGoal), ``charts/coverage`` (Explorer), ``charts/learning_rate``,
-``charts/SPS`` (agent-steps per second, end to end),
-``charts/env_agent_steps_per_s`` (of the rollouts, acting included),
+``charts/SPS`` (agent-steps collected per second, end to end),
+``charts/env_agent_steps_per_s`` (of the rollouts, acting included; these two
+are left out of an update that collected nothing, as a run with
+``act_while_learning`` makes to learn from its last rollout),
 ``charts/learner_samples_per_s``, ``losses/policy_loss``, ``losses/value_loss``,
 ``losses/entropy``, ``losses/approx_kl``, ``losses/clipfrac``,
 ``losses/explained_variance``, and with ``goal_prediction`` ``losses/goal_loss``.
@@ -328,13 +330,13 @@ def _metrics(env_name: str, figures: dict[str, float], learning_rate: float, sam
     """The logged figures of an update (see the module docs for the keys)."""
     metrics = {
         "charts/learning_rate": learning_rate,
-        "charts/SPS": samples / timing.seconds,
         "charts/learner_samples_per_s": samples * epochs / timing.learning,
         **{f"losses/{name}": figures[name] for name in LOSSES[:-1] if name != "goal_loss" or figures[name]},
         "losses/explained_variance": figures["explained"],
     }
-    if timing.acting:  # none where the update learned from a rollout collected ahead and collected no other
-        metrics["charts/env_agent_steps_per_s"] = samples / timing.acting
+    if timing.rollouts:  # the agent-steps collected: none where a run ahead learns from its pending rollout alone
+        metrics["charts/SPS"] = samples * timing.rollouts / timing.seconds
+        metrics["charts/env_agent_steps_per_s"] = samples * timing.rollouts / timing.acting
     episodes = figures["episodes"]
     if episodes > 0:
         metrics["charts/episodic_return"] = figures["returns"] / episodes
