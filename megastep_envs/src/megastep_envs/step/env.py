@@ -214,7 +214,7 @@ class Env(SteppedStages):
         with compiling(self.compiled):
             self._reset(torch.ones(self.n_envs, dtype=torch.bool, device=self.device))
             self._side_streams.join_all()  # the reward's reset ran beside
-            self._mark_poses()  # the first readings of a move: none yet
+            self._mark_poses()  # nothing has moved yet: the IMU's first readings are zeros
             self.last_render = self.world.render()
             self.last_obs = self._observe(self.last_render)
         return Reset(self._squeeze(self.last_obs), {})

@@ -92,8 +92,8 @@ class SteppedStages:
         agents' during the render, which moves no agent, and the render's until the envs that reset are rendered
         into it again. So does a reward that reads only the agents (``reads = "agents"``), during the render.
         """
+        self._mark_poses()  # before the act stage too: an old movement module moved the agents itself
         moved = self.movement(actions if self.multi_agent else actions[:, None])  # act
-        self._mark_poses()
         if moved is None:
             moved = self.world.move()  # move: (E, A), the fraction of each agent's move achieved
         else:  # a movement module written before physics became a stage of its own, which moved the agents itself
