@@ -213,12 +213,15 @@ def test_the_observation_kernels_read_as_the_torch_reference_on_the_gpu(pillar_r
     for make in (lambda b: RGB(world, 4, backend=b), lambda b: Depth(world, 4, backend=b), lambda b: IMU(world, b)):
         fused, reference = make("cuda"), make("torch")
         assert fused._kernel is not None and reference._kernel is None
-        if isinstance(fused, IMU):  # a move since the poses were marked, turns across the wrap at 180 among them
+        if isinstance(fused, IMU):  # a move since the poses were marked, of some centimetres and degrees
+            moved_from = world.agents.positions - torch.randn_like(world.agents.positions) * 0.1
+            turned_from = torch.remainder(world.agents.angles - torch.randn_like(world.agents.angles) * 20 + 180,
+                                          360) - 180
             for imu in (fused, reference):
-                imu.moved_from.copy_(world.agents.positions - torch.randn_like(world.agents.positions) * 0.1)
-                imu.turned_from.copy_(world.agents.angles - torch.randn_like(world.agents.angles) * 20)
+                imu.moved_from.copy_(moved_from)
+                imu.turned_from.copy_(turned_from)
         expected = reference(render)
-        assert expected.abs().min() > 0
+        assert not isinstance(fused, IMU) or expected.abs().min() > 0
         torch.testing.assert_close(fused(render), expected, rtol=1e-5, atol=1e-5)
         previous = torch.rand(expected.shape, device=expected.device)
         observation = previous.clone()
@@ -227,6 +230,9 @@ def test_the_observation_kernels_read_as_the_torch_reference_on_the_gpu(pillar_r
         # observed again: RGB and depth the render's rows; the IMU no motion, as where agents just spawned
         again = torch.zeros_like(expected) if isinstance(fused, IMU) else expected
         torch.testing.assert_close(observation[mask], again[mask], rtol=1e-5, atol=1e-6)
+        if isinstance(fused, IMU):  # the spawned agents' poses marked, the others' kept
+            assert torch.equal(fused.moved_from[mask], world.agents.positions[mask])
+            assert torch.equal(fused.turned_from[~mask], reference.turned_from[~mask])
 
 
 @pytest.mark.gpu

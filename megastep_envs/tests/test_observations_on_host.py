@@ -81,3 +81,26 @@ def test_the_imu_kernel_reads_as_the_torch_reference(library, render):
     torch.testing.assert_close(fused(), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_the_imu_refresh_kernel_refreshes_as_the_torch_reference(library, render):
+    world, _ = render  # 3 envs of 2 agents
+    agents = world.agents
+    generator = torch.Generator().manual_seed(5)
+    imus = [IMU(world, backend="torch") for _ in range(2)]
+    imus[0]._refresh_kernel = HostKernel(library, "refresh_imu")
+    moved_from = torch.randn(agents.positions.shape, generator=generator)
+    turned_from = torch.randn(agents.angles.shape, generator=generator)
+    readings = torch.randn(3, 2, 3, generator=generator)
+    mask = torch.tensor([True, False, True])
+    got = []
+    for imu in imus:
+        imu.moved_from.copy_(moved_from)
+        imu.turned_from.copy_(turned_from)
+        observation = readings.clone()
+        final = imu.refresh(None, mask, observation)
+        got.append((observation, final[mask], imu.moved_from, imu.turned_from))
+    for fused, reference in zip(*got):
+        assert torch.equal(fused, reference)
+    observation, final, marked, _ = got[1]
+    assert torch.equal(observation[mask], torch.zeros(2, 2, 3)) and torch.equal(observation[~mask], readings[~mask])
+    assert torch.equal(final, readings[mask]) and torch.equal(marked[mask], agents.positions[mask])
+    assert torch.equal(marked[~mask], moved_from[~mask])

@@ -65,3 +65,20 @@ extern "C" __global__ void observe_imu(
     out[3 * i + 1] = x * cos_a + y * sin_a;
     out[3 * i + 2] = y * cos_a - x * sin_a;
 }
+
+// The IMU refreshed in the envs where env_mask is set, whose n agents (agents_per_env an env) have just spawned:
+// their poses are marked (moved_from, turned_from) and they read zeros; their old readings move into final.
+extern "C" __global__ void refresh_imu(
+    const bool* __restrict__ env_mask, const float* __restrict__ positions, const float* __restrict__ angles,
+    float* __restrict__ moved_from, float* __restrict__ turned_from, float* __restrict__ observation,
+    float* __restrict__ final, int n, int agents_per_env) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n || !env_mask[i / agents_per_env]) return;
+    moved_from[2 * i] = positions[2 * i];
+    moved_from[2 * i + 1] = positions[2 * i + 1];
+    turned_from[i] = angles[i];
+    for (int k = 0; k < 3; ++k) {
+        final[3 * i + k] = observation[3 * i + k];
+        observation[3 * i + k] = 0.0f;
+    }
+}

@@ -41,8 +41,6 @@ from megastep_core.deprecation import old_names
 from megastep_core.kernels import load_kernels
 from megastep_core.spaces import Box
 
-from ..step.compiling import compilable
-
 
 def _pixels(world: World, subsample: int) -> int:
     """``W``, observed pixels per camera, checking that ``subsample`` divides every camera's rays."""
@@ -74,7 +72,22 @@ def where_envs(mask: torch.Tensor, chosen: torch.Tensor, previous: torch.Tensor,
     return torch.where(rows, chosen, previous) if out is None else torch.where(rows, chosen, previous, out=out)
 
 
-class PooledRays:
+class FinalRows:
+    """Where a module's ``refresh`` keeps the rows it replaces: zeros, made fresh on every eager call; while a
+    CUDA graph is captured, one buffer made at the first (eager) call and zeroed then, since zeroing it inside
+    the graph would be a memset on every replay, a good part of what refreshing in place saves."""
+
+    _finals: torch.Tensor | None = None
+
+    def _final_buffer(self, observation: torch.Tensor) -> torch.Tensor:
+        if self._finals is None or self._finals.shape != observation.shape:
+            self._finals = torch.zeros_like(observation)
+        if observation.is_cuda and torch.cuda.is_current_stream_capturing():
+            return self._finals
+        return torch.zeros_like(observation)
+
+
+class PooledRays(FinalRows):
     """What :class:`RGB` and :class:`Depth` share: pixels pooling ``subsample`` rays each, computed two ways.
 
     The torch code (:meth:`pool`) is the reference and the CPU path. On a
@@ -98,7 +111,6 @@ class PooledRays:
         kernels = load_kernels("megastep_envs.modules", "observations.cu", [self.kernel_name], device=world.device,
                                implementation=backend, what="observation option backend").as_dict()
         self._kernel = None if kernels is None else kernels[self.kernel_name]
-        self._finals: torch.Tensor | None = None
 
     def pool(self, render: Render) -> torch.Tensor:
         """The observation of every env, by torch ops: ``(E, A, *space.shape)``."""
@@ -132,16 +144,6 @@ class PooledRays:
                 raise ValueError("refresh needs the contiguous observation this module returned, got a strided view")
             self._launch(render, mask, final, observation)
         return final
-
-    def _final_buffer(self, observation: torch.Tensor) -> torch.Tensor:
-        """Where :meth:`refresh` keeps the rows it replaces: zeros, made fresh on every eager call; while a
-        CUDA graph is captured, one buffer made at the first (eager) call and zeroed then, since zeroing it
-        inside the graph would be a memset on every replay, a good part of what refreshing in place saves."""
-        if self._finals is None or self._finals.shape != observation.shape:
-            self._finals = torch.zeros_like(observation)
-        if observation.is_cuda and torch.cuda.is_current_stream_capturing():
-            return self._finals
-        return torch.zeros_like(observation)
 
     def _launch(self, render: Render, mask: torch.Tensor | None, final: torch.Tensor | None,
                 out: torch.Tensor) -> None:
@@ -222,7 +224,7 @@ def to_agent_frame(vectors: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     return torch.stack([cos * x + sin * y, cos * y - sin * x], -1)
 
 
-class IMU:
+class IMU(FinalRows):
     """What an inertial sensor integrated over each step would tell: ``(E, A, 3)`` of the agent's turn (radians per
     second, counter-clockwise) and its move in its own frame (forward, leftward; metres per second), both the
     distance covered in the last move over the step's ``dt``.
@@ -237,8 +239,8 @@ class IMU:
     an agent that has just spawned reads zeros (:meth:`refresh`).
 
     :param world: the world whose agents are read.
-    :param backend: ``"auto"``, ``"torch"`` or ``"cuda"``: on a GPU one kernel of
-        ``observations.cu`` (``"auto"``), or the torch code, its reference.
+    :param backend: ``"auto"``, ``"torch"`` or ``"cuda"``: on a GPU the kernels of ``observations.cu``
+        (``"auto"``), one to read and one to refresh, or the torch code, their reference.
     """
 
     space = Box((3,))
@@ -246,9 +248,10 @@ class IMU:
 
     def __init__(self, world: World, backend: str = "auto"):
         self.world = world
-        kernels = load_kernels("megastep_envs.modules", "observations.cu", ["observe_imu"], device=world.device,
-                               implementation=backend, what="observation option backend").as_dict()
+        kernels = load_kernels("megastep_envs.modules", "observations.cu", ["observe_imu", "refresh_imu"],
+                               device=world.device, implementation=backend, what="observation option backend").as_dict()
         self._kernel = None if kernels is None else kernels["observe_imu"]
+        self._refresh_kernel = None if kernels is None else kernels["refresh_imu"]
         agents = world.agents
         self.moved_from = agents.positions.clone()
         """``(E, A, 2)`` metres: where each agent stood before the last move."""
@@ -258,12 +261,7 @@ class IMU:
     def mark_poses(self) -> None:
         """Keeps where every agent stands and faces now, for the next reading to measure the move from."""
         agents = self.world.agents
-        self._mark(agents.positions, agents.angles)
-
-    @compilable
-    def _mark(self, positions: torch.Tensor, angles: torch.Tensor) -> None:
-        self.moved_from.copy_(positions)
-        self.turned_from.copy_(angles)
+        torch._foreach_copy_([self.moved_from, self.turned_from], [agents.positions, agents.angles])
 
     def __call__(self, render: Render | None = None) -> torch.Tensor:
         agents = self.world.agents
@@ -282,19 +280,22 @@ class IMU:
         """Observes again, in place, the envs where ``mask`` (``(E,)`` bool) is True, whose agents have just spawned:
         their poses are marked, and they read zeros, as they have not moved since.
 
-        :returns: the readings replaced, a tensor of ``observation``'s shape (meaningful where ``mask`` is True).
+        :returns: the readings replaced, a tensor of ``observation``'s shape whose other rows hold zeros or the
+            rows an earlier step replaced (see :class:`FinalRows`): meaningful where ``mask`` is True only.
         """
         agents = self.world.agents
-        return self._refresh(agents.positions, agents.angles, mask, observation)
-
-    @compilable
-    def _refresh(self, positions: torch.Tensor, angles: torch.Tensor, mask: torch.Tensor,
-                 observation: torch.Tensor) -> torch.Tensor:
-        spawned = mask.view(-1, *[1] * (angles.dim() - 1))  # (E, 1): every agent of those envs
-        self.moved_from.copy_(torch.where(spawned[..., None], positions, self.moved_from))
-        self.turned_from.copy_(torch.where(spawned, angles, self.turned_from))
-        final = observation.clone()
-        observation.masked_fill_(mask.view(-1, *[1] * (observation.dim() - 1)), 0.0)
+        final = self._final_buffer(observation)
+        if self._refresh_kernel is None:
+            where_envs(mask, observation, final, out=final)
+            where_envs(mask, agents.positions, self.moved_from, out=self.moved_from)
+            where_envs(mask, agents.angles, self.turned_from, out=self.turned_from)
+            observation.masked_fill_(mask.view(-1, *[1] * (observation.dim() - 1)), 0.0)
+            return final
+        if not observation.is_contiguous():
+            raise ValueError("refresh needs the contiguous observation this module returned, got a strided view")
+        n = agents.angles.numel()
+        self._refresh_kernel(-(-n // 256), 256, mask, agents.positions, agents.angles, self.moved_from,
+                             self.turned_from, observation, final, n, n // len(mask))
         return final
 
 
