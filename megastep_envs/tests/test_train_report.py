@@ -74,3 +74,36 @@ def test_runs_drawn_together_share_the_axes_each_with_its_name(tmp_path, monkeyp
     together = lines[6:]
     assert sorted(together) == sorted([("new", 3)] * 2 + [("old", 5), ("new", 3)] * 2)
     assert report.main([str(old), "--out", str(tmp_path / "report"), "--together", " "]) == 2
+
+
+def test_a_trailing_mean_averages_each_figure_with_the_ones_before_it():
+    assert report.trailing_mean([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert report.trailing_mean([1.0, 3.0, 5.0], 1) == [1.0, 3.0, 5.0]
+    assert report.trailing_mean([2.0, 4.0], 5) == [2.0, 3.0]  # fewer before it at the start
+
+
+def test_a_long_noisy_run_draws_its_updates_faintly_behind_their_trailing_mean(tmp_path, monkeypatch):
+    """A run of few envs logs each update's mean of a few episodes: 0 or 1 in turn, here. Its curve is their
+    trailing mean over a fiftieth of the updates (4 of 200), drawn over the updates' own figures."""
+    from matplotlib.axes import Axes
+
+    run = write_run(tmp_path / "pointgoal", [record(u, **{"charts/episodic_return": 1.0,
+                                                          "charts/success_rate": float(u % 2)})
+                                             for u in range(1, 201)])
+    lines = []
+    drawn = Axes.plot
+    monkeypatch.setattr(Axes, "plot", lambda self, x, y, **k: (lines.append((k.get("alpha"), list(y))),
+                                                                 drawn(self, x, y, **k))[1])
+    report.plot(run, tmp_path / "out.png")
+    success = lines[4:6]  # the return's two panels first (raw and mean each), then the success rate's first panel
+    assert success[0] == (0.2, [float(u % 2) for u in range(1, 201)])
+    assert success[1][0] is None and all(value == 0.5 for value in success[1][1][3:])
+    lines.clear()
+    assert report.main([str(run), "--out", str(tmp_path / "report"), "--smooth", "1"]) == 0
+    assert [alpha for alpha, _ in lines] == [None] * 4  # the updates' figures alone
+
+
+def test_a_smoothing_window_under_one_update_is_an_error(tmp_path, capsys):
+    run = write_run(tmp_path / "minimal", [record(u) for u in range(1, 4)])
+    assert report.main([str(run), "--out", str(tmp_path / "report"), "--smooth", "0"]) == 2
+    assert "--smooth takes a number of updates, 1 or more, got 0" in capsys.readouterr().err

@@ -5,7 +5,8 @@
 writes ``report/training-ENV.png`` for each run (the episodic return, and the
 task's success rate or coverage where it has one, and a self-play run's win
 rate against its opponents and Elo rating, against env steps and against
-wall-clock time; a return that is 0 at every update, as a zero-sum reward's
+wall-clock time, each point the mean of the last updates, ``--smooth N`` of
+them, a fiftieth of the run's by default; a return that is 0 at every update, as a zero-sum reward's
 mean over all agents is, is left out), with ``--together NAME`` also
 ``report/NAME.png`` with every run on the same axes, and
 ``report/training.json``: for each run, the env
@@ -80,9 +81,28 @@ def _panels(records: list[dict[str, Any]]) -> list[str]:
     return keys + [k for k in TASK_METRICS if any(k in r for r in records)] or ["charts/episodic_return"]
 
 
-def plot(runs: Path | list[Path], path: Path, title: str | None = None) -> Path:
+def trailing_mean(values: list[float], window: int) -> list[float]:
+    """Each of ``values`` averaged with the ``window - 1`` before it (fewer at the start)."""
+    means, total = [], 0.0
+    for index, value in enumerate(values):
+        total += value - (values[index - window] if index >= window else 0.0)
+        means.append(total / min(index + 1, window))
+    return means
+
+
+def smoothing_window(updates: int) -> int:
+    """The updates a curve point averages by default: a fiftieth of the run's, so that a run of few envs, whose
+    every update's figure is the mean of a few episodes, still draws a curve one can follow."""
+    return max(1, updates // 50)
+
+
+def plot(runs: Path | list[Path], path: Path, title: str | None = None, smooth: int | None = None) -> Path:
     """Draws the curves of one run, or of several on the same axes with a legend of their folders' names, into
-    ``path`` (PNG): each metric against env steps and against wall time."""
+    ``path`` (PNG): each metric against env steps and against wall time.
+
+    :param smooth: updates each point of a curve averages (:func:`trailing_mean`); where more than 1, the
+        figures of each update are drawn faintly behind. None: :func:`smoothing_window` of each run.
+    """
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(run) for run in runs]
     from matplotlib.figure import Figure
 
@@ -99,14 +119,23 @@ def plot(runs: Path | list[Path], path: Path, title: str | None = None) -> Path:
                 points = [r for r in records if key in r]
                 if not points and len(runs) > 1:
                     continue  # a run that never logged it: no empty entry in the legend
-                ax.plot([r[x_key] * scale for r in points], [r[key] for r in points], label=run.name,
-                        color="tab:blue" if len(runs) == 1 else None)
+                xs, ys = [r[x_key] * scale for r in points], [r[key] for r in points]
+                window = smooth if smooth is not None else smoothing_window(len(records))
+                color = "tab:blue" if len(runs) == 1 else f"C{runs.index(run)}"
+                if window > 1:
+                    ax.plot(xs, ys, color=color, alpha=0.2, linewidth=0.8)
+                    ys = trailing_mean(ys, window)
+                ax.plot(xs, ys, label=run.name, color=color)
             ax.set_xlabel(x_label)
             ax.set_ylabel(key.split("/")[-1].replace("_", " "))
             ax.grid(alpha=0.3)
     if len(runs) > 1:
         axes[0][0].legend(fontsize="small")
-    figure.suptitle(title or (f"{runs[0].name}: PPO training" if len(runs) == 1 else "PPO training"))
+    heading = title or (f"{runs[0].name}: PPO training" if len(runs) == 1 else "PPO training")
+    windows = {smooth if smooth is not None else smoothing_window(len(records)) for records in every.values()}
+    if max(windows) > 1:
+        heading += " (solid: the mean of the last " + "/".join(str(w) for w in sorted(windows)) + " updates)"
+    figure.suptitle(heading)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     return path
@@ -119,18 +148,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="", help="a description of the machine, stored in training.json")
     parser.add_argument("--together", metavar="NAME",
                         help="also draw every run on the same axes, into NAME.png, to compare them")
+    parser.add_argument("--smooth", type=int, metavar="N",
+                        help="each curve point averages the last N updates, the figures of each drawn faintly behind "
+                             "(default: a fiftieth of a run's updates; 1 draws each update's figures alone)")
     args = parser.parse_args(argv)
     if args.together is not None and not args.together.strip():
         print(f"report: error: --together takes a name for the figure, got {args.together!r}", file=sys.stderr)
+        return 2
+    if args.smooth is not None and args.smooth < 1:
+        print(f"report: error: --smooth takes a number of updates, 1 or more, got {args.smooth}", file=sys.stderr)
         return 2
     try:
         summaries = []
         for run in args.runs:
             summaries.append({**summarise(run), "device": args.device})
-            plot(run, args.out / f"training-{run.name}.png")
+            plot(run, args.out / f"training-{run.name}.png", smooth=args.smooth)
         if args.together:
             name = args.together.removesuffix(".png")
-            plot(args.runs, args.out / f"{name}.png", title=f"{name}: PPO training")
+            plot(args.runs, args.out / f"{name}.png", title=f"{name}: PPO training", smooth=args.smooth)
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"report: error: {error}", file=sys.stderr)
         return 2
