@@ -107,6 +107,7 @@ def plot(runs: Path | list[Path], path: Path, title: str | None = None, smooth: 
     from matplotlib.figure import Figure
 
     every = {run: read_metrics(run) for run in runs}
+    windows = {run: smooth if smooth is not None else smoothing_window(len(records)) for run, records in every.items()}
     keys = list(dict.fromkeys(key for records in every.values() for key in _panels(records)))
     figure = Figure(figsize=(10, 3.2 * len(keys)), dpi=100, layout="constrained")
     axes = figure.subplots(len(keys), 2, squeeze=False)
@@ -120,11 +121,10 @@ def plot(runs: Path | list[Path], path: Path, title: str | None = None, smooth: 
                 if not points and len(runs) > 1:
                     continue  # a run that never logged it: no empty entry in the legend
                 xs, ys = [r[x_key] * scale for r in points], [r[key] for r in points]
-                window = smooth if smooth is not None else smoothing_window(len(records))
                 color = "tab:blue" if len(runs) == 1 else f"C{runs.index(run)}"
-                if window > 1:
+                if windows[run] > 1:
                     ax.plot(xs, ys, color=color, alpha=0.2, linewidth=0.8)
-                    ys = trailing_mean(ys, window)
+                    ys = trailing_mean(ys, windows[run])
                 ax.plot(xs, ys, label=run.name, color=color)
             ax.set_xlabel(x_label)
             ax.set_ylabel(key.split("/")[-1].replace("_", " "))
@@ -132,9 +132,8 @@ def plot(runs: Path | list[Path], path: Path, title: str | None = None, smooth: 
     if len(runs) > 1:
         axes[0][0].legend(fontsize="small")
     heading = title or (f"{runs[0].name}: PPO training" if len(runs) == 1 else "PPO training")
-    windows = {smooth if smooth is not None else smoothing_window(len(records)) for records in every.values()}
-    if max(windows) > 1:
-        heading += " (solid: the mean of the last " + "/".join(str(w) for w in sorted(windows)) + " updates)"
+    if max(windows.values()) > 1:
+        heading += " (solid: the mean of the last " + "/".join(map(str, sorted(set(windows.values())))) + " updates)"
     figure.suptitle(heading)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
